@@ -1,0 +1,237 @@
+//! One handler per route: extract, call the service, render with the SCIM media type and ETag.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::extract::{BaseUrl, ListParams, ScimJson, header_text};
+use crate::error::{ScimError, scim_body};
+use crate::scim::discovery::{self, KINDS};
+use crate::scim::list::{LIST_RESPONSE, ListQuery};
+use crate::scim::resource::etag_matches;
+use crate::scim::schema::ResourceKind;
+use crate::scim::service::version;
+use crate::scim::{bulk, service::Service};
+
+/// The resource kind served at `/{endpoint}` (`Users`, `Groups`; case-insensitive), or `404`.
+fn kind_of(endpoint: &str) -> Result<ResourceKind, ScimError> {
+    KINDS
+        .into_iter()
+        .find(|k| k.endpoint().eq_ignore_ascii_case(endpoint))
+        .ok_or_else(|| {
+            ScimError::new(
+                StatusCode::NOT_FOUND,
+                format!("no resource type is served at /{endpoint}"),
+            )
+        })
+}
+
+/// A resource response with `ETag` (and `Location` for a 201).
+fn resource_response(status: StatusCode, body: &Value, stored: &Value) -> Response {
+    let mut response = scim_body(body);
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    if let Some(v) = version(stored).and_then(|v| HeaderValue::from_str(v).ok()) {
+        headers.insert(header::ETAG, v);
+    }
+    if status == StatusCode::CREATED
+        && let Some(loc) = body
+            .pointer("/meta/location")
+            .and_then(Value::as_str)
+            .and_then(|l| HeaderValue::from_str(l).ok())
+    {
+        headers.insert(header::LOCATION, loc);
+    }
+    response
+}
+
+/// Renders a stored resource with the attributes the request asked for.
+fn render(
+    service: &Service,
+    kind: ResourceKind,
+    stored: Value,
+    base: &str,
+    q: &ListQuery,
+    status: StatusCode,
+) -> Result<Response, ScimError> {
+    let body = service.render(kind, stored.clone(), base, q)?;
+    Ok(resource_response(status, &body, &stored))
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    Path(endpoint): Path<String>,
+    BaseUrl(base): BaseUrl,
+    ListParams(q): ListParams,
+) -> Result<Response, ScimError> {
+    let kind = kind_of(&endpoint)?;
+    Ok(scim_body(&state.service.list_response(
+        &[kind],
+        &q,
+        &base,
+    )?))
+}
+
+pub async fn search(
+    State(state): State<AppState>,
+    Path(endpoint): Path<String>,
+    BaseUrl(base): BaseUrl,
+    ScimJson(body): ScimJson,
+) -> Result<Response, ScimError> {
+    let kind = kind_of(&endpoint)?;
+    let q = ListQuery::from_search_request(&body)?;
+    Ok(scim_body(&state.service.list_response(
+        &[kind],
+        &q,
+        &base,
+    )?))
+}
+
+pub async fn search_root(
+    State(state): State<AppState>,
+    BaseUrl(base): BaseUrl,
+    ScimJson(body): ScimJson,
+) -> Result<Response, ScimError> {
+    let q = ListQuery::from_search_request(&body)?;
+    Ok(scim_body(&state.service.list_response(&KINDS, &q, &base)?))
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    Path(endpoint): Path<String>,
+    BaseUrl(base): BaseUrl,
+    ListParams(q): ListParams,
+    ScimJson(body): ScimJson,
+) -> Result<Response, ScimError> {
+    let kind = kind_of(&endpoint)?;
+    let stored = state.service.create(kind, &body).await?;
+    render(&state.service, kind, stored, &base, &q, StatusCode::CREATED)
+}
+
+pub async fn get_one(
+    State(state): State<AppState>,
+    Path((endpoint, id)): Path<(String, String)>,
+    BaseUrl(base): BaseUrl,
+    ListParams(q): ListParams,
+    headers: HeaderMap,
+) -> Result<Response, ScimError> {
+    let kind = kind_of(&endpoint)?;
+    let stored = state.service.get(kind, &id)?;
+    if let (Some(wanted), Some(current)) = (
+        header_text(&headers, header::IF_NONE_MATCH),
+        version(&stored),
+    ) && etag_matches(wanted, current)
+    {
+        let mut response = StatusCode::NOT_MODIFIED.into_response();
+        if let Ok(v) = HeaderValue::from_str(current) {
+            response.headers_mut().insert(header::ETAG, v);
+        }
+        return Ok(response);
+    }
+    render(&state.service, kind, stored, &base, &q, StatusCode::OK)
+}
+
+pub async fn replace(
+    State(state): State<AppState>,
+    Path((endpoint, id)): Path<(String, String)>,
+    BaseUrl(base): BaseUrl,
+    ListParams(q): ListParams,
+    headers: HeaderMap,
+    ScimJson(body): ScimJson,
+) -> Result<Response, ScimError> {
+    let kind = kind_of(&endpoint)?;
+    let if_match = header_text(&headers, header::IF_MATCH);
+    let stored = state.service.replace(kind, &id, &body, if_match).await?;
+    render(&state.service, kind, stored, &base, &q, StatusCode::OK)
+}
+
+pub async fn patch(
+    State(state): State<AppState>,
+    Path((endpoint, id)): Path<(String, String)>,
+    BaseUrl(base): BaseUrl,
+    ListParams(q): ListParams,
+    headers: HeaderMap,
+    ScimJson(body): ScimJson,
+) -> Result<Response, ScimError> {
+    let kind = kind_of(&endpoint)?;
+    let if_match = header_text(&headers, header::IF_MATCH);
+    let stored = state.service.patch(kind, &id, &body, if_match).await?;
+    render(&state.service, kind, stored, &base, &q, StatusCode::OK)
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    Path((endpoint, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ScimError> {
+    let kind = kind_of(&endpoint)?;
+    let if_match = header_text(&headers, header::IF_MATCH);
+    state.service.delete(kind, &id, if_match).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub async fn bulk(
+    State(state): State<AppState>,
+    BaseUrl(base): BaseUrl,
+    ScimJson(body): ScimJson,
+) -> Result<Response, ScimError> {
+    let response = bulk::execute(
+        &state.service,
+        &body,
+        state.config.bulk.max_operations,
+        &base,
+    )
+    .await?;
+    Ok(scim_body(&response))
+}
+
+pub async fn service_provider_config(
+    State(state): State<AppState>,
+    BaseUrl(base): BaseUrl,
+) -> Response {
+    scim_body(&discovery::service_provider_config(&state.config, &base))
+}
+
+/// A `ListResponse` holding every item (the discovery endpoints are never paged).
+fn full_list(items: Vec<Value>) -> Response {
+    scim_body(&json!({
+        "schemas": [LIST_RESPONSE],
+        "totalResults": items.len(),
+        "startIndex": 1,
+        "itemsPerPage": items.len(),
+        "Resources": items,
+    }))
+}
+
+pub async fn resource_types(BaseUrl(base): BaseUrl) -> Response {
+    full_list(discovery::resource_types(&base))
+}
+
+pub async fn resource_type(
+    BaseUrl(base): BaseUrl,
+    Path(id): Path<String>,
+) -> Result<Response, ScimError> {
+    discovery::resource_type(&id, &base)
+        .map(|v| scim_body(&v))
+        .ok_or_else(|| ScimError::not_found("ResourceType", &id))
+}
+
+pub async fn schemas(BaseUrl(base): BaseUrl) -> Response {
+    full_list(discovery::schemas(&base))
+}
+
+pub async fn schema(BaseUrl(base): BaseUrl, Path(id): Path<String>) -> Result<Response, ScimError> {
+    discovery::schema_by_id(&id, &base)
+        .map(|v| scim_body(&v))
+        .ok_or_else(|| ScimError::not_found("Schema", &id))
+}
+
+/// `/Me` (RFC 7644 section 3.11): clients authenticate as systems, not as users.
+pub async fn me() -> ScimError {
+    ScimError::new(
+        StatusCode::NOT_IMPLEMENTED,
+        "/Me is not supported: tokens identify provisioning systems, not users",
+    )
+}

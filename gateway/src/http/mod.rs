@@ -1,0 +1,85 @@
+//! The HTTP edge: routes, authentication and the mapping of every failure to a SCIM error.
+//!
+//! Every route under `/scim/v2` passes the bearer-token check first. Handlers only translate
+//! between HTTP and [`Service`](crate::scim::service::Service): extract, call, render.
+
+mod auth;
+mod extract;
+mod handlers;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::routing::{any, get, post};
+
+use crate::auth::TokenSet;
+use crate::config::Config;
+use crate::error::ScimError;
+use crate::scim::service::Service;
+
+/// The SCIM base path.
+pub const BASE_PATH: &str = "/scim/v2";
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// The SCIM operations.
+    pub service: Service,
+    /// The configuration the server runs with (limits for discovery and bulk).
+    pub config: Arc<Config>,
+    /// Accepted SCIM client tokens.
+    pub tokens: Arc<TokenSet>,
+}
+
+/// The whole HTTP application.
+pub fn router(state: AppState) -> Router {
+    let bulk_limit = state.config.bulk.max_payload_bytes;
+    let body_limit = state.config.max_body_bytes;
+    let scim = Router::new()
+        .route(
+            "/ServiceProviderConfig",
+            get(handlers::service_provider_config),
+        )
+        .route("/ResourceTypes", get(handlers::resource_types))
+        .route("/ResourceTypes/{id}", get(handlers::resource_type))
+        .route("/Schemas", get(handlers::schemas))
+        .route("/Schemas/{id}", get(handlers::schema))
+        .route("/Me", any(handlers::me))
+        .route("/Me/{*rest}", any(handlers::me))
+        .route("/.search", post(handlers::search_root))
+        .route(
+            "/Bulk",
+            post(handlers::bulk).layer(DefaultBodyLimit::max(bulk_limit)),
+        )
+        .route("/{endpoint}", get(handlers::list).post(handlers::create))
+        .route("/{endpoint}/.search", post(handlers::search))
+        .route(
+            "/{endpoint}/{id}",
+            get(handlers::get_one)
+                .put(handlers::replace)
+                .patch(handlers::patch)
+                .delete(handlers::delete),
+        )
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ))
+        .with_state(state);
+    Router::new().nest(BASE_PATH, scim).fallback(not_found)
+}
+
+async fn not_found() -> ScimError {
+    ScimError::new(StatusCode::NOT_FOUND, "no such endpoint")
+}
+
+async fn method_not_allowed() -> ScimError {
+    ScimError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "this method is not supported on this endpoint",
+    )
+}

@@ -1,0 +1,33 @@
+//! scim-gateway: a SCIM 2.0 service provider that provisions identities onward through
+//! sandboxed WebAssembly connectors.
+//!
+//! # Layout
+//!
+//! A request travels top to bottom through these modules:
+//!
+//! - [`server`]: starts everything: opens the store, loads tokens, binds the listener, shuts down
+//!   on a signal.
+//! - [`http`]: the axum router under `/scim/v2`, the bearer-token check, extractors that turn bad
+//!   input into SCIM errors, and one small handler per route.
+//! - [`error`]: [`ScimError`](error::ScimError), the single error type the edge answers with;
+//!   every module's typed error converts into it once.
+//! - [`scim`]: the protocol, independent of HTTP:
+//!   - [`scim::service`]: create / get / replace / patch / delete / search, the one path every
+//!     request and every bulk operation takes;
+//!   - [`scim::schema`]: the User, Enterprise User and Group schemas, input validation and output
+//!     projection; [`scim::attr`]: attribute paths and the schema facts about them;
+//!   - [`scim::filter`]: the filter grammar, printer and evaluator; [`scim::patch`]: PATCH
+//!     operations; [`scim::list`]: query parameters, index plans, sorting, paging;
+//!   - [`scim::bulk`]: `/Bulk`; [`scim::discovery`]: `/ServiceProviderConfig`, `/ResourceTypes`,
+//!     `/Schemas`; [`scim::resource`]: timestamps and ETags.
+//! - [`store`]: the [`Store`](store::Store) trait (resources, indexes, conditional writes) and its
+//!   embedded redb implementation with group commit.
+//! - [`config`] and [`auth`]: the TOML configuration and the hashed bearer tokens.
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod scim;
+pub mod server;
+pub mod store;

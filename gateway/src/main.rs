@@ -1,0 +1,114 @@
+//! The `scim-gateway` command: `serve` runs the gateway; `hash-token` helps write its config.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use scim_gateway::config::Config;
+
+#[derive(Parser)]
+#[command(
+    name = "scim-gateway",
+    version,
+    about = "SCIM 2.0 provisioning gateway"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway.
+    Serve {
+        /// TOML configuration file (see README). Flags override it.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Address to listen on [default: 127.0.0.1:8080].
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// Directory for the store [default: ./data].
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Log as JSON lines instead of text.
+        #[arg(long)]
+        log_json: bool,
+    },
+    /// Print the SHA-256 of a token read from standard input, for the config's `sha256` field.
+    HashToken,
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Serve {
+            config,
+            listen,
+            data_dir,
+            log_json,
+        } => {
+            init_logging(log_json);
+            let mut cfg = match &config {
+                Some(path) => Config::load(path)?,
+                None => Config::default(),
+            };
+            if let Some(listen) = listen {
+                cfg.listen = listen;
+            }
+            if let Some(dir) = data_dir {
+                cfg.data_dir = dir;
+            }
+            let env_token = std::env::var("SCIM_GATEWAY_TOKEN").ok();
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            runtime.block_on(scim_gateway::server::serve(
+                cfg,
+                env_token,
+                shutdown_signal(),
+            ))?;
+            Ok(())
+        }
+        Command::HashToken => {
+            let mut token = String::new();
+            std::io::stdin()
+                .read_line(&mut token)
+                .context("reading the token")?;
+            let token = token.trim_end_matches(['\r', '\n']);
+            anyhow::ensure!(!token.is_empty(), "no token on standard input");
+            writeln!(std::io::stdout(), "{}", scim_gateway::auth::hash_hex(token))?;
+            Ok(())
+        }
+    }
+}
+
+fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+}

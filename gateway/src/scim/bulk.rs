@@ -1,0 +1,298 @@
+//! `/Bulk` (RFC 7644 section 3.7): many operations in one request, each through the ordinary
+//! [`Service`] path, with `bulkId` references resolved across operations.
+//!
+//! Operations run in request order, except that an operation referring to `bulkId:X` waits until
+//! the operation creating `X` has run (so a group can list members created later in the same
+//! request). Operations that can never run because their references form a cycle fail with
+//! `409`. A reference to a `bulkId` that no operation creates, or whose creation failed, fails
+//! the referring operation with `400 invalidValue`.
+
+use std::collections::HashMap;
+
+use axum::http::StatusCode;
+use serde_json::{Map, Value, json};
+
+use super::schema::ResourceKind;
+use super::service::{Service, version};
+use crate::error::ScimError;
+
+/// The `schemas` URN of a bulk request.
+pub const BULK_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:BulkRequest";
+/// The `schemas` URN of a bulk response.
+pub const BULK_RESPONSE: &str = "urn:ietf:params:scim:api:messages:2.0:BulkResponse";
+
+/// One parsed operation.
+struct Op {
+    /// Position in the request.
+    index: usize,
+    /// `POST`, `PUT`, `PATCH` or `DELETE` (upper-cased).
+    method: String,
+    /// The client's `bulkId`, if any.
+    bulk_id: Option<String>,
+    /// `/Users`, `/Groups/{id}`, …
+    path: String,
+    /// The body, for POST/PUT/PATCH.
+    data: Value,
+    /// `If-Match` for this operation.
+    version: Option<String>,
+}
+
+fn field<'a>(obj: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
+    obj.iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v)
+}
+
+/// Runs a bulk request; answers the `BulkResponse` body.
+pub async fn execute(
+    service: &Service,
+    body: &Value,
+    max_operations: usize,
+    base_url: &str,
+) -> Result<Value, ScimError> {
+    let obj = body.as_object().ok_or_else(|| {
+        ScimError::bad_request("invalidSyntax", "a BulkRequest must be a JSON object")
+    })?;
+    let listed = field(obj, "schemas")
+        .and_then(Value::as_array)
+        .is_some_and(|a| {
+            a.iter().any(|s| {
+                s.as_str()
+                    .is_some_and(|s| s.eq_ignore_ascii_case(BULK_REQUEST))
+            })
+        });
+    if !listed {
+        return Err(ScimError::bad_request(
+            "invalidSyntax",
+            format!("a bulk body must list the schema {BULK_REQUEST}"),
+        ));
+    }
+    let raw_ops = field(obj, "Operations")
+        .and_then(Value::as_array)
+        .ok_or_else(|| ScimError::bad_request("invalidSyntax", "'Operations' must be an array"))?;
+    if raw_ops.len() > max_operations {
+        return Err(ScimError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "{} operations exceed maxOperations {max_operations}",
+                raw_ops.len()
+            ),
+        ));
+    }
+    let fail_on_errors = match field(obj, "failOnErrors") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(v.as_u64().filter(|n| *n >= 1).ok_or_else(|| {
+            ScimError::bad_request("invalidValue", "failOnErrors must be a positive integer")
+        })?),
+    };
+    let mut pending = raw_ops
+        .iter()
+        .enumerate()
+        .map(|(i, op)| parse_op(i, op))
+        .collect::<Result<Vec<_>, _>>()?;
+    let creators: HashMap<String, usize> = pending
+        .iter()
+        .filter(|op| op.method == "POST")
+        .filter_map(|op| op.bulk_id.clone().map(|b| (b, op.index)))
+        .collect();
+
+    let mut resolved: HashMap<String, String> = HashMap::new();
+    let mut results: Vec<(usize, Value)> = Vec::new();
+    let mut errors = 0u64;
+    'passes: while !pending.is_empty() {
+        let mut progressed = false;
+        let mut waiting = Vec::new();
+        for op in std::mem::take(&mut pending) {
+            let refs = references(&op);
+            let blocked = refs.iter().any(|r| {
+                !resolved.contains_key(r)
+                    && creators
+                        .get(r)
+                        .is_some_and(|&i| i != op.index && !ran(&results, i))
+            });
+            if blocked {
+                waiting.push(op);
+                continue;
+            }
+            progressed = true;
+            let outcome = run(service, &op, &resolved, &refs, base_url).await;
+            if let (Ok(id), Some(b)) = (&outcome, &op.bulk_id)
+                && op.method == "POST"
+            {
+                resolved.insert(b.clone(), id.0.clone());
+            }
+            let entry = response_entry(&op, outcome.map(|(_, v)| v));
+            if entry.get("response").is_some() {
+                errors += 1;
+            }
+            results.push((op.index, entry));
+            if fail_on_errors.is_some_and(|limit| errors >= limit) {
+                break 'passes;
+            }
+        }
+        pending = waiting;
+        if !progressed {
+            for op in pending.drain(..) {
+                let e = ScimError::new(StatusCode::CONFLICT, "circular bulkId references");
+                results.push((op.index, response_entry(&op, Err(e))));
+            }
+        }
+    }
+    results.sort_by_key(|(i, _)| *i);
+    Ok(json!({
+        "schemas": [BULK_RESPONSE],
+        "Operations": results.into_iter().map(|(_, v)| v).collect::<Vec<_>>(),
+    }))
+}
+
+fn ran(results: &[(usize, Value)], index: usize) -> bool {
+    results.iter().any(|(i, _)| *i == index)
+}
+
+fn parse_op(index: usize, raw: &Value) -> Result<Op, ScimError> {
+    let bad =
+        |why: &str| ScimError::bad_request("invalidSyntax", format!("operation {index}: {why}"));
+    let obj = raw.as_object().ok_or_else(|| bad("must be an object"))?;
+    let text = |name: &str| field(obj, name).and_then(Value::as_str).map(str::to_owned);
+    let method = text("method")
+        .ok_or_else(|| bad("'method' is required"))?
+        .to_ascii_uppercase();
+    if !["POST", "PUT", "PATCH", "DELETE"].contains(&method.as_str()) {
+        return Err(bad("'method' must be POST, PUT, PATCH or DELETE"));
+    }
+    let bulk_id = text("bulkId");
+    if method == "POST" && bulk_id.is_none() {
+        return Err(bad("a POST needs a 'bulkId'"));
+    }
+    Ok(Op {
+        index,
+        method,
+        bulk_id,
+        path: text("path").ok_or_else(|| bad("'path' is required"))?,
+        data: field(obj, "data").cloned().unwrap_or(Value::Null),
+        version: text("version"),
+    })
+}
+
+/// The `bulkId`s an operation refers to (`bulkId:X` in its path or anywhere in its data).
+fn references(op: &Op) -> Vec<String> {
+    fn walk(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::String(s) => {
+                if let Some(id) = s.strip_prefix("bulkId:") {
+                    out.push(id.to_owned());
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|i| walk(i, out)),
+            Value::Object(map) => map.values().for_each(|i| walk(i, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    for segment in op.path.split('/') {
+        walk(&Value::String(segment.to_owned()), &mut out);
+    }
+    walk(&op.data, &mut out);
+    out
+}
+
+/// Replaces every `bulkId:X` with the id created for `X`.
+fn substitute(v: &mut Value, resolved: &HashMap<String, String>) {
+    match v {
+        Value::String(s) => {
+            if let Some(id) = s.strip_prefix("bulkId:").and_then(|b| resolved.get(b)) {
+                *s = id.clone();
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|i| substitute(i, resolved)),
+        Value::Object(map) => map.values_mut().for_each(|i| substitute(i, resolved)),
+        _ => {}
+    }
+}
+
+/// Runs one operation; answers (id, resource or Null) on success.
+async fn run(
+    service: &Service,
+    op: &Op,
+    resolved: &HashMap<String, String>,
+    refs: &[String],
+    base_url: &str,
+) -> Result<(String, Value), ScimError> {
+    if let Some(missing) = refs.iter().find(|r| !resolved.contains_key(*r)) {
+        return Err(ScimError::bad_request(
+            "invalidValue",
+            format!("bulkId '{missing}' was not created by this request"),
+        ));
+    }
+    let mut path = Value::String(op.path.clone());
+    substitute(&mut path, resolved);
+    let mut data = op.data.clone();
+    substitute(&mut data, resolved);
+    let path = path
+        .as_str()
+        .unwrap_or_default()
+        .trim_matches('/')
+        .to_owned();
+    let mut parts = path.splitn(2, '/');
+    let endpoint = parts.next().unwrap_or_default();
+    let id = parts.next();
+    let kind = [ResourceKind::User, ResourceKind::Group]
+        .into_iter()
+        .find(|k| k.endpoint().eq_ignore_ascii_case(endpoint))
+        .ok_or_else(|| {
+            ScimError::bad_request("invalidPath", format!("unknown endpoint '/{endpoint}'"))
+        })?;
+    let if_match = op.version.as_deref();
+    let stored = match (op.method.as_str(), id) {
+        ("POST", None) => service.create(kind, &data).await?,
+        ("PUT", Some(id)) => service.replace(kind, id, &data, if_match).await?,
+        ("PATCH", Some(id)) => service.patch(kind, id, &data, if_match).await?,
+        ("DELETE", Some(id)) => {
+            service.delete(kind, id, if_match).await?;
+            return Ok((id.to_owned(), Value::Null));
+        }
+        _ => {
+            return Err(ScimError::bad_request(
+                "invalidPath",
+                format!("{} cannot be used on '{}'", op.method, op.path),
+            ));
+        }
+    };
+    let id = stored
+        .get("id")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let location = format!("{base_url}/{}/{id}", kind.endpoint());
+    Ok((
+        id,
+        json!({"location": location, "version": version(&stored)}),
+    ))
+}
+
+/// The `Operations[]` entry of the response for one operation.
+fn response_entry(op: &Op, outcome: Result<Value, ScimError>) -> Value {
+    let mut entry = Map::new();
+    entry.insert("method".into(), json!(op.method));
+    if let Some(b) = &op.bulk_id {
+        entry.insert("bulkId".into(), json!(b));
+    }
+    match outcome {
+        Ok(info) => {
+            let status = match op.method.as_str() {
+                "POST" => "201",
+                "DELETE" => "204",
+                _ => "200",
+            };
+            if let Value::Object(map) = info {
+                entry.extend(map.into_iter().filter(|(_, v)| !v.is_null()));
+            }
+            entry.insert("status".into(), json!(status));
+        }
+        Err(e) => {
+            entry.insert("status".into(), json!(e.status.as_u16().to_string()));
+            entry.insert("response".into(), e.body());
+        }
+    }
+    Value::Object(entry)
+}

@@ -1,0 +1,400 @@
+//! Listing and searching (RFC 7644 section 3.4.2–3.4.3): query parameters and `SearchRequest`
+//! bodies, the index plan for a filter, sorting and paging.
+//!
+//! A filter is answered in two steps: [`plan`] picks index probes whose union is guaranteed to
+//! contain every match (an `eq` on an indexed attribute, anywhere an `and` allows it, on both
+//! sides of an `or`), then the full filter is evaluated on those candidates only. A filter with no
+//! usable probe scans. Either way the filter itself decides, so the index can never change the
+//! answer, only its cost.
+
+use std::cmp::Ordering;
+
+use serde_json::Value;
+
+use super::attr::{AttrInfo, AttrPath, AttrType};
+use super::filter::{self, CompareOp, Filter, Literal};
+use super::schema::ResourceKind;
+use crate::error::ScimError;
+use crate::store::Index;
+
+/// The `schemas` URN of a `POST .search` body.
+pub const SEARCH_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:SearchRequest";
+/// The `schemas` URN of a list response.
+pub const LIST_RESPONSE: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
+
+/// What a list or search asks for.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    /// `filter`, parsed.
+    pub filter: Option<Filter>,
+    /// `sortBy`.
+    pub sort_by: Option<AttrPath>,
+    /// `sortOrder=descending`.
+    pub descending: bool,
+    /// `startIndex`, 1-based (values below 1 are read as 1).
+    pub start_index: u64,
+    /// `count`; `None` means "as many as allowed".
+    pub count: Option<usize>,
+    /// `attributes`.
+    pub attributes: Vec<AttrPath>,
+    /// `excludedAttributes`.
+    pub excluded: Vec<AttrPath>,
+}
+
+/// Parses a comma-separated `attributes` / `excludedAttributes` value.
+pub fn parse_attr_list(value: &str) -> Result<Vec<AttrPath>, ScimError> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            filter::parse_attr_path(s).map_err(|e| ScimError::bad_request("invalidValue", e.0))
+        })
+        .collect()
+}
+
+fn parse_number(name: &str, value: &str) -> Result<i64, ScimError> {
+    value.trim().parse::<i64>().map_err(|_| {
+        ScimError::bad_request(
+            "invalidValue",
+            format!("{name} must be an integer, not '{value}'"),
+        )
+    })
+}
+
+impl ListQuery {
+    /// Builds a query from URL query parameters. Parameter names are matched case-insensitively;
+    /// unknown ones are ignored (Entra ID adds its own).
+    pub fn from_params(params: &[(String, String)]) -> Result<Self, ScimError> {
+        let mut q = ListQuery {
+            start_index: 1,
+            ..Default::default()
+        };
+        for (name, value) in params {
+            q.set(name, &Value::String(value.clone()))?;
+        }
+        Ok(q)
+    }
+
+    /// Builds a query from a `SearchRequest` body.
+    pub fn from_search_request(body: &Value) -> Result<Self, ScimError> {
+        let obj = body.as_object().ok_or_else(|| {
+            ScimError::bad_request("invalidSyntax", "a SearchRequest must be a JSON object")
+        })?;
+        let schemas_ok = obj
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("schemas"))
+            .and_then(|(_, v)| v.as_array())
+            .is_some_and(|a| {
+                a.iter().any(|s| {
+                    s.as_str()
+                        .is_some_and(|s| s.eq_ignore_ascii_case(SEARCH_REQUEST))
+                })
+            });
+        if !schemas_ok {
+            return Err(ScimError::bad_request(
+                "invalidSyntax",
+                format!("a search body must list the schema {SEARCH_REQUEST}"),
+            ));
+        }
+        let mut q = ListQuery {
+            start_index: 1,
+            ..Default::default()
+        };
+        for (name, value) in obj {
+            if !name.eq_ignore_ascii_case("schemas") {
+                q.set(name, value)?;
+            }
+        }
+        Ok(q)
+    }
+
+    /// Sets one parameter from a query string (a JSON string) or a search body (any JSON).
+    fn set(&mut self, name: &str, value: &Value) -> Result<(), ScimError> {
+        let text = || -> Result<String, ScimError> {
+            match value {
+                Value::String(s) => Ok(s.clone()),
+                Value::Number(n) => Ok(n.to_string()),
+                Value::Array(items) => Ok(items
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(",")),
+                _ => Err(ScimError::bad_request(
+                    "invalidValue",
+                    format!("'{name}' has the wrong type"),
+                )),
+            }
+        };
+        match name.to_ascii_lowercase().as_str() {
+            "filter" => self.filter = Some(filter::parse(&text()?)?),
+            "sortby" => {
+                self.sort_by = Some(
+                    filter::parse_attr_path(text()?.trim())
+                        .map_err(|e| ScimError::bad_request("invalidValue", e.0))?,
+                )
+            }
+            "sortorder" => {
+                self.descending = match text()?.to_ascii_lowercase().as_str() {
+                    "ascending" => false,
+                    "descending" => true,
+                    other => {
+                        return Err(ScimError::bad_request(
+                            "invalidValue",
+                            format!("sortOrder must be 'ascending' or 'descending', not '{other}'"),
+                        ));
+                    }
+                }
+            }
+            "startindex" => self.start_index = parse_number("startIndex", &text()?)?.max(1) as u64,
+            "count" => self.count = Some(parse_number("count", &text()?)?.max(0) as usize),
+            "attributes" => self.attributes = parse_attr_list(&text()?)?,
+            "excludedattributes" => self.excluded = parse_attr_list(&text()?)?,
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// One way to find candidates without scanning.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Probe {
+    /// The resource with this id.
+    Id(String),
+    /// The resources whose indexed attribute equals the value.
+    Index(Index, String),
+}
+
+/// The probes whose union contains every resource of `kind` that `f` matches, or `None` when
+/// the filter has no indexable part and the caller must scan.
+pub fn plan(kind: ResourceKind, f: &Filter) -> Option<Vec<Probe>> {
+    match f {
+        Filter::Compare {
+            path,
+            op: CompareOp::Eq,
+            value: Literal::String(v),
+        } => probe_for(kind, path, None).map(|p| vec![p(v.clone())]),
+        Filter::ValuePath { path, filter } => match filter.as_ref() {
+            Filter::Compare {
+                path: inner,
+                op: CompareOp::Eq,
+                value: Literal::String(v),
+            } => probe_for(kind, path, Some(inner)).map(|p| vec![p(v.clone())]),
+            Filter::And(a, b) => plan(
+                kind,
+                &Filter::ValuePath {
+                    path: path.clone(),
+                    filter: a.clone(),
+                },
+            )
+            .or_else(|| {
+                plan(
+                    kind,
+                    &Filter::ValuePath {
+                        path: path.clone(),
+                        filter: b.clone(),
+                    },
+                )
+            }),
+            _ => None,
+        },
+        Filter::And(a, b) => plan(kind, a).or_else(|| plan(kind, b)),
+        Filter::Or(a, b) => {
+            let mut probes = plan(kind, a)?;
+            probes.extend(plan(kind, b)?);
+            Some(probes)
+        }
+        _ => None,
+    }
+}
+
+type ProbeMaker = fn(String) -> Probe;
+
+/// Which probe answers `eq` on `path` (with `inner` the sub-attribute named inside a value path).
+fn probe_for(kind: ResourceKind, path: &AttrPath, inner: Option<&AttrPath>) -> Option<ProbeMaker> {
+    if path
+        .urn
+        .as_deref()
+        .is_some_and(|u| !u.eq_ignore_ascii_case(kind.core_schema()))
+    {
+        return None;
+    }
+    let sub = match (inner, &path.sub) {
+        (Some(i), None) if i.urn.is_none() && i.sub.is_none() => Some(i.name.as_str()),
+        (None, sub) => sub.as_deref(),
+        _ => return None,
+    };
+    let name = path.name.to_ascii_lowercase();
+    match (
+        kind,
+        name.as_str(),
+        sub.map(str::to_ascii_lowercase).as_deref(),
+    ) {
+        (_, "id", None) => Some(Probe::Id),
+        (_, "externalid", None) => Some(|v| Probe::Index(Index::ExternalId, v)),
+        (ResourceKind::User, "username", None) => Some(|v| Probe::Index(Index::UserName, v)),
+        (ResourceKind::User, "emails", None | Some("value")) => {
+            Some(|v| Probe::Index(Index::Email, v))
+        }
+        (ResourceKind::Group, "displayname", None) => Some(|v| Probe::Index(Index::DisplayName, v)),
+        _ => None,
+    }
+}
+
+/// The value a resource sorts by: the first value at `path` (for a multi-valued attribute, the
+/// primary one if any).
+fn sort_key<'a>(resource: &'a Value, path: &AttrPath) -> Option<&'a Value> {
+    let values = filter::resolve(resource, path);
+    if values.len() > 1 && path.sub.is_none() {
+        // A multi-valued complex attribute named without a sub-attribute sorts by its primary value.
+        let primary = values
+            .iter()
+            .find(|v| v.get("primary").and_then(Value::as_bool) == Some(true))
+            .or(values.first())
+            .copied();
+        return primary.map(|v| v.get("value").unwrap_or(v));
+    }
+    values
+        .first()
+        .map(|v| v.get("value").unwrap_or(v))
+        .filter(|v| !v.is_null())
+}
+
+/// Orders `a` and `b` by `path` as the schema says (case-insensitive strings unless caseExact;
+/// numbers numerically). Resources without a value sort last in either order.
+pub fn compare(
+    a: &Value,
+    b: &Value,
+    path: &AttrPath,
+    descending: bool,
+    info: &dyn AttrInfo,
+) -> Ordering {
+    let (ka, kb) = (sort_key(a, path), sort_key(b, path));
+    let ordered = match (ka, kb) {
+        (None, None) => return Ordering::Equal,
+        (None, Some(_)) => return Ordering::Greater,
+        (Some(_), None) => return Ordering::Less,
+        (Some(x), Some(y)) => compare_values(x, y, info.case_exact(path), info.attr_type(path)),
+    };
+    if descending {
+        ordered.reverse()
+    } else {
+        ordered
+    }
+}
+
+fn compare_values(x: &Value, y: &Value, case_exact: bool, kind: Option<AttrType>) -> Ordering {
+    match (x, y) {
+        (Value::Number(a), Value::Number(b)) => a
+            .as_f64()
+            .partial_cmp(&b.as_f64())
+            .unwrap_or(Ordering::Equal),
+        (Value::Bool(a), Value::Bool(b)) => a.cmp(b),
+        (Value::String(a), Value::String(b)) if case_exact || kind == Some(AttrType::DateTime) => {
+            a.cmp(b)
+        }
+        (Value::String(a), Value::String(b)) => a.to_lowercase().cmp(&b.to_lowercase()),
+        _ => Ordering::Equal,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan_of(kind: ResourceKind, f: &str) -> Option<Vec<Probe>> {
+        plan(kind, &filter::parse(f).unwrap())
+    }
+
+    #[test]
+    fn plans_use_indexes_where_they_are_sound() {
+        let user = ResourceKind::User;
+        assert_eq!(
+            plan_of(user, r#"userName eq "Ann""#),
+            Some(vec![Probe::Index(Index::UserName, "Ann".into())])
+        );
+        assert_eq!(
+            plan_of(
+                user,
+                r#"urn:ietf:params:scim:schemas:core:2.0:User:userName eq "a""#
+            ),
+            Some(vec![Probe::Index(Index::UserName, "a".into())])
+        );
+        assert_eq!(
+            plan_of(user, r#"emails[type eq "work" and value eq "a@x"]"#),
+            Some(vec![Probe::Index(Index::Email, "a@x".into())])
+        );
+        assert_eq!(
+            plan_of(user, r#"active eq true and emails.value eq "a@x""#),
+            Some(vec![Probe::Index(Index::Email, "a@x".into())])
+        );
+        assert_eq!(
+            plan_of(user, r#"id eq "1" or externalId eq "2""#),
+            Some(vec![
+                Probe::Id("1".into()),
+                Probe::Index(Index::ExternalId, "2".into())
+            ])
+        );
+        assert_eq!(
+            plan_of(ResourceKind::Group, r#"displayName eq "Sales""#),
+            Some(vec![Probe::Index(Index::DisplayName, "Sales".into())])
+        );
+        // Not sound or not indexed: scan.
+        assert_eq!(plan_of(user, r#"userName eq "a" or title eq "b""#), None);
+        assert_eq!(plan_of(user, r#"not (userName eq "a")"#), None);
+        assert_eq!(plan_of(user, r#"userName co "a""#), None);
+        assert_eq!(plan_of(user, r#"displayName eq "a""#), None);
+        assert_eq!(
+            plan_of(
+                user,
+                r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:userName eq "a""#
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn query_parameters_parse_and_reject() {
+        let p = |pairs: &[(&str, &str)]| {
+            ListQuery::from_params(
+                &pairs
+                    .iter()
+                    .map(|(a, b)| (a.to_string(), b.to_string()))
+                    .collect::<Vec<_>>(),
+            )
+        };
+        let q = p(&[
+            ("startIndex", "0"),
+            ("COUNT", "-3"),
+            ("sortOrder", "Descending"),
+            ("aadOptscim062020", "x"),
+        ])
+        .unwrap();
+        assert_eq!((q.start_index, q.count, q.descending), (1, Some(0), true));
+        assert_eq!(
+            p(&[("count", "ten")]).unwrap_err().scim_type,
+            Some("invalidValue")
+        );
+        assert_eq!(
+            p(&[("filter", "userName eq")]).unwrap_err().scim_type,
+            Some("invalidFilter")
+        );
+        assert_eq!(
+            p(&[("sortOrder", "up")]).unwrap_err().scim_type,
+            Some("invalidValue")
+        );
+    }
+
+    #[test]
+    fn sorting_puts_missing_values_last() {
+        let info = ResourceKind::User;
+        let path = AttrPath::new("userName");
+        let a = serde_json::json!({"userName": "alice"});
+        let b = serde_json::json!({"userName": "Bob"});
+        let none = serde_json::json!({});
+        assert_eq!(compare(&a, &b, &path, false, &info), Ordering::Less);
+        assert_eq!(compare(&a, &b, &path, true, &info), Ordering::Greater);
+        assert_eq!(compare(&none, &a, &path, false, &info), Ordering::Greater);
+        assert_eq!(compare(&none, &a, &path, true, &info), Ordering::Greater);
+    }
+}

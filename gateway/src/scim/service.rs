@@ -1,0 +1,345 @@
+//! The SCIM operations on Users and Groups, independent of HTTP: the one path every request
+//! (and every `/Bulk` operation) takes from validated input to the store and back.
+//!
+//! Writes are read-modify-write with optimistic concurrency: the resource is read, the change
+//! computed and validated, and the store commits it only if the version is still the one read.
+//! When a client named a version (`If-Match`) a lost race is its `412`; otherwise the operation
+//! is recomputed on the fresh version, so concurrent PATCHes of one group never lose a member.
+
+use std::collections::HashSet;
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use serde_json::{Map, Value, json};
+
+use super::list::{LIST_RESPONSE, ListQuery, Probe, compare, plan};
+use super::patch;
+use super::resource::{etag_matches, now};
+use super::schema::{self, ResourceKind};
+use crate::error::ScimError;
+use crate::store::{Store, StoreError, WriteOp};
+
+/// How often a write is recomputed after losing a race with another writer.
+const MAX_RETRIES: usize = 8;
+
+/// The SCIM service over a store.
+#[derive(Clone)]
+pub struct Service {
+    /// Where resources live.
+    store: Arc<dyn Store>,
+    /// Most resources one list response carries.
+    max_results: usize,
+}
+
+/// A resource as stored, with the kind it is.
+pub type Found = (ResourceKind, Value);
+
+/// The version string of a stored resource.
+pub fn version(resource: &Value) -> Option<&str> {
+    resource.pointer("/meta/version").and_then(Value::as_str)
+}
+
+impl Service {
+    /// A service over `store`, answering at most `max_results` resources per list.
+    pub fn new(store: Arc<dyn Store>, max_results: usize) -> Self {
+        Self { store, max_results }
+    }
+
+    /// The largest page a list returns.
+    pub fn max_results(&self) -> usize {
+        self.max_results
+    }
+
+    /// Creates a resource from a client's body.
+    pub async fn create(&self, kind: ResourceKind, body: &Value) -> Result<Value, ScimError> {
+        let attrs = schema::prepare_input(kind, body, None)?;
+        let id = uuid::Uuid::new_v4().to_string();
+        let ts = now();
+        let resource = assemble(kind, &id, attrs, &ts, &ts);
+        Ok(self.store.write(WriteOp::Create { kind, resource }).await?)
+    }
+
+    /// One stored resource, or `404`.
+    pub fn get(&self, kind: ResourceKind, id: &str) -> Result<Value, ScimError> {
+        self.store
+            .get(kind, id)?
+            .ok_or_else(|| ScimError::not_found(kind.name(), id))
+    }
+
+    /// Replaces a resource with a client's body (PUT).
+    pub async fn replace(
+        &self,
+        kind: ResourceKind,
+        id: &str,
+        body: &Value,
+        if_match: Option<&str>,
+    ) -> Result<Value, ScimError> {
+        self.modify(kind, id, if_match, |existing| {
+            schema::prepare_input(kind, body, Some(existing)).map_err(ScimError::from)
+        })
+        .await
+    }
+
+    /// Applies a PatchOp body.
+    pub async fn patch(
+        &self,
+        kind: ResourceKind,
+        id: &str,
+        body: &Value,
+        if_match: Option<&str>,
+    ) -> Result<Value, ScimError> {
+        let ops = patch::parse_request(body)?;
+        self.modify(kind, id, if_match, |existing| {
+            let mut working = existing.clone();
+            patch::apply(&mut working, &ops, &kind)?;
+            Ok(schema::prepare_input(kind, &working, Some(existing))?)
+        })
+        .await
+    }
+
+    /// Deletes a resource (and its group memberships).
+    pub async fn delete(
+        &self,
+        kind: ResourceKind,
+        id: &str,
+        if_match: Option<&str>,
+    ) -> Result<(), ScimError> {
+        let existing = self.get(kind, id)?;
+        check_if_match(&existing, if_match)?;
+        let expected_version = if_match.and(version(&existing)).map(str::to_owned);
+        self.store
+            .write(WriteOp::Delete {
+                kind,
+                id: id.to_owned(),
+                expected_version,
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// The read-check-compute-write loop shared by PUT and PATCH.
+    async fn modify(
+        &self,
+        kind: ResourceKind,
+        id: &str,
+        if_match: Option<&str>,
+        compute: impl Fn(&Value) -> Result<Map<String, Value>, ScimError>,
+    ) -> Result<Value, ScimError> {
+        for _ in 0..MAX_RETRIES {
+            let existing = self.get(kind, id)?;
+            check_if_match(&existing, if_match)?;
+            let attrs = compute(&existing)?;
+            let created = existing
+                .pointer("/meta/created")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .unwrap_or_else(now);
+            let resource = assemble(kind, id, attrs, &created, &now());
+            let expected_version = version(&existing).map(str::to_owned);
+            match self
+                .store
+                .write(WriteOp::Replace {
+                    kind,
+                    resource,
+                    expected_version,
+                })
+                .await
+            {
+                Err(StoreError::VersionMismatch) if if_match.is_none() => continue,
+                other => return Ok(other?),
+            }
+        }
+        Err(ScimError::new(
+            StatusCode::CONFLICT,
+            "the resource is being changed concurrently; try again",
+        ))
+    }
+
+    /// Finds the resources of `kinds` that a query selects: `(totalResults, page)`.
+    pub fn search(
+        &self,
+        kinds: &[ResourceKind],
+        q: &ListQuery,
+    ) -> Result<(u64, Vec<Found>), ScimError> {
+        let skip = q.start_index.saturating_sub(1);
+        let take = q.count.unwrap_or(self.max_results).min(self.max_results);
+        if let ([kind], None, None) = (kinds, &q.filter, &q.sort_by) {
+            // The common unfiltered listing pages through the store without materialising.
+            let total = self.store.count(*kind)?;
+            let page = self.store.page(*kind, skip, take)?;
+            return Ok((total, page.into_iter().map(|r| (*kind, r)).collect()));
+        }
+        let mut matches = Vec::new();
+        for &kind in kinds {
+            self.collect(kind, q, &mut matches)?;
+        }
+        if let Some(path) = &q.sort_by {
+            matches.sort_by(|(ka, a), (_, b)| compare(a, b, path, q.descending, ka));
+        }
+        let total = matches.len() as u64;
+        let skip = usize::try_from(skip).unwrap_or(usize::MAX);
+        Ok((total, matches.into_iter().skip(skip).take(take).collect()))
+    }
+
+    /// Appends every resource of `kind` matching the query's filter.
+    fn collect(
+        &self,
+        kind: ResourceKind,
+        q: &ListQuery,
+        out: &mut Vec<Found>,
+    ) -> Result<(), ScimError> {
+        let Some(f) = &q.filter else {
+            self.store.scan(kind, &mut |r| {
+                out.push((kind, r));
+                ControlFlow::Continue(())
+            })?;
+            return Ok(());
+        };
+        let Some(probes) = plan(kind, f) else {
+            self.store.scan(kind, &mut |r| {
+                if f.matches(&r, &kind) {
+                    out.push((kind, r));
+                }
+                ControlFlow::Continue(())
+            })?;
+            return Ok(());
+        };
+        let mut seen = HashSet::new();
+        for probe in probes {
+            let ids = match probe {
+                Probe::Id(id) => vec![id],
+                Probe::Index(index, value) => self.store.lookup(kind, index, &value)?,
+            };
+            for id in ids {
+                if seen.insert(id.clone())
+                    && let Some(r) = self.store.get(kind, &id)?
+                    && f.matches(&r, &kind)
+                {
+                    out.push((kind, r));
+                }
+            }
+        }
+        // Index order is by value; keep the listing order stable (by id), as a scan gives it.
+        out.sort_by(|(ka, a), (kb, b)| {
+            (ka.name(), a.get("id").and_then(Value::as_str))
+                .cmp(&(kb.name(), b.get("id").and_then(Value::as_str)))
+        });
+        Ok(())
+    }
+
+    /// Shapes a stored resource for a response: `meta.location`, `$ref`s, `User.groups`, then
+    /// `returned` / `attributes` / `excludedAttributes`.
+    pub fn render(
+        &self,
+        kind: ResourceKind,
+        mut resource: Value,
+        base_url: &str,
+        q: &ListQuery,
+    ) -> Result<Value, ScimError> {
+        let id = resource
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        if let Some(meta) = resource.get_mut("meta").and_then(Value::as_object_mut) {
+            meta.insert(
+                "location".into(),
+                json!(format!("{base_url}/{}/{id}", kind.endpoint())),
+            );
+        }
+        match kind {
+            ResourceKind::User => {
+                let groups: Vec<Value> = self
+                    .store
+                    .groups_of(&id)?
+                    .into_iter()
+                    .map(|m| {
+                        json!({"value": m.group_id, "$ref": format!("{base_url}/Groups/{}", m.group_id),
+                               "display": m.display, "type": "direct"})
+                    })
+                    .collect();
+                if !groups.is_empty() {
+                    resource["groups"] = Value::Array(groups);
+                }
+            }
+            ResourceKind::Group => {
+                if let Some(members) = resource.get_mut("members").and_then(Value::as_array_mut) {
+                    for m in members.iter_mut() {
+                        let endpoint = match m.get("type").and_then(Value::as_str) {
+                            Some("Group") => "Groups",
+                            _ => "Users",
+                        };
+                        if let Some(value) =
+                            m.get("value").and_then(Value::as_str).map(str::to_owned)
+                            && let Some(obj) = m.as_object_mut()
+                        {
+                            obj.insert(
+                                "$ref".into(),
+                                json!(format!("{base_url}/{endpoint}/{value}")),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        Ok(schema::project(kind, &resource, &q.attributes, &q.excluded))
+    }
+
+    /// A `ListResponse` for a search.
+    pub fn list_response(
+        &self,
+        kinds: &[ResourceKind],
+        q: &ListQuery,
+        base_url: &str,
+    ) -> Result<Value, ScimError> {
+        let (total, page) = self.search(kinds, q)?;
+        let resources = page
+            .into_iter()
+            .map(|(kind, r)| self.render(kind, r, base_url, q))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(json!({
+            "schemas": [LIST_RESPONSE],
+            "totalResults": total,
+            "startIndex": q.start_index,
+            "itemsPerPage": resources.len(),
+            "Resources": resources,
+        }))
+    }
+}
+
+/// `412` unless `if_match` is absent or names the resource's current version.
+fn check_if_match(existing: &Value, if_match: Option<&str>) -> Result<(), ScimError> {
+    match (if_match, version(existing)) {
+        (Some(wanted), Some(current)) if !etag_matches(wanted, current) => Err(ScimError::new(
+            StatusCode::PRECONDITION_FAILED,
+            format!("If-Match {wanted} does not match the current version {current}"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Builds a full stored resource from validated attributes.
+fn assemble(
+    kind: ResourceKind,
+    id: &str,
+    attrs: Map<String, Value>,
+    created: &str,
+    modified: &str,
+) -> Value {
+    let mut out = Map::new();
+    let mut attrs = attrs;
+    out.insert(
+        "schemas".into(),
+        attrs
+            .remove("schemas")
+            .unwrap_or_else(|| json!([kind.core_schema()])),
+    );
+    out.insert("id".into(), json!(id));
+    out.extend(attrs);
+    out.insert(
+        "meta".into(),
+        json!({"resourceType": kind.name(), "created": created, "lastModified": modified}),
+    );
+    Value::Object(out)
+}

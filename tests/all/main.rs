@@ -1,0 +1,6 @@
+//! End-to-end tests: each starts the real `scim-gateway` binary on a free loopback port and talks
+//! HTTP to it. One test binary, one module per area.
+//!
+//! Run with `cargo test --workspace` (the gateway is built on first use).
+
+mod smoke;
