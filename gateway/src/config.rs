@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::scim::schema::UnknownAttributes;
+
 /// Everything `scim-gateway serve` needs to run. Every field has a default, so an empty file (or
 /// no file) is a valid configuration.
 #[derive(Debug, Clone, Deserialize)]
@@ -43,6 +45,8 @@ pub struct TokenConfig {
 pub struct ScimConfig {
     /// Most resources one list or search response returns (`filter.maxResults`).
     pub max_results: usize,
+    /// `reject` (default) refuses attributes no schema defines; `ignore` drops them.
+    pub unknown_attributes: UnknownAttributes,
 }
 
 /// Limits on `/Bulk` requests (advertised in `/ServiceProviderConfig`).
@@ -70,7 +74,10 @@ impl Default for Config {
 
 impl Default for ScimConfig {
     fn default() -> Self {
-        Self { max_results: 1000 }
+        Self {
+            max_results: 1000,
+            unknown_attributes: UnknownAttributes::Reject,
+        }
     }
 }
 

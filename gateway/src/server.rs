@@ -51,15 +51,27 @@ pub async fn serve(
         .map_err(|e| StartError::Bind(config.listen, e))?;
     let local = listener.local_addr().map_err(StartError::Serve)?;
     let state = AppState {
-        service: Service::new(store, config.scim.max_results),
+        service: Service::new(
+            store,
+            config.scim.max_results,
+            config.scim.unknown_attributes,
+        ),
         config: Arc::new(config),
         tokens: Arc::new(tokens),
     };
     tracing::info!(%local, data_dir = %dir, "scim-gateway listening");
     // A line tests and scripts can wait for (the port is known even when 0 was asked for).
     println!("listening on http://{local}{}", http::BASE_PATH);
-    axum::serve(listener, http::router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(StartError::Serve)
+    // Path normalisation wraps the router: as one of its layers it would run after routing.
+    let app = tower::Layer::layer(
+        &axum::middleware::from_fn(http::trim_trailing_slash),
+        http::router(state),
+    );
+    axum::serve(
+        listener,
+        axum::ServiceExt::<axum::extract::Request>::into_make_service(app),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+    .map_err(StartError::Serve)
 }

@@ -33,7 +33,7 @@ pub struct AppState {
     pub tokens: Arc<TokenSet>,
 }
 
-/// The whole HTTP application.
+/// The routes. Serve them wrapped in [`trim_trailing_slash`], which must run before routing.
 pub fn router(state: AppState) -> Router {
     let bulk_limit = state.config.bulk.max_payload_bytes;
     let body_limit = state.config.max_body_bytes;
@@ -82,4 +82,24 @@ async fn method_not_allowed() -> ScimError {
         StatusCode::METHOD_NOT_ALLOWED,
         "this method is not supported on this endpoint",
     )
+}
+
+/// Serves `/scim/v2/Users/` as `/scim/v2/Users`: some clients (and Microsoft's tests) add a
+/// trailing slash.
+pub async fn trim_trailing_slash(
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let path = req.uri().path();
+    if path.len() > 1 && path.ends_with('/') {
+        let trimmed = path.trim_end_matches('/');
+        let new = match req.uri().query() {
+            Some(q) => format!("{trimmed}?{q}"),
+            None => trimmed.to_owned(),
+        };
+        if let Ok(uri) = new.parse() {
+            *req.uri_mut() = uri;
+        }
+    }
+    next.run(req).await
 }

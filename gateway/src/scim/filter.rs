@@ -409,13 +409,28 @@ fn lex_token(input: &str, start: usize, c: char) -> Result<(Tok<'_>, usize), Fil
         }
         '-' | '0'..='9' => {
             let end = word_end(input, start);
-            Ok((Tok::Num(decode_number(input, start, end)?), end))
+            // Something that starts like a number but is not one (an unquoted timestamp such as
+            // 2015-10-10T14:38:21Z) is a bare word; `parse_literal` decides whether to accept it.
+            let tok =
+                decode_number(input, start, end).map_or(Tok::Word(&input[start..end]), Tok::Num);
+            Ok((tok, end))
         }
         _ => {
             let end = word_end(input, start);
             Ok((Tok::Word(&input[start..end]), end))
         }
     }
+}
+
+/// An unquoted comparison value read as a string. RFC 7644 requires quotes, but Microsoft's
+/// SCIM test collection (and some scripts) send `userName sw O` or an unquoted timestamp; a
+/// bare word cannot be mistaken for anything else in value position, so it is accepted, except
+/// the logical keywords, which would make `a eq and` ambiguous. Printing quotes it.
+fn bare_string(word: &str) -> Option<Literal> {
+    let keyword = ["and", "or", "not"]
+        .iter()
+        .any(|k| word.eq_ignore_ascii_case(k));
+    (!keyword).then(|| Literal::String(word.to_owned()))
 }
 
 /// Byte offset just past the word starting at `start`.
@@ -822,7 +837,7 @@ impl<'a> Parser<'a> {
         let literal = match self.peek() {
             Some(Tok::Str(s)) => Some(Literal::String(s.clone())),
             Some(Tok::Num(n)) => Some(Literal::Number(n.clone())),
-            Some(Tok::Word(w)) => keyword_literal(w),
+            Some(Tok::Word(w)) => keyword_literal(w).or_else(|| bare_string(w)),
             _ => None,
         };
         match literal {
@@ -830,13 +845,7 @@ impl<'a> Parser<'a> {
                 self.advance();
                 Ok(literal)
             }
-            None => {
-                let hint = match self.peek() {
-                    Some(Tok::Word(_)) => " (strings must be in double quotes)",
-                    _ => "",
-                };
-                Err(self.unexpected(&format!("a value after {}{hint}", quote(op_word))))
-            }
+            None => Err(self.unexpected(&format!("a value after {}", quote(op_word)))),
         }
     }
 
@@ -1411,7 +1420,7 @@ mod tests {
             err("userName eq"),
             "unexpected end of filter; expected a value after \"eq\" at position 11"
         );
-        assert!(err("userName eq john").contains("double quotes"));
+        assert!(err("userName eq and").contains("a value after"));
         assert_eq!(
             err("title pr \"x\""),
             "\"pr\" takes no value, found a value at position 9"
@@ -1426,8 +1435,14 @@ mod tests {
         assert!(err("emails[x[y pr]]").contains("cannot be nested"));
         assert!(err("a eq \"unterminated").contains("unterminated string"));
         assert!(err(r#"a eq "\x""#).contains("invalid escape"));
-        assert!(err("a eq 01").contains("invalid number"));
-        assert!(err("a eq 1abc").contains("invalid number"));
+        assert_eq!(
+            parse("a eq 01").map(|f| f.to_string()),
+            Ok(r#"a eq "01""#.into())
+        );
+        assert_eq!(
+            parse("a eq 1abc").map(|f| f.to_string()),
+            Ok(r#"a eq "1abc""#.into())
+        );
         assert!(err("a.b.c pr").contains("invalid attribute path"));
         assert!(err("not title pr").contains("unknown operator \"title\" after \"not\""));
         assert!(err("()").contains("expected an attribute path"));

@@ -42,15 +42,49 @@ pub struct ListQuery {
 }
 
 /// Parses a comma-separated `attributes` / `excludedAttributes` value.
+///
+/// Microsoft's test collection also sends value paths here (`emails[type eq "work"]`); such an
+/// entry names the attribute (and sub-attribute) it filters: the filter selects no elements.
 pub fn parse_attr_list(value: &str) -> Result<Vec<AttrPath>, ScimError> {
-    value
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            filter::parse_attr_path(s).map_err(|e| ScimError::bad_request("invalidValue", e.0))
-        })
-        .collect()
+    let invalid = |e: filter::FilterError| ScimError::bad_request("invalidValue", e.0);
+    let mut out = Vec::new();
+    let mut rest = value;
+    while !rest.is_empty() {
+        // Split at commas outside brackets and strings: a value path's filter may hold commas.
+        let end = top_level_comma(rest).unwrap_or(rest.len());
+        let item = rest[..end].trim();
+        rest = rest.get(end + 1..).unwrap_or_default();
+        if item.is_empty() {
+            continue;
+        }
+        if item.contains('[') {
+            let p = filter::parse_patch_path(item).map_err(invalid)?;
+            out.push(AttrPath {
+                sub: p.sub.or(p.attr.sub.clone()),
+                ..p.attr
+            });
+        } else {
+            out.push(filter::parse_attr_path(item).map_err(invalid)?);
+        }
+    }
+    Ok(out)
+}
+
+/// Byte offset of the first comma outside `[...]` and outside string literals.
+fn top_level_comma(s: &str) -> Option<usize> {
+    let (mut depth, mut quoted, mut escaped) = (0u32, false, false);
+    for (i, c) in s.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            '[' if !quoted => depth += 1,
+            ']' if !quoted => depth = depth.saturating_sub(1),
+            ',' if !quoted && depth == 0 => return Some(i),
+            _ => {}
+        }
+    }
+    None
 }
 
 fn parse_number(name: &str, value: &str) -> Result<i64, ScimError> {
@@ -383,6 +417,9 @@ mod tests {
             p(&[("sortOrder", "up")]).unwrap_err().scim_type,
             Some("invalidValue")
         );
+        let q = p(&[("attributes", r#"emails[type eq "a,b"].value, userName"#)]).unwrap();
+        let names: Vec<String> = q.attributes.iter().map(ToString::to_string).collect();
+        assert_eq!(names, ["emails.value", "userName"]);
     }
 
     #[test]

@@ -730,6 +730,17 @@ impl SchemaError {
     }
 }
 
+/// What [`prepare_input`] does with an attribute the schema does not define.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UnknownAttributes {
+    /// Refuse the request with `400 invalidValue` naming the attribute (the default).
+    #[default]
+    Reject,
+    /// Drop the attribute and accept the rest (for clients that send extras).
+    Ignore,
+}
+
 /// Validate and normalise a client-supplied resource (POST body, PUT body, or a PATCH result).
 /// `existing` is the stored resource for PUT/PATCH (None for create). Returns the normalised JSON
 /// object to store (without id/meta: the caller adds those).
@@ -743,6 +754,7 @@ pub fn prepare_input(
     kind: ResourceKind,
     body: &Value,
     existing: Option<&Value>,
+    unknown: UnknownAttributes,
 ) -> Result<Map<String, Value>, SchemaError> {
     let Value::Object(input) = body else {
         return Err(SchemaError::InvalidSyntax(
@@ -753,6 +765,7 @@ pub fn prepare_input(
 
     let checker = Checker {
         resource: kind.name(),
+        unknown,
     };
     let core = kind.core_scope();
     let extensions: Vec<Scope> = kind.extension_scopes().collect();
@@ -972,14 +985,20 @@ fn keep_immutable(
 
 /// Validation context: the resource type named in messages.
 struct Checker {
+    /// The resource type's name, for messages.
     resource: &'static str,
+    /// What to do with attributes the schema does not define.
+    unknown: UnknownAttributes,
 }
 
 impl Checker {
-    /// The one place that decides what happens to an attribute the schema does not define.
-    /// Strict by design, so that a misspelt attribute is an error rather than silently lost;
-    /// returning `Ok(())` here instead would drop unknown attributes.
+    /// The one place that decides what happens to an attribute the schema does not define:
+    /// an error by default, so that a misspelt attribute is refused rather than silently lost;
+    /// dropped (`Ok`) when the operator chose [`UnknownAttributes::Ignore`].
     fn unknown(&self, path: &str) -> Result<(), SchemaError> {
+        if self.unknown == UnknownAttributes::Ignore {
+            return Ok(());
+        }
         Err(SchemaError::InvalidValue(format!(
             "unknown attribute '{path}' for {}",
             self.resource
@@ -1404,7 +1423,12 @@ mod tests {
     }
 
     fn prep_user(extra: Value) -> Result<Map<String, Value>, SchemaError> {
-        prepare_input(ResourceKind::User, &user(extra), None)
+        prepare_input(
+            ResourceKind::User,
+            &user(extra),
+            None,
+            UnknownAttributes::Reject,
+        )
     }
 
     fn err(result: Result<Map<String, Value>, SchemaError>) -> SchemaError {
@@ -1666,35 +1690,53 @@ mod tests {
     #[test]
     fn body_and_schemas_are_checked() {
         let u = ResourceKind::User;
-        let e = err(prepare_input(u, &json!([1]), None));
+        let e = err(prepare_input(
+            u,
+            &json!([1]),
+            None,
+            UnknownAttributes::Reject,
+        ));
         assert_eq!(e.scim_type(), "invalidSyntax");
-        let e = err(prepare_input(u, &json!({ "userName": "a" }), None));
+        let e = err(prepare_input(
+            u,
+            &json!({ "userName": "a" }),
+            None,
+            UnknownAttributes::Reject,
+        ));
         assert_eq!(e.scim_type(), "invalidSyntax");
         let e = err(prepare_input(
             u,
             &json!({ "schemas": USER_SCHEMA, "userName": "a" }),
             None,
+            UnknownAttributes::Reject,
         ));
         assert_eq!(e.scim_type(), "invalidSyntax");
         let e = err(prepare_input(
             u,
             &json!({ "schemas": [GROUP_SCHEMA], "userName": "a" }),
             None,
+            UnknownAttributes::Reject,
         ));
         assert_eq!(e.scim_type(), "invalidValue");
         let body = json!({ "schemas": [USER_SCHEMA, "urn:example:custom"], "userName": "a" });
-        let e = err(prepare_input(u, &body, None));
+        let e = err(prepare_input(u, &body, None, UnknownAttributes::Reject));
         assert_eq!(e.scim_type(), "invalidValue");
         assert!(e.to_string().contains("urn:example:custom"), "{e}");
         // Extension URN on a Group is unknown.
         let body = json!({ "schemas": [GROUP_SCHEMA, ENTERPRISE_USER_SCHEMA], "displayName": "g" });
         assert_eq!(
-            err(prepare_input(ResourceKind::Group, &body, None)).scim_type(),
+            err(prepare_input(
+                ResourceKind::Group,
+                &body,
+                None,
+                UnknownAttributes::Reject
+            ))
+            .scim_type(),
             "invalidValue"
         );
         // Case-insensitive schema URNs are accepted and re-spelt.
         let body = json!({ "schemas": [USER_SCHEMA.to_uppercase()], "userName": "a" });
-        let out = prepare_input(u, &body, None).expect("ok");
+        let out = prepare_input(u, &body, None, UnknownAttributes::Reject).expect("ok");
         assert_eq!(out["schemas"], json!([USER_SCHEMA]));
     }
 
@@ -1707,7 +1749,8 @@ mod tests {
             "Emails": [{ "VALUE": "b@example.com", "Type": "work" }],
             ENTERPRISE_USER_SCHEMA.to_uppercase(): { "EmployeeNumber": "42" },
         });
-        let out = prepare_input(ResourceKind::User, &body, None).expect("ok");
+        let out =
+            prepare_input(ResourceKind::User, &body, None, UnknownAttributes::Reject).expect("ok");
         assert_eq!(
             Value::Object(out.clone()),
             json!({
@@ -1729,6 +1772,18 @@ mod tests {
                 ENTERPRISE_USER_SCHEMA
             ]
         );
+    }
+
+    #[test]
+    fn unknown_attributes_can_be_ignored() {
+        let body = user(
+            json!({ "adreses": [{ "country": "DE" }], "emails": [{ "value": "a@b", "kind": "x" }] }),
+        );
+        let out =
+            prepare_input(ResourceKind::User, &body, None, UnknownAttributes::Ignore).expect("ok");
+        assert!(out.get("adreses").is_none());
+        assert_eq!(out["emails"], json!([{ "value": "a@b" }]));
+        assert_eq!(out["userName"], body["userName"]);
     }
 
     #[test]
@@ -1836,7 +1891,12 @@ mod tests {
         ] {
             let mut body = json!({ "schemas": [USER_SCHEMA], "userName": "u" });
             body[attr] = value;
-            let e = err(prepare_input(ResourceKind::User, &body, None));
+            let e = err(prepare_input(
+                ResourceKind::User,
+                &body,
+                None,
+                UnknownAttributes::Reject,
+            ));
             assert_eq!(e.scim_type(), "invalidValue", "{attr}");
             assert!(e.to_string().contains(attr), "{e}");
         }
@@ -1849,7 +1909,10 @@ mod tests {
 
     #[test]
     fn scalar_type_rules() {
-        let checker = Checker { resource: "Test" };
+        let checker = Checker {
+            resource: "Test",
+            unknown: UnknownAttributes::Reject,
+        };
         let check = |a: Attribute, v: Value| checker.normalise(&a, &v, a.name);
         let int = attr("n", AttrType::Integer, "");
         assert_eq!(check(int, json!(5)).ok().flatten(), Some(json!(5)));
@@ -1892,7 +1955,12 @@ mod tests {
     #[test]
     fn required_attributes() {
         let body = json!({ "schemas": [USER_SCHEMA], "displayName": "x" });
-        let e = err(prepare_input(ResourceKind::User, &body, None));
+        let e = err(prepare_input(
+            ResourceKind::User,
+            &body,
+            None,
+            UnknownAttributes::Reject,
+        ));
         assert_eq!(e.to_string(), "attribute 'userName' is required");
         let e = err(prep_user(json!({ "userName": null })));
         assert_eq!(e.to_string(), "attribute 'userName' is required");
@@ -1903,7 +1971,8 @@ mod tests {
         let out = prep_user(json!({ "userName": " padded " })).expect("ok");
         assert_eq!(out["userName"], " padded ");
 
-        let group = |v: Value| prepare_input(ResourceKind::Group, &v, None);
+        let group =
+            |v: Value| prepare_input(ResourceKind::Group, &v, None, UnknownAttributes::Reject);
         let e = err(group(json!({ "schemas": [GROUP_SCHEMA], "members": [] })));
         assert_eq!(e.to_string(), "attribute 'displayName' is required");
         let out = group(json!({
@@ -1918,7 +1987,10 @@ mod tests {
     #[test]
     fn required_sub_attributes() {
         static SUBS: [Attribute; 2] = [string("value", "").mandatory(), string("label", "")];
-        let checker = Checker { resource: "Test" };
+        let checker = Checker {
+            resource: "Test",
+            unknown: UnknownAttributes::Reject,
+        };
         let a = complex("thing", &SUBS, "");
         let e = checker.normalise(&a, &json!({ "label": "x" }), "thing");
         assert_eq!(
@@ -1954,7 +2026,10 @@ mod tests {
             schema: &IMMUTABLE_SCHEMA,
             core: false,
         };
-        let checker = Checker { resource: "Test" };
+        let checker = Checker {
+            resource: "Test",
+            unknown: UnknownAttributes::Reject,
+        };
         let raw = raw.as_object().cloned().unwrap_or_default();
         checker.prepare_scope(scope, &raw, existing.as_object())
     }
@@ -1998,7 +2073,13 @@ mod tests {
             "schemas": [GROUP_SCHEMA], "displayName": "G",
             "members": [{ "value": "u2" }, { "value": "u3" }],
         });
-        let out = prepare_input(ResourceKind::Group, &body, Some(&existing)).expect("ok");
+        let out = prepare_input(
+            ResourceKind::Group,
+            &body,
+            Some(&existing),
+            UnknownAttributes::Reject,
+        )
+        .expect("ok");
         assert_eq!(
             out["members"],
             json!([{ "value": "u2" }, { "value": "u3" }])
@@ -2012,10 +2093,22 @@ mod tests {
         let existing =
             json!({ "schemas": [USER_SCHEMA], "userName": "bjensen", "password": "old" });
         let put = user(json!({ "displayName": "B" }));
-        let out = prepare_input(ResourceKind::User, &put, Some(&existing)).expect("ok");
+        let out = prepare_input(
+            ResourceKind::User,
+            &put,
+            Some(&existing),
+            UnknownAttributes::Reject,
+        )
+        .expect("ok");
         assert_eq!(out["password"], "old");
         let put = user(json!({ "password": null }));
-        let out = prepare_input(ResourceKind::User, &put, Some(&existing)).expect("ok");
+        let out = prepare_input(
+            ResourceKind::User,
+            &put,
+            Some(&existing),
+            UnknownAttributes::Reject,
+        )
+        .expect("ok");
         assert!(out.get("password").is_none());
     }
 
@@ -2042,7 +2135,8 @@ mod tests {
         let body = json!({
             "schemas": [GROUP_SCHEMA], "displayName": "G", "members": { "value": "u1" },
         });
-        let out = prepare_input(ResourceKind::Group, &body, None).expect("ok");
+        let out =
+            prepare_input(ResourceKind::Group, &body, None, UnknownAttributes::Reject).expect("ok");
         assert_eq!(out["members"], json!([{ "value": "u1" }]));
     }
 

@@ -16,7 +16,7 @@ use serde_json::{Map, Value, json};
 use super::list::{LIST_RESPONSE, ListQuery, Probe, compare, plan};
 use super::patch;
 use super::resource::{etag_matches, now};
-use super::schema::{self, ResourceKind};
+use super::schema::{self, ResourceKind, UnknownAttributes};
 use crate::error::ScimError;
 use crate::store::{Store, StoreError, WriteOp};
 
@@ -30,6 +30,8 @@ pub struct Service {
     store: Arc<dyn Store>,
     /// Most resources one list response carries.
     max_results: usize,
+    /// What to do with attributes no schema defines.
+    unknown: UnknownAttributes,
 }
 
 /// A resource as stored, with the kind it is.
@@ -42,8 +44,12 @@ pub fn version(resource: &Value) -> Option<&str> {
 
 impl Service {
     /// A service over `store`, answering at most `max_results` resources per list.
-    pub fn new(store: Arc<dyn Store>, max_results: usize) -> Self {
-        Self { store, max_results }
+    pub fn new(store: Arc<dyn Store>, max_results: usize, unknown: UnknownAttributes) -> Self {
+        Self {
+            store,
+            max_results,
+            unknown,
+        }
     }
 
     /// The largest page a list returns.
@@ -53,7 +59,7 @@ impl Service {
 
     /// Creates a resource from a client's body.
     pub async fn create(&self, kind: ResourceKind, body: &Value) -> Result<Value, ScimError> {
-        let attrs = schema::prepare_input(kind, body, None)?;
+        let attrs = schema::prepare_input(kind, body, None, self.unknown)?;
         let id = uuid::Uuid::new_v4().to_string();
         let ts = now();
         let resource = assemble(kind, &id, attrs, &ts, &ts);
@@ -76,7 +82,7 @@ impl Service {
         if_match: Option<&str>,
     ) -> Result<Value, ScimError> {
         self.modify(kind, id, if_match, |existing| {
-            schema::prepare_input(kind, body, Some(existing)).map_err(ScimError::from)
+            schema::prepare_input(kind, body, Some(existing), self.unknown).map_err(ScimError::from)
         })
         .await
     }
@@ -93,7 +99,12 @@ impl Service {
         self.modify(kind, id, if_match, |existing| {
             let mut working = existing.clone();
             patch::apply(&mut working, &ops, &kind)?;
-            Ok(schema::prepare_input(kind, &working, Some(existing))?)
+            Ok(schema::prepare_input(
+                kind,
+                &working,
+                Some(existing),
+                self.unknown,
+            )?)
         })
         .await
     }
