@@ -3,4 +3,5 @@
 //!
 //! Run with `cargo test --workspace` (the gateway is built on first use).
 
+mod crash;
 mod smoke;
