@@ -44,6 +44,20 @@ impl<S: Send + Sync> FromRequest<S> for ScimJson {
     }
 }
 
+/// Path parameters; a malformed one (bad percent-encoding) is `400 invalidSyntax`.
+pub struct ScimPath<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> FromRequestParts<S> for ScimPath<T> {
+    type Rejection = ScimError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(v)| ScimPath(v))
+            .map_err(|e| ScimError::bad_request("invalidSyntax", e.body_text()))
+    }
+}
+
 /// The list/search parameters of the query string.
 pub struct ListParams(pub ListQuery);
 

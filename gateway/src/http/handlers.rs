@@ -1,12 +1,12 @@
 //! One handler per route: extract, call the service, render with the SCIM media type and ETag.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::extract::{BaseUrl, ListParams, ScimJson, header_text};
+use super::extract::{BaseUrl, ListParams, ScimJson, ScimPath, header_text};
 use crate::error::{ScimError, scim_body};
 use crate::scim::discovery::{self, KINDS};
 use crate::scim::list::{LIST_RESPONSE, ListQuery};
@@ -62,7 +62,7 @@ fn render(
 
 pub async fn list(
     State(state): State<AppState>,
-    Path(endpoint): Path<String>,
+    ScimPath(endpoint): ScimPath<String>,
     BaseUrl(base): BaseUrl,
     ListParams(q): ListParams,
 ) -> Result<Response, ScimError> {
@@ -76,7 +76,7 @@ pub async fn list(
 
 pub async fn search(
     State(state): State<AppState>,
-    Path(endpoint): Path<String>,
+    ScimPath(endpoint): ScimPath<String>,
     BaseUrl(base): BaseUrl,
     ScimJson(body): ScimJson,
 ) -> Result<Response, ScimError> {
@@ -100,7 +100,7 @@ pub async fn search_root(
 
 pub async fn create(
     State(state): State<AppState>,
-    Path(endpoint): Path<String>,
+    ScimPath(endpoint): ScimPath<String>,
     BaseUrl(base): BaseUrl,
     ListParams(q): ListParams,
     ScimJson(body): ScimJson,
@@ -112,7 +112,7 @@ pub async fn create(
 
 pub async fn get_one(
     State(state): State<AppState>,
-    Path((endpoint, id)): Path<(String, String)>,
+    ScimPath((endpoint, id)): ScimPath<(String, String)>,
     BaseUrl(base): BaseUrl,
     ListParams(q): ListParams,
     headers: HeaderMap,
@@ -135,7 +135,7 @@ pub async fn get_one(
 
 pub async fn replace(
     State(state): State<AppState>,
-    Path((endpoint, id)): Path<(String, String)>,
+    ScimPath((endpoint, id)): ScimPath<(String, String)>,
     BaseUrl(base): BaseUrl,
     ListParams(q): ListParams,
     headers: HeaderMap,
@@ -149,7 +149,7 @@ pub async fn replace(
 
 pub async fn patch(
     State(state): State<AppState>,
-    Path((endpoint, id)): Path<(String, String)>,
+    ScimPath((endpoint, id)): ScimPath<(String, String)>,
     BaseUrl(base): BaseUrl,
     ListParams(q): ListParams,
     headers: HeaderMap,
@@ -163,7 +163,7 @@ pub async fn patch(
 
 pub async fn delete(
     State(state): State<AppState>,
-    Path((endpoint, id)): Path<(String, String)>,
+    ScimPath((endpoint, id)): ScimPath<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ScimError> {
     let kind = kind_of(&endpoint)?;
@@ -211,7 +211,7 @@ pub async fn resource_types(BaseUrl(base): BaseUrl) -> Response {
 
 pub async fn resource_type(
     BaseUrl(base): BaseUrl,
-    Path(id): Path<String>,
+    ScimPath(id): ScimPath<String>,
 ) -> Result<Response, ScimError> {
     discovery::resource_type(&id, &base)
         .map(|v| scim_body(&v))
@@ -222,7 +222,10 @@ pub async fn schemas(BaseUrl(base): BaseUrl) -> Response {
     full_list(discovery::schemas(&base))
 }
 
-pub async fn schema(BaseUrl(base): BaseUrl, Path(id): Path<String>) -> Result<Response, ScimError> {
+pub async fn schema(
+    BaseUrl(base): BaseUrl,
+    ScimPath(id): ScimPath<String>,
+) -> Result<Response, ScimError> {
     discovery::schema_by_id(&id, &base)
         .map(|v| scim_body(&v))
         .ok_or_else(|| ScimError::not_found("Schema", &id))

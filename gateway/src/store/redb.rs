@@ -336,7 +336,7 @@ fn apply(txn: &WriteTransaction, seq: &mut u64, op: WriteOp) -> WriteResult {
             }
             check_unique(txn, kind, &resource, &id)?;
             if kind == ResourceKind::Group {
-                resolve_members(txn, &mut resource, &id)?;
+                resolve_members(txn, &mut resource, &id, None)?;
             }
             stamp(&mut resource, seq);
             put(txn, kind, &id, &resource, None)?;
@@ -352,7 +352,7 @@ fn apply(txn: &WriteTransaction, seq: &mut u64, op: WriteOp) -> WriteResult {
             check_version(&old, expected_version.as_deref())?;
             check_unique(txn, kind, &resource, &id)?;
             if kind == ResourceKind::Group {
-                resolve_members(txn, &mut resource, &id)?;
+                resolve_members(txn, &mut resource, &id, Some(&old))?;
             }
             stamp(&mut resource, seq);
             put(txn, kind, &id, &resource, Some(&old))?;
@@ -396,11 +396,26 @@ fn check_unique(
 }
 
 /// Checks that every member exists and fills in its `type` and, when absent, `display`.
+///
+/// Members the stored version (`old`) already lists were checked when they were added, and
+/// leave every group when they are deleted, so only new members are looked up: adding one
+/// member to a large group (Entra ID adds them one PATCH at a time) costs one lookup, not one
+/// per member.
 fn resolve_members(
     txn: &WriteTransaction,
     group: &mut Value,
     group_id: &str,
+    old: Option<&Value>,
 ) -> Result<(), StoreError> {
+    let known: std::collections::HashMap<&str, &Value> = old
+        .and_then(|o| o.get("members"))
+        .and_then(Value::as_array)
+        .map(|ms| {
+            ms.iter()
+                .filter_map(|m| Some((m.get("value")?.as_str()?, m)))
+                .collect()
+        })
+        .unwrap_or_default();
     let Some(members) = group.get_mut("members").and_then(Value::as_array_mut) else {
         return Ok(());
     };
@@ -424,6 +439,16 @@ fn resolve_members(
             return Err(StoreError::InvalidMember(
                 "a group cannot be a member of itself".into(),
             ));
+        }
+        if let (Some(stored), Some(obj)) = (known.get(value.as_str()), member.as_object_mut()) {
+            // `type` is what the member is (immutable); `display` the client may rename.
+            if let Some(t) = stored.get("type") {
+                obj.insert("type".into(), t.clone());
+            }
+            if let (false, Some(d)) = (obj.contains_key("display"), stored.get("display")) {
+                obj.insert("display".into(), d.clone());
+            }
+            continue;
         }
         let wanted = member
             .get("type")
@@ -566,4 +591,179 @@ fn leave_all_groups(
         put(txn, ResourceKind::Group, &gid, &group, Some(&old))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn temp_store() -> (RedbStore, std::path::PathBuf) {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("redb-store-test-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        (RedbStore::open(&dir).unwrap(), dir)
+    }
+
+    fn user(id: &str, name: &str) -> Value {
+        json!({"schemas": [], "id": id, "userName": name, "emails": [{"value": format!("{name}@X.org")}],
+               "meta": {"resourceType": "User", "created": "t", "lastModified": "t"}})
+    }
+
+    fn group(id: &str, members: &[&str]) -> Value {
+        let members: Vec<Value> = members.iter().map(|m| json!({"value": m})).collect();
+        json!({"schemas": [], "id": id, "displayName": format!("G {id}"), "members": members,
+               "meta": {"resourceType": "Group", "created": "t", "lastModified": "t"}})
+    }
+
+    fn create(kind: ResourceKind, resource: Value) -> WriteOp {
+        WriteOp::Create { kind, resource }
+    }
+
+    #[test]
+    fn a_refused_operation_leaves_no_trace_in_a_shared_batch() {
+        let (store, dir) = temp_store();
+        let (results, committed) = apply_batch(
+            &store.db,
+            vec![
+                create(ResourceKind::User, user("a", "Ann")),
+                create(ResourceKind::User, user("b", "ANN")),
+                create(ResourceKind::Group, group("g", &["a", "missing"])),
+                create(ResourceKind::User, user("c", "Cy")),
+            ],
+        );
+        assert_eq!(committed, Ok(()));
+        assert!(results[0].is_ok() && results[3].is_ok());
+        assert!(matches!(results[1], Err(StoreError::Uniqueness(_))));
+        assert!(matches!(results[2], Err(StoreError::InvalidMember(_))));
+        assert!(store.get(ResourceKind::User, "b").unwrap().is_none());
+        assert!(store.get(ResourceKind::Group, "g").unwrap().is_none());
+        assert_eq!(
+            store
+                .lookup(ResourceKind::User, Index::UserName, "ann")
+                .unwrap(),
+            ["a"]
+        );
+        assert_eq!(
+            store
+                .lookup(ResourceKind::User, Index::Email, "ann@x.org")
+                .unwrap(),
+            ["a"]
+        );
+        assert!(store.groups_of("a").unwrap().is_empty());
+        assert_eq!(store.count(ResourceKind::User).unwrap(), 2);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn versions_indexes_and_memberships_follow_writes() {
+        let (store, dir) = temp_store();
+        let a = store
+            .write(create(ResourceKind::User, user("a", "ann")))
+            .await
+            .unwrap();
+        store
+            .write(create(ResourceKind::User, user("b", "bo")))
+            .await
+            .unwrap();
+        let g = store
+            .write(create(ResourceKind::Group, group("g", &["a", "b"])))
+            .await
+            .unwrap();
+        assert_eq!(g["members"][0]["type"], "User");
+        assert_eq!(g["members"][0]["display"], "ann");
+        assert_eq!(store.groups_of("a").unwrap()[0].group_id, "g");
+
+        // A replace conditioned on a stale version is refused; on the current one it lands.
+        let stale = version_of(&a).map(str::to_owned);
+        let renamed = store
+            .write(WriteOp::Replace {
+                kind: ResourceKind::User,
+                resource: user("a", "anna"),
+                expected_version: stale.clone(),
+            })
+            .await
+            .unwrap();
+        assert_ne!(version_of(&renamed), stale.as_deref());
+        let again = store
+            .write(WriteOp::Replace {
+                kind: ResourceKind::User,
+                resource: user("a", "x"),
+                expected_version: stale,
+            })
+            .await;
+        assert_eq!(again, Err(StoreError::VersionMismatch));
+        assert!(
+            store
+                .lookup(ResourceKind::User, Index::UserName, "ann")
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            store
+                .lookup(ResourceKind::User, Index::UserName, "ANNA")
+                .unwrap(),
+            ["a"]
+        );
+
+        // Deleting a member takes it out of its groups, with a new group version.
+        store
+            .write(WriteOp::Delete {
+                kind: ResourceKind::User,
+                id: "a".into(),
+                expected_version: None,
+            })
+            .await
+            .unwrap();
+        let g2 = store.get(ResourceKind::Group, "g").unwrap().unwrap();
+        assert_eq!(
+            g2["members"],
+            json!([{"value": "b", "type": "User", "display": "bo"}])
+        );
+        assert_ne!(version_of(&g2), version_of(&g));
+        assert!(store.groups_of("a").unwrap().is_empty());
+        assert_eq!(
+            store
+                .write(WriteOp::Delete {
+                    kind: ResourceKind::User,
+                    id: "a".into(),
+                    expected_version: None
+                })
+                .await,
+            Err(StoreError::NotFound("a".into()))
+        );
+        // A group cannot contain itself.
+        let own = store
+            .write(WriteOp::Replace {
+                kind: ResourceKind::Group,
+                resource: group("g", &["g"]),
+                expected_version: None,
+            })
+            .await;
+        assert!(matches!(own, Err(StoreError::InvalidMember(_))));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn concurrent_writes_are_committed_together_and_all_answered() {
+        let (store, dir) = temp_store();
+        let store = std::sync::Arc::new(store);
+        let writes: Vec<_> = (0..200)
+            .map(|i| {
+                store.write(create(
+                    ResourceKind::User,
+                    user(&format!("u{i:03}"), &format!("n{i}")),
+                ))
+            })
+            .collect();
+        for w in writes {
+            w.await.unwrap();
+        }
+        assert_eq!(store.count(ResourceKind::User).unwrap(), 200);
+        let page = store.page(ResourceKind::User, 10, 5).unwrap();
+        let ids: Vec<&str> = page.iter().filter_map(|u| u["id"].as_str()).collect();
+        assert_eq!(ids, ["u010", "u011", "u012", "u013", "u014"]);
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
