@@ -7,7 +7,7 @@ use tokio::net::TcpListener;
 use crate::auth::{Bootstrap, TokenSet};
 use crate::config::Config;
 use crate::http::{self, AppState};
-use crate::scim::service::Service;
+use crate::scim::service::{Outbound, Service};
 use crate::store::redb::RedbStore;
 
 /// Why a gateway could not start.
@@ -53,6 +53,7 @@ pub async fn serve(
     let state = AppState {
         service: Service::new(
             store,
+            Outbound::default(),
             config.scim.max_results,
             config.scim.unknown_attributes,
         ),

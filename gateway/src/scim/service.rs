@@ -18,16 +18,39 @@ use super::patch;
 use super::resource::{etag_matches, now};
 use super::schema::{self, ResourceKind, UnknownAttributes};
 use crate::error::ScimError;
-use crate::store::{Store, StoreError, WriteOp};
+use crate::store::{Change, Store, StoreError, WriteOp};
 
 /// How often a write is recomputed after losing a race with another writer.
 const MAX_RETRIES: usize = 8;
+
+/// Which connector instances receive which resource types, and how to wake the delivery
+/// dispatcher once jobs were committed.
+#[derive(Clone, Default)]
+pub struct Outbound {
+    /// (connector instance, the resource types it receives).
+    pub routes: Vec<(String, Vec<ResourceKind>)>,
+    /// Signalled after every committed change.
+    pub committed: Arc<tokio::sync::Notify>,
+}
+
+impl Outbound {
+    /// The connector instances that receive changes of `kind`.
+    fn targets(&self, kind: ResourceKind) -> Vec<String> {
+        self.routes
+            .iter()
+            .filter(|(_, kinds)| kinds.contains(&kind))
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+}
 
 /// The SCIM service over a store.
 #[derive(Clone)]
 pub struct Service {
     /// Where resources live.
     store: Arc<dyn Store>,
+    /// Where changes are delivered.
+    outbound: Outbound,
     /// Most resources one list response carries.
     max_results: usize,
     /// What to do with attributes no schema defines.
@@ -44,9 +67,15 @@ pub fn version(resource: &Value) -> Option<&str> {
 
 impl Service {
     /// A service over `store`, answering at most `max_results` resources per list.
-    pub fn new(store: Arc<dyn Store>, max_results: usize, unknown: UnknownAttributes) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        outbound: Outbound,
+        max_results: usize,
+        unknown: UnknownAttributes,
+    ) -> Self {
         Self {
             store,
+            outbound,
             max_results,
             unknown,
         }
@@ -63,7 +92,9 @@ impl Service {
         let id = uuid::Uuid::new_v4().to_string();
         let ts = now();
         let resource = assemble(kind, &id, attrs, &ts, &ts);
-        Ok(self.store.write(WriteOp::Create { kind, resource }).await?)
+        Ok(self
+            .commit(kind, WriteOp::Create { kind, resource }, Vec::new())
+            .await?)
     }
 
     /// One stored resource, or `404`.
@@ -81,7 +112,7 @@ impl Service {
         body: &Value,
         if_match: Option<&str>,
     ) -> Result<Value, ScimError> {
-        self.modify(kind, id, if_match, |existing| {
+        self.modify(kind, id, if_match, Vec::new(), |existing| {
             schema::prepare_input(kind, body, Some(existing), self.unknown).map_err(ScimError::from)
         })
         .await
@@ -96,7 +127,7 @@ impl Service {
         if_match: Option<&str>,
     ) -> Result<Value, ScimError> {
         let ops = patch::parse_request(body)?;
-        self.modify(kind, id, if_match, |existing| {
+        self.modify(kind, id, if_match, changed_paths(&ops), |existing| {
             let mut working = existing.clone();
             patch::apply(&mut working, &ops, &kind)?;
             Ok(schema::prepare_input(
@@ -119,13 +150,12 @@ impl Service {
         let existing = self.get(kind, id)?;
         check_if_match(&existing, if_match)?;
         let expected_version = if_match.and(version(&existing)).map(str::to_owned);
-        self.store
-            .write(WriteOp::Delete {
-                kind,
-                id: id.to_owned(),
-                expected_version,
-            })
-            .await?;
+        let op = WriteOp::Delete {
+            kind,
+            id: id.to_owned(),
+            expected_version,
+        };
+        self.commit(kind, op, Vec::new()).await?;
         Ok(())
     }
 
@@ -135,6 +165,7 @@ impl Service {
         kind: ResourceKind,
         id: &str,
         if_match: Option<&str>,
+        changed_paths: Vec<String>,
         compute: impl Fn(&Value) -> Result<Map<String, Value>, ScimError>,
     ) -> Result<Value, ScimError> {
         for _ in 0..MAX_RETRIES {
@@ -148,15 +179,12 @@ impl Service {
                 .unwrap_or_else(now);
             let resource = assemble(kind, id, attrs, &created, &now());
             let expected_version = version(&existing).map(str::to_owned);
-            match self
-                .store
-                .write(WriteOp::Replace {
-                    kind,
-                    resource,
-                    expected_version,
-                })
-                .await
-            {
+            let op = WriteOp::Replace {
+                kind,
+                resource,
+                expected_version,
+            };
+            match self.commit(kind, op, changed_paths.clone()).await {
                 Err(StoreError::VersionMismatch) if if_match.is_none() => continue,
                 other => return Ok(other?),
             }
@@ -165,6 +193,27 @@ impl Service {
             StatusCode::CONFLICT,
             "the resource is being changed concurrently; try again",
         ))
+    }
+
+    /// Commits a change together with its delivery jobs, then wakes the dispatcher.
+    async fn commit(
+        &self,
+        kind: ResourceKind,
+        op: WriteOp,
+        changed_paths: Vec<String>,
+    ) -> Result<Value, StoreError> {
+        let deliver_to = self.outbound.targets(kind);
+        let notify = !deliver_to.is_empty() || matches!(op, WriteOp::Delete { .. });
+        let change = Change {
+            op,
+            deliver_to,
+            changed_paths,
+        };
+        let stored = self.store.write(change).await?;
+        if notify {
+            self.outbound.committed.notify_one();
+        }
+        Ok(stored)
     }
 
     /// Finds the resources of `kinds` that a query selects: `(totalResults, page)`.
@@ -317,6 +366,20 @@ impl Service {
             "Resources": resources,
         }))
     }
+}
+
+/// The attribute paths a PATCH names: each op's path, or the keys of a path-less value.
+fn changed_paths(ops: &[patch::PatchOp]) -> Vec<String> {
+    let mut paths: Vec<String> = ops
+        .iter()
+        .flat_map(|op| match (&op.path, &op.value) {
+            (Some(path), _) => vec![path.to_string()],
+            (None, Some(Value::Object(map))) => map.keys().cloned().collect(),
+            (None, _) => Vec::new(),
+        })
+        .collect();
+    paths.dedup();
+    paths
 }
 
 /// `412` unless `if_match` is absent or names the resource's current version.

@@ -5,11 +5,15 @@
 //! synchronous and cheap; writes are submitted and answered once they are durable, which lets a
 //! backend commit many concurrent writes together (group commit; see [`redb`]).
 //!
+//! The same transaction that commits a change records its delivery jobs (the transactional
+//! [`outbox`]): nothing is delivered that was not committed, and nothing committed is forgotten.
+//!
 //! Resources travel as SCIM JSON objects holding `id`, `schemas`, the attributes and
 //! `meta.{resourceType,created,lastModified,version}`. `meta.location`, `$ref`s and `User.groups`
 //! depend on the request or on other resources and are added when a resource is served.
 
 pub mod index;
+pub mod outbox;
 pub mod redb;
 
 use std::future::Future;
@@ -21,6 +25,7 @@ use serde_json::Value;
 use crate::scim::schema::ResourceKind;
 
 pub use index::Index;
+pub use outbox::{Job, JobOutcome, RemoteRef};
 
 /// A failed store operation.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -73,6 +78,28 @@ pub enum WriteOp {
     },
 }
 
+/// A change and the connector instances that must hear of it.
+#[derive(Debug, Clone)]
+pub struct Change {
+    /// The write itself.
+    pub op: WriteOp,
+    /// Connector instances that get a delivery job for it. For a delete, every connector that
+    /// holds a remote id for the resource is added by the store.
+    pub deliver_to: Vec<String>,
+    /// For a PATCH: the attribute paths it changed (passed on to connectors).
+    pub changed_paths: Vec<String>,
+}
+
+impl From<WriteOp> for Change {
+    fn from(op: WriteOp) -> Self {
+        Change {
+            op,
+            deliver_to: Vec::new(),
+            changed_paths: Vec::new(),
+        }
+    }
+}
+
 /// The answer to a write: the resource as stored (`Value::Null` for a delete).
 pub type WriteResult = Result<Value, StoreError>;
 
@@ -112,6 +139,23 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
     /// The groups that directly contain `member_id`.
     fn groups_of(&self, member_id: &str) -> Result<Vec<Membership>, StoreError>;
-    /// Submits a write; the future resolves once it is durable (or refused).
-    fn write(&self, op: WriteOp) -> WriteFuture;
+    /// Submits a change; the future resolves once it and its delivery jobs are durable (or
+    /// once it was refused).
+    fn write(&self, change: Change) -> WriteFuture;
+
+    /// Outbox jobs (pending or retrying) with `seq > after`, in `seq` order, at most `limit`.
+    fn jobs_after(&self, after: u64, limit: usize) -> Result<Vec<Job>, StoreError>;
+    /// One job, whether in the outbox or dead.
+    fn job(&self, seq: u64) -> Result<Option<Job>, StoreError>;
+    /// Dead-lettered jobs, in `seq` order.
+    fn dead_jobs(&self) -> Result<Vec<Job>, StoreError>;
+    /// Records how a job attempt ended (durably, like a write).
+    fn finish_job(&self, seq: u64, outcome: JobOutcome) -> WriteFuture;
+    /// What a connector calls a resource, once it reported it.
+    fn remote_ref(
+        &self,
+        connector: &str,
+        resource_type: &str,
+        id: &str,
+    ) -> Result<Option<RemoteRef>, StoreError>;
 }

@@ -1,0 +1,125 @@
+//! The transactional outbox: delivery jobs recorded in the same transaction as the change they
+//! deliver, and what became of them.
+//!
+//! A job names one connector instance and one change of one resource, with a snapshot of the
+//! resource as committed. Jobs of one (connector, resource) pair are delivered in `seq` order;
+//! the remote id is looked up when a job runs, so a replace queued behind a create uses the id
+//! that the create obtained.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// What happened to the resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Operation {
+    /// A new resource.
+    Create,
+    /// A changed resource (PUT or PATCH): the connector receives the full new state.
+    Replace,
+    /// A deleted resource.
+    Delete,
+}
+
+/// Where a job is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobState {
+    /// Waiting for its first attempt.
+    Pending,
+    /// Failed transiently; waits for `next_attempt_ms`.
+    Retrying,
+    /// Failed for good (or ran out of attempts); kept with its last error.
+    Dead,
+}
+
+/// One try at delivering a job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Attempt {
+    /// When it started (ms since the Unix epoch).
+    pub at_ms: u64,
+    /// How long it took.
+    pub duration_ms: u64,
+    /// `delivered`, `transient`, `permanent`, `trap`, `timeout`, `memory`, …
+    pub outcome: String,
+    /// The connector's message or the runtime's reason.
+    pub message: String,
+}
+
+/// A delivery job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    /// Position in the outbox; orders the jobs of one (connector, resource) pair.
+    pub seq: u64,
+    /// The connector instance's name.
+    pub connector: String,
+    /// `User` or `Group`.
+    pub resource_type: String,
+    /// The gateway's id of the resource.
+    pub resource_id: String,
+    /// What happened.
+    pub operation: Operation,
+    /// The resource as committed (`Null` for a delete).
+    pub resource: Value,
+    /// For a PATCH: the attribute paths it changed.
+    pub changed_paths: Vec<String>,
+    /// Where the job is.
+    pub state: JobState,
+    /// Earliest time of the next attempt (ms since the Unix epoch).
+    pub next_attempt_ms: u64,
+    /// Every attempt so far.
+    pub attempts: Vec<Attempt>,
+    /// When the change was committed (ms since the Unix epoch).
+    pub created_ms: u64,
+}
+
+impl Job {
+    /// The (connector, resource type, resource id) queue this job belongs to.
+    pub fn key(&self) -> JobKey {
+        JobKey {
+            connector: self.connector.clone(),
+            resource_type: self.resource_type.clone(),
+            resource_id: self.resource_id.clone(),
+        }
+    }
+}
+
+/// The unit of ordering: jobs with the same key run one at a time, in `seq` order.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct JobKey {
+    /// The connector instance.
+    pub connector: String,
+    /// `User` or `Group`.
+    pub resource_type: String,
+    /// The gateway's id.
+    pub resource_id: String,
+}
+
+/// The identity of a resource at a connector, as the connector reported it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoteRef {
+    /// The connector's id for the resource.
+    pub remote_id: String,
+    /// The connector's version of it, if it reports one.
+    pub remote_version: Option<String>,
+}
+
+/// How a job attempt ended, as the store records it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JobOutcome {
+    /// Delivered: the job leaves the outbox; the remote id is kept (or, after a delete,
+    /// forgotten).
+    Delivered(Attempt, Option<RemoteRef>),
+    /// Try again at `next_attempt_ms`.
+    Retry(Attempt, u64),
+    /// Give up: the job moves to the dead letters.
+    Dead(Attempt),
+}
+
+/// The current time in ms since the Unix epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

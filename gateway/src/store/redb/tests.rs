@@ -1,0 +1,303 @@
+//! Unit tests of the redb store: batches, versions, indexes, memberships, the outbox.
+
+use super::*;
+use crate::store::{Change, WriteOp};
+
+use serde_json::json;
+
+fn temp_store() -> (RedbStore, std::path::PathBuf) {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("redb-store-test-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    (RedbStore::open(&dir).unwrap(), dir)
+}
+
+fn user(id: &str, name: &str) -> Value {
+    json!({"schemas": [], "id": id, "userName": name, "emails": [{"value": format!("{name}@X.org")}],
+               "meta": {"resourceType": "User", "created": "t", "lastModified": "t"}})
+}
+
+fn group(id: &str, members: &[&str]) -> Value {
+    let members: Vec<Value> = members.iter().map(|m| json!({"value": m})).collect();
+    json!({"schemas": [], "id": id, "displayName": format!("G {id}"), "members": members,
+               "meta": {"resourceType": "Group", "created": "t", "lastModified": "t"}})
+}
+
+fn create(kind: ResourceKind, resource: Value) -> Change {
+    WriteOp::Create { kind, resource }.into()
+}
+
+#[test]
+fn a_refused_operation_leaves_no_trace_in_a_shared_batch() {
+    let (store, dir) = temp_store();
+    let (results, committed) = apply_batch(
+        &store.db,
+        [
+            create(ResourceKind::User, user("a", "Ann")),
+            create(ResourceKind::User, user("b", "ANN")),
+            create(ResourceKind::Group, group("g", &["a", "missing"])),
+            create(ResourceKind::User, user("c", "Cy")),
+        ]
+        .into_iter()
+        .map(Command::Change)
+        .collect(),
+    );
+    assert_eq!(committed, Ok(()));
+    assert!(results[0].is_ok() && results[3].is_ok());
+    assert!(matches!(results[1], Err(StoreError::Uniqueness(_))));
+    assert!(matches!(results[2], Err(StoreError::InvalidMember(_))));
+    assert!(store.get(ResourceKind::User, "b").unwrap().is_none());
+    assert!(store.get(ResourceKind::Group, "g").unwrap().is_none());
+    assert_eq!(
+        store
+            .lookup(ResourceKind::User, Index::UserName, "ann")
+            .unwrap(),
+        ["a"]
+    );
+    assert_eq!(
+        store
+            .lookup(ResourceKind::User, Index::Email, "ann@x.org")
+            .unwrap(),
+        ["a"]
+    );
+    assert!(store.groups_of("a").unwrap().is_empty());
+    assert_eq!(store.count(ResourceKind::User).unwrap(), 2);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn versions_indexes_and_memberships_follow_writes() {
+    let (store, dir) = temp_store();
+    let a = store
+        .write(create(ResourceKind::User, user("a", "ann")))
+        .await
+        .unwrap();
+    store
+        .write(create(ResourceKind::User, user("b", "bo")))
+        .await
+        .unwrap();
+    let g = store
+        .write(create(ResourceKind::Group, group("g", &["a", "b"])))
+        .await
+        .unwrap();
+    assert_eq!(g["members"][0]["type"], "User");
+    assert_eq!(g["members"][0]["display"], "ann");
+    assert_eq!(store.groups_of("a").unwrap()[0].group_id, "g");
+
+    // A replace conditioned on a stale version is refused; on the current one it lands.
+    let stale = version_of(&a).map(str::to_owned);
+    let renamed = store
+        .write(
+            WriteOp::Replace {
+                kind: ResourceKind::User,
+                resource: user("a", "anna"),
+                expected_version: stale.clone(),
+            }
+            .into(),
+        )
+        .await
+        .unwrap();
+    assert_ne!(version_of(&renamed), stale.as_deref());
+    let again = store
+        .write(
+            WriteOp::Replace {
+                kind: ResourceKind::User,
+                resource: user("a", "x"),
+                expected_version: stale,
+            }
+            .into(),
+        )
+        .await;
+    assert_eq!(again, Err(StoreError::VersionMismatch));
+    assert!(
+        store
+            .lookup(ResourceKind::User, Index::UserName, "ann")
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .lookup(ResourceKind::User, Index::UserName, "ANNA")
+            .unwrap(),
+        ["a"]
+    );
+
+    // Deleting a member takes it out of its groups, with a new group version.
+    store
+        .write(
+            WriteOp::Delete {
+                kind: ResourceKind::User,
+                id: "a".into(),
+                expected_version: None,
+            }
+            .into(),
+        )
+        .await
+        .unwrap();
+    let g2 = store.get(ResourceKind::Group, "g").unwrap().unwrap();
+    assert_eq!(
+        g2["members"],
+        json!([{"value": "b", "type": "User", "display": "bo"}])
+    );
+    assert_ne!(version_of(&g2), version_of(&g));
+    assert!(store.groups_of("a").unwrap().is_empty());
+    assert_eq!(
+        store
+            .write(
+                WriteOp::Delete {
+                    kind: ResourceKind::User,
+                    id: "a".into(),
+                    expected_version: None
+                }
+                .into()
+            )
+            .await,
+        Err(StoreError::NotFound("a".into()))
+    );
+    // A group cannot contain itself.
+    let own = store
+        .write(
+            WriteOp::Replace {
+                kind: ResourceKind::Group,
+                resource: group("g", &["g"]),
+                expected_version: None,
+            }
+            .into(),
+        )
+        .await;
+    assert!(matches!(own, Err(StoreError::InvalidMember(_))));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn concurrent_writes_are_committed_together_and_all_answered() {
+    let (store, dir) = temp_store();
+    let store = std::sync::Arc::new(store);
+    let writes: Vec<_> = (0..200)
+        .map(|i| {
+            store.write(create(
+                ResourceKind::User,
+                user(&format!("u{i:03}"), &format!("n{i}")),
+            ))
+        })
+        .collect();
+    for w in writes {
+        w.await.unwrap();
+    }
+    assert_eq!(store.count(ResourceKind::User).unwrap(), 200);
+    let page = store.page(ResourceKind::User, 10, 5).unwrap();
+    let ids: Vec<&str> = page.iter().filter_map(|u| u["id"].as_str()).collect();
+    assert_eq!(ids, ["u010", "u011", "u012", "u013", "u014"]);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn the_outbox_records_jobs_with_their_change_and_follows_outcomes() {
+    use crate::store::outbox::{Attempt, JobOutcome, JobState, Operation};
+    let (store, dir) = temp_store();
+    let attempt = |outcome: &str| Attempt {
+        at_ms: 1,
+        duration_ms: 1,
+        outcome: outcome.into(),
+        message: String::new(),
+    };
+    let to = |op: WriteOp, connectors: &[&str]| Change {
+        op,
+        deliver_to: connectors.iter().map(|c| c.to_string()).collect(),
+        changed_paths: vec!["active".into()],
+    };
+    store
+        .write(to(
+            WriteOp::Create {
+                kind: ResourceKind::User,
+                resource: user("a", "ann"),
+            },
+            &["b", "a"],
+        ))
+        .await
+        .unwrap();
+    // A refused change records no job.
+    let refused = store
+        .write(to(
+            WriteOp::Create {
+                kind: ResourceKind::User,
+                resource: user("z", "ANN"),
+            },
+            &["a"],
+        ))
+        .await;
+    assert!(refused.is_err());
+    let jobs = store.jobs_after(0, 10).unwrap();
+    let names: Vec<&str> = jobs.iter().map(|j| j.connector.as_str()).collect();
+    assert_eq!(names, ["a", "b"]);
+    assert_eq!(jobs[0].operation, Operation::Create);
+    assert_eq!(jobs[0].resource["userName"], "ann");
+    assert_eq!(store.jobs_after(jobs[0].seq, 10).unwrap().len(), 1);
+
+    // Delivered: the job leaves the outbox and the remote id is kept.
+    let remote = RemoteRef {
+        remote_id: "r-1".into(),
+        remote_version: None,
+    };
+    store
+        .finish_job(
+            jobs[0].seq,
+            JobOutcome::Delivered(attempt("delivered"), Some(remote.clone())),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.remote_ref("a", "User", "a").unwrap(), Some(remote));
+    // Retry: stays, with its attempt; dead: moves to the dead letters.
+    store
+        .finish_job(jobs[1].seq, JobOutcome::Retry(attempt("transient"), 99))
+        .await
+        .unwrap();
+    let retrying = store.job(jobs[1].seq).unwrap().unwrap();
+    assert_eq!(
+        (
+            retrying.state,
+            retrying.next_attempt_ms,
+            retrying.attempts.len()
+        ),
+        (JobState::Retrying, 99, 1)
+    );
+    store
+        .finish_job(jobs[1].seq, JobOutcome::Dead(attempt("permanent")))
+        .await
+        .unwrap();
+    assert!(store.jobs_after(0, 10).unwrap().is_empty());
+    let dead = store.dead_jobs().unwrap();
+    assert_eq!(
+        (dead.len(), dead[0].attempts.len(), dead[0].state),
+        (1, 2, JobState::Dead)
+    );
+
+    // A delete reaches the connector that holds the resource even when no route names it.
+    store
+        .write(to(
+            WriteOp::Delete {
+                kind: ResourceKind::User,
+                id: "a".into(),
+                expected_version: None,
+            },
+            &[],
+        ))
+        .await
+        .unwrap();
+    let jobs = store.jobs_after(0, 10).unwrap();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(
+        (jobs[0].connector.as_str(), jobs[0].operation),
+        ("a", Operation::Delete)
+    );
+    store
+        .finish_job(
+            jobs[0].seq,
+            JobOutcome::Delivered(attempt("delivered"), None),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.remote_ref("a", "User", "a").unwrap(), None);
+    let _ = std::fs::remove_dir_all(dir);
+}
