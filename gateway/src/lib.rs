@@ -26,6 +26,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod delivery;
 pub mod error;
 pub mod http;
 pub mod scim;

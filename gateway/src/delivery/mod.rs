@@ -1,0 +1,318 @@
+//! Outbound delivery: takes the jobs the store's outbox holds and hands each to its connector,
+//! in order per (connector, resource), in parallel across resources, with retries.
+//!
+//! # Shape
+//! One dispatcher task owns all scheduling state ([`queue::Queues`]); it never waits on a
+//! connector. Each attempt runs in its own task, which records the outcome in the store (the
+//! job leaves the outbox, waits for a retry, or is dead-lettered) *before* reporting back, so a
+//! crash at any point leaves the job in the outbox to be tried again: delivery is at least once,
+//! and connectors make it idempotent (the `scim2` connector adopts a user that already exists).
+//!
+//! The dispatcher learns of new jobs by reading the outbox past the highest seq it has seen,
+//! whenever the service signals a commit (and every second, as a safety net), so the outbox is
+//! the only source of truth and a restart simply reads it from the start.
+
+pub mod queue;
+pub mod retry;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::{Notify, mpsc};
+
+use crate::store::Store;
+use crate::store::outbox::{Attempt, Job, JobKey, JobOutcome, Operation, RemoteRef, now_ms};
+use queue::Queues;
+use retry::RetryPolicy;
+
+/// One change, as a connector receives it.
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// What happened.
+    pub operation: Operation,
+    /// `User` or `Group`.
+    pub resource_type: String,
+    /// The gateway's id.
+    pub id: String,
+    /// What the connector called the resource last time, if it was delivered before.
+    pub remote_id: Option<String>,
+    /// The resource as committed (`Null` for a delete).
+    pub resource: Value,
+    /// For a PATCH, the attribute paths it changed.
+    pub changed_paths: Vec<String>,
+}
+
+/// Why an attempt failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// The connector says: try again later (target down, rate limited, …).
+    Transient(String),
+    /// The connector says: this will never work (rejected by the target, bad data, …).
+    Permanent(String),
+    /// The plugin trapped (a panic, an invalid operation).
+    Trap(String),
+    /// The plugin ran past its deadline.
+    Timeout(String),
+    /// The plugin tried to use more memory than its limit.
+    MemoryLimit(String),
+}
+
+impl Failure {
+    /// The word recorded in the attempt's `outcome`.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Failure::Transient(_) => "transient",
+            Failure::Permanent(_) => "permanent",
+            Failure::Trap(_) => "trap",
+            Failure::Timeout(_) => "timeout",
+            Failure::MemoryLimit(_) => "memory",
+        }
+    }
+
+    /// The failure's explanation.
+    pub fn message(&self) -> &str {
+        match self {
+            Failure::Transient(m)
+            | Failure::Permanent(m)
+            | Failure::Trap(m)
+            | Failure::Timeout(m)
+            | Failure::MemoryLimit(m) => m,
+        }
+    }
+
+    /// Whether another attempt may succeed. A timeout may be a slow target; a trap or a memory
+    /// overrun is the plugin's own, and repeats, so it goes to the dead letters at once (an admin
+    /// can retry it after fixing the plugin).
+    pub fn retryable(&self) -> bool {
+        matches!(self, Failure::Transient(_) | Failure::Timeout(_))
+    }
+}
+
+/// Translates the gateway id of another resource (a group's member) into the id this connector
+/// knows it by.
+pub type IdLookup = Arc<dyn Fn(&str, &str) -> Option<String> + Send + Sync>;
+
+/// A connector attempt in flight.
+pub type DeliverFuture = Pin<Box<dyn Future<Output = Result<RemoteRef, Failure>> + Send>>;
+
+/// Something that delivers events: a connector instance running a plugin.
+pub trait Connector: Send + Sync {
+    /// Delivers one event. On success, answers the remote reference (for a delete, whatever
+    /// the connector returns is ignored).
+    fn deliver(&self, event: Event, ids: IdLookup) -> DeliverFuture;
+}
+
+/// The connector instances by name.
+pub type Connectors = HashMap<String, Arc<dyn Connector>>;
+
+/// What the dispatcher needs.
+pub struct Dispatcher {
+    /// The outbox, the id map and the job records.
+    pub store: Arc<dyn Store>,
+    /// The connector instances.
+    pub connectors: Arc<Connectors>,
+    /// Retry limits and backoff.
+    pub policy: RetryPolicy,
+    /// Signalled by the service after each commit that recorded jobs.
+    pub committed: Arc<Notify>,
+    /// Most attempts in flight at once.
+    pub workers: usize,
+}
+
+/// An attempt's end, reported to the dispatcher.
+struct Completion {
+    /// The job's queue.
+    key: JobKey,
+    /// When the same job is due again, if it stays at the head of its queue.
+    retry_at: Option<u64>,
+}
+
+/// How many outbox jobs one read loads.
+const LOAD_BATCH: usize = 1000;
+
+impl Dispatcher {
+    /// Runs until the process ends.
+    pub async fn run(self) {
+        let mut queues = Queues::default();
+        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Completion>();
+        loop {
+            self.load_new(&mut queues);
+            queues.promote_due(now_ms());
+            while queues.in_flight() < self.workers {
+                let Some((key, seq)) = queues.next_ready() else {
+                    break;
+                };
+                self.start(key, seq, done_tx.clone());
+            }
+            let sleep = queues
+                .next_due()
+                .map(|due| Duration::from_millis(due.saturating_sub(now_ms())))
+                .unwrap_or(Duration::from_secs(1))
+                .min(Duration::from_secs(1));
+            tokio::select! {
+                Some(done) = done_rx.recv() => {
+                    queues.finish(&done.key, done.retry_at, now_ms());
+                    // Take every other completion that is already waiting before rescheduling.
+                    while let Ok(done) = done_rx.try_recv() {
+                        queues.finish(&done.key, done.retry_at, now_ms());
+                    }
+                }
+                () = self.committed.notified() => {}
+                () = tokio::time::sleep(sleep) => {}
+            }
+        }
+    }
+
+    /// Reads the jobs committed since the last read into the queues.
+    fn load_new(&self, queues: &mut Queues) {
+        loop {
+            match self.store.jobs_after(queues.cursor(), LOAD_BATCH) {
+                Ok(jobs) if jobs.is_empty() => return,
+                Ok(jobs) => {
+                    for job in jobs {
+                        queues.add(job.key(), job.seq, job.next_attempt_ms, now_ms());
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "reading the outbox failed; retrying shortly");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Runs one attempt of job `seq` in its own task.
+    fn start(&self, key: JobKey, seq: u64, done: mpsc::UnboundedSender<Completion>) {
+        let store = self.store.clone();
+        let connector = self.connectors.get(&key.connector).cloned();
+        let policy = self.policy.clone();
+        tokio::spawn(async move {
+            let retry_at = attempt(store, connector, policy, seq).await;
+            let _ = done.send(Completion { key, retry_at });
+        });
+    }
+}
+
+/// One attempt: deliver, record the outcome, answer when the job is due again (if it stays).
+async fn attempt(
+    store: Arc<dyn Store>,
+    connector: Option<Arc<dyn Connector>>,
+    policy: RetryPolicy,
+    seq: u64,
+) -> Option<u64> {
+    // If the store cannot be read or written, the job stays in the outbox: try again soon.
+    let soon = Some(now_ms() + 1000);
+    let job = match store.job(seq) {
+        Ok(Some(job)) => job,
+        Ok(None) => return None,
+        Err(e) => {
+            tracing::error!(seq, error = %e, "loading a job failed");
+            return soon;
+        }
+    };
+    let started = now_ms();
+    let result = match connector {
+        Some(c) => match event_for(&*store, &job) {
+            Ok(event) => {
+                c.deliver(event, id_lookup(store.clone(), &job.connector))
+                    .await
+            }
+            Err(e) => Err(Failure::Transient(format!(
+                "reading the id map failed: {e}"
+            ))),
+        },
+        None => Err(Failure::Permanent(format!(
+            "connector '{}' is not configured",
+            job.connector
+        ))),
+    };
+    let finished = now_ms();
+    let (record, retry_at) = outcome(&job, result, &policy, started, finished);
+    log_outcome(&job, &record);
+    match store.finish_job(seq, record).await {
+        Ok(_) => retry_at,
+        Err(e) => {
+            tracing::error!(seq, error = %e, "recording a delivery outcome failed");
+            soon
+        }
+    }
+}
+
+/// The event a job delivers.
+fn event_for(store: &dyn Store, job: &Job) -> Result<Event, crate::store::StoreError> {
+    let remote = store.remote_ref(&job.connector, &job.resource_type, &job.resource_id)?;
+    Ok(Event {
+        operation: job.operation,
+        resource_type: job.resource_type.clone(),
+        id: job.resource_id.clone(),
+        remote_id: remote.map(|r| r.remote_id),
+        resource: job.resource.clone(),
+        changed_paths: job.changed_paths.clone(),
+    })
+}
+
+/// Remote ids of other resources at the same connector.
+fn id_lookup(store: Arc<dyn Store>, connector: &str) -> IdLookup {
+    let connector = connector.to_owned();
+    Arc::new(move |resource_type: &str, id: &str| {
+        store
+            .remote_ref(&connector, resource_type, id)
+            .ok()
+            .flatten()
+            .map(|r| r.remote_id)
+    })
+}
+
+/// What the store records for an attempt, and when the job is due again if it stays.
+fn outcome(
+    job: &Job,
+    result: Result<RemoteRef, Failure>,
+    policy: &RetryPolicy,
+    started: u64,
+    finished: u64,
+) -> (JobOutcome, Option<u64>) {
+    let attempt = |outcome: &str, message: String| Attempt {
+        at_ms: started,
+        duration_ms: finished.saturating_sub(started),
+        outcome: outcome.to_owned(),
+        message,
+    };
+    match result {
+        Ok(remote) => (
+            JobOutcome::Delivered(attempt("delivered", remote.remote_id.clone()), Some(remote)),
+            None,
+        ),
+        Err(failure) => {
+            let tries = job.attempts.len() as u32 + 1;
+            let record = attempt(failure.outcome(), failure.message().to_owned());
+            if failure.retryable() && tries < policy.max_attempts {
+                let at = finished + policy.delay_ms(tries);
+                (JobOutcome::Retry(record, at), Some(at))
+            } else {
+                (JobOutcome::Dead(record), None)
+            }
+        }
+    }
+}
+
+fn log_outcome(job: &Job, outcome: &JobOutcome) {
+    let span = tracing::info_span!("delivery", connector = %job.connector, seq = job.seq,
+        resource = %format!("{}/{}", job.resource_type, job.resource_id));
+    let _entered = span.enter();
+    match outcome {
+        JobOutcome::Delivered(a, _) => tracing::debug!(ms = a.duration_ms, "delivered"),
+        JobOutcome::Retry(a, at) => {
+            tracing::warn!(outcome = %a.outcome, message = %a.message, retry_at_ms = at, "delivery failed; will retry")
+        }
+        JobOutcome::Dead(a) => {
+            tracing::error!(outcome = %a.outcome, message = %a.message, "delivery failed; dead-lettered")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

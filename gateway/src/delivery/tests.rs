@@ -1,0 +1,262 @@
+//! The dispatcher against a real store and an in-process connector that records what it gets.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use serde_json::json;
+
+use super::*;
+use crate::scim::schema::ResourceKind;
+use crate::store::redb::RedbStore;
+use crate::store::{Change, WriteOp};
+
+/// Records every event; fails the first `fail` attempts with `failure`.
+struct Recorder {
+    /// (resource id, operation, userName) in delivery order.
+    seen: Mutex<Vec<(String, Operation, Value)>>,
+    /// Attempts left to fail.
+    fail: AtomicU32,
+    /// How they fail.
+    failure: Failure,
+}
+
+impl Connector for Recorder {
+    fn deliver(&self, event: Event, _ids: IdLookup) -> DeliverFuture {
+        let failing = self
+            .fail
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if !failing {
+            let name = event
+                .resource
+                .get("userName")
+                .cloned()
+                .unwrap_or(Value::Null);
+            self.seen
+                .lock()
+                .unwrap()
+                .push((event.id.clone(), event.operation, name));
+        }
+        let failure = self.failure.clone();
+        Box::pin(async move {
+            // Yield so that attempts of different resources interleave.
+            tokio::task::yield_now().await;
+            if failing {
+                Err(failure)
+            } else {
+                Ok(RemoteRef {
+                    remote_id: format!("remote-{}", event.id),
+                    remote_version: None,
+                })
+            }
+        })
+    }
+}
+
+fn recorder(fail: u32, failure: Failure) -> Arc<Recorder> {
+    Arc::new(Recorder {
+        seen: Mutex::default(),
+        fail: AtomicU32::new(fail),
+        failure,
+    })
+}
+
+fn open(tag: &str) -> (Arc<RedbStore>, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("delivery-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    (Arc::new(RedbStore::open(&dir).unwrap()), dir)
+}
+
+fn start(store: Arc<RedbStore>, connector: Arc<Recorder>, max_attempts: u32) -> Arc<Notify> {
+    let committed = Arc::new(Notify::new());
+    let connectors: Connectors = [("c".to_owned(), connector as Arc<dyn Connector>)].into();
+    tokio::spawn(
+        Dispatcher {
+            store,
+            connectors: Arc::new(connectors),
+            policy: RetryPolicy {
+                max_attempts,
+                base_delay_ms: 5,
+                max_delay_ms: 20,
+            },
+            committed: committed.clone(),
+            workers: 4,
+        }
+        .run(),
+    );
+    committed
+}
+
+async fn write(store: &RedbStore, op: WriteOp) {
+    let change = Change {
+        op,
+        deliver_to: vec!["c".into()],
+        changed_paths: Vec::new(),
+    };
+    store.write(change).await.unwrap();
+}
+
+fn user(id: &str, name: &str) -> Value {
+    json!({"schemas": [], "id": id, "userName": name, "meta": {"created": "t", "lastModified": "t"}})
+}
+
+/// Waits (bounded) until `done` holds.
+async fn until(mut done: impl FnMut() -> bool) {
+    for _ in 0..500 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("condition not reached in 5 s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_of_one_resource_arrive_in_order_and_jobs_leave_the_outbox() {
+    let (store, dir) = open("order");
+    let rec = recorder(0, Failure::Transient(String::new()));
+    let signal = start(store.clone(), rec.clone(), 3);
+    for r in 0..5 {
+        let id = format!("u{r}");
+        write(
+            &store,
+            WriteOp::Create {
+                kind: ResourceKind::User,
+                resource: user(&id, &format!("{id}-v0")),
+            },
+        )
+        .await;
+        for v in 1..4 {
+            let op = WriteOp::Replace {
+                kind: ResourceKind::User,
+                resource: user(&id, &format!("{id}-v{v}")),
+                expected_version: None,
+            };
+            write(&store, op).await;
+        }
+        signal.notify_one();
+    }
+    until(|| rec.seen.lock().unwrap().len() == 20).await;
+    let seen = rec.seen.lock().unwrap().clone();
+    for r in 0..5 {
+        let names: Vec<&Value> = seen
+            .iter()
+            .filter(|(id, ..)| *id == format!("u{r}"))
+            .map(|(.., n)| n)
+            .collect();
+        let expected: Vec<Value> = (0..4).map(|v| json!(format!("u{r}-v{v}"))).collect();
+        assert_eq!(names, expected.iter().collect::<Vec<_>>());
+    }
+    until(|| store.jobs_after(0, 10).unwrap().is_empty()).await;
+    let remote = store.remote_ref("c", "User", "u3").unwrap().unwrap();
+    assert_eq!(remote.remote_id, "remote-u3");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transient_failures_retry_then_deliver_and_permanent_ones_dead_letter() {
+    let (store, dir) = open("retry");
+    let rec = recorder(2, Failure::Transient("target down".into()));
+    let signal = start(store.clone(), rec.clone(), 5);
+    write(
+        &store,
+        WriteOp::Create {
+            kind: ResourceKind::User,
+            resource: user("a", "ann"),
+        },
+    )
+    .await;
+    signal.notify_one();
+    until(|| rec.seen.lock().unwrap().len() == 1).await;
+    until(|| store.jobs_after(0, 10).unwrap().is_empty()).await;
+    assert!(store.dead_jobs().unwrap().is_empty());
+
+    let (store2, dir2) = open("dead");
+    let rec2 = recorder(1, Failure::Permanent("rejected".into()));
+    let signal2 = start(store2.clone(), rec2.clone(), 5);
+    write(
+        &store2,
+        WriteOp::Create {
+            kind: ResourceKind::User,
+            resource: user("b", "bo"),
+        },
+    )
+    .await;
+    signal2.notify_one();
+    until(|| store2.dead_jobs().unwrap().len() == 1).await;
+    let dead = &store2.dead_jobs().unwrap()[0];
+    assert_eq!(dead.attempts.len(), 1);
+    assert_eq!(
+        (
+            dead.attempts[0].outcome.as_str(),
+            dead.attempts[0].message.as_str()
+        ),
+        ("permanent", "rejected")
+    );
+    let _ = std::fs::remove_dir_all(dir);
+    let _ = std::fs::remove_dir_all(dir2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transient_failure_dead_letters_after_max_attempts() {
+    let (store, dir) = open("exhaust");
+    let rec = recorder(u32::MAX, Failure::Timeout("deadline".into()));
+    let signal = start(store.clone(), rec, 3);
+    write(
+        &store,
+        WriteOp::Create {
+            kind: ResourceKind::User,
+            resource: user("a", "ann"),
+        },
+    )
+    .await;
+    signal.notify_one();
+    until(|| store.dead_jobs().unwrap().len() == 1).await;
+    let outcomes: Vec<String> = store.dead_jobs().unwrap()[0]
+        .attempts
+        .iter()
+        .map(|a| a.outcome.clone())
+        .collect();
+    assert_eq!(outcomes, ["timeout", "timeout", "timeout"]);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_committed_before_start_are_delivered() {
+    let (store, dir) = open("resume");
+    write(
+        &store,
+        WriteOp::Create {
+            kind: ResourceKind::User,
+            resource: user("a", "ann"),
+        },
+    )
+    .await;
+    write(
+        &store,
+        WriteOp::Delete {
+            kind: ResourceKind::User,
+            id: "a".into(),
+            expected_version: None,
+        },
+    )
+    .await;
+    let rec = recorder(0, Failure::Transient(String::new()));
+    start(store.clone(), rec.clone(), 3);
+    until(|| rec.seen.lock().unwrap().len() == 2).await;
+    let ops: Vec<Operation> = rec
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, op, _)| *op)
+        .collect();
+    assert_eq!(ops, [Operation::Create, Operation::Delete]);
+    until(|| store.jobs_after(0, 10).unwrap().is_empty()).await;
+    assert_eq!(
+        store.remote_ref("c", "User", "a").unwrap(),
+        None,
+        "a delivered delete forgets the remote id"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
