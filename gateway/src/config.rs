@@ -3,7 +3,11 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
+
+use crate::delivery::retry::RetryPolicy;
 
 use crate::scim::schema::UnknownAttributes;
 
@@ -24,6 +28,92 @@ pub struct Config {
     pub scim: ScimConfig,
     /// `/Bulk` limits.
     pub bulk: BulkConfig,
+    /// Outbound delivery: retries and parallelism.
+    pub delivery: DeliveryConfig,
+    /// Connector instances: where changes are provisioned to.
+    pub connectors: Vec<ConnectorConfig>,
+}
+
+/// The `[delivery]` section.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeliveryConfig {
+    /// Attempts before a transiently failing job is dead-lettered.
+    pub max_attempts: u32,
+    /// Backoff before the second attempt, in ms (doubles per attempt, with jitter).
+    pub base_delay_ms: u64,
+    /// The longest backoff, in ms.
+    pub max_delay_ms: u64,
+    /// Most deliveries in flight at once, across connectors.
+    pub workers: usize,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        let retry = RetryPolicy::default();
+        Self {
+            max_attempts: retry.max_attempts,
+            base_delay_ms: retry.base_delay_ms,
+            max_delay_ms: retry.max_delay_ms,
+            workers: 32,
+        }
+    }
+}
+
+impl DeliveryConfig {
+    /// The retry policy these settings describe.
+    pub fn retry(&self) -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: self.max_attempts.max(1),
+            base_delay_ms: self.base_delay_ms,
+            max_delay_ms: self.max_delay_ms,
+        }
+    }
+}
+
+/// One `[[connectors]]` entry: a plugin, its configuration and what it may reach. String values
+/// may reference environment variables as `${NAME}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectorConfig {
+    /// The instance's name (in job records and logs).
+    pub name: String,
+    /// A bundled plugin's name (`scim2`, `webhook`) or the path of a `.wasm` component.
+    pub plugin: String,
+    /// The resource types it receives: `User`, `Group`.
+    #[serde(default = "all_resource_types")]
+    pub resource_types: Vec<String>,
+    /// Configuration handed to the plugin on every call.
+    #[serde(default)]
+    pub config: BTreeMap<String, String>,
+    /// Secrets the host uses on the plugin's behalf; the plugin never sees them.
+    #[serde(default)]
+    pub secrets: BTreeMap<String, String>,
+    /// Origins (`https://host[:port]`; a URL's path is ignored) the plugin may send HTTP to.
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
+    /// Address ranges (CIDR) that an allowed host name may resolve to although they are
+    /// loopback, private or link-local (for a target on the same machine or network).
+    #[serde(default)]
+    pub allowed_ranges: Vec<String>,
+    /// Deadline of one plugin call, in ms.
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Memory limit of one plugin call, in MiB.
+    #[serde(default = "default_memory_mib")]
+    pub memory_mib: u64,
+}
+
+fn all_resource_types() -> Vec<String> {
+    vec!["User".into(), "Group".into()]
+}
+
+fn default_timeout_ms() -> u64 {
+    10_000
+}
+
+fn default_memory_mib() -> u64 {
+    64
 }
 
 /// One SCIM client token. Give either `sha256` (preferred: the file then holds no secret) or
@@ -68,6 +158,8 @@ impl Default for Config {
             tokens: Vec::new(),
             scim: ScimConfig::default(),
             bulk: BulkConfig::default(),
+            delivery: DeliveryConfig::default(),
+            connectors: Vec::new(),
         }
     }
 }
@@ -112,6 +204,17 @@ pub enum ConfigError {
     /// A token entry is incomplete or malformed.
     #[error("token '{0}': give exactly one of `sha256` (64 hex digits) or `token`")]
     Token(String),
+    /// A `${NAME}` reference to an environment variable that is not set.
+    #[error("connector '{connector}': environment variable {var} is not set")]
+    MissingEnv {
+        /// The connector whose entry references it.
+        connector: String,
+        /// The variable.
+        var: String,
+    },
+    /// A connector entry is invalid.
+    #[error("connector '{0}': {1}")]
+    Connector(String, String),
 }
 
 impl Config {
@@ -125,6 +228,9 @@ impl Config {
             path: path.to_owned(),
             source: Box::new(source),
         })?;
+        let mut config = config;
+        config.expand_env(|name| std::env::var(name).ok())?;
+        config.check_connectors()?;
         for t in &config.tokens {
             let hash_ok = t
                 .sha256
@@ -135,5 +241,121 @@ impl Config {
             }
         }
         Ok(config)
+    }
+
+    /// Replaces `${NAME}` in every connector's string values with the environment's value.
+    pub fn expand_env(&mut self, env: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        for c in &mut self.connectors {
+            let name = c.name.clone();
+            let expand = |s: &mut String| -> Result<(), ConfigError> {
+                *s = expand(s, &env).map_err(|var| ConfigError::MissingEnv {
+                    connector: name.clone(),
+                    var,
+                })?;
+                Ok(())
+            };
+            expand(&mut c.plugin)?;
+            for v in c.config.values_mut().chain(c.secrets.values_mut()) {
+                expand(v)?;
+            }
+            for v in c
+                .allowed_hosts
+                .iter_mut()
+                .chain(c.allowed_ranges.iter_mut())
+            {
+                expand(v)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses duplicate names and unknown resource types.
+    fn check_connectors(&self) -> Result<(), ConfigError> {
+        let mut names = std::collections::HashSet::new();
+        for c in &self.connectors {
+            let bad = |why: &str| Err(ConfigError::Connector(c.name.clone(), why.into()));
+            if c.name.is_empty() || c.name.contains(char::is_control) {
+                return bad("the name must be non-empty printable text");
+            }
+            if !names.insert(&c.name) {
+                return bad("the name is used twice");
+            }
+            if let Some(t) = c
+                .resource_types
+                .iter()
+                .find(|t| t.as_str() != "User" && t.as_str() != "Group")
+            {
+                return bad(&format!("unknown resource type '{t}' (use User, Group)"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Expands `${NAME}` references; answers the name of the first unset variable on failure.
+fn expand(text: &str, env: &impl Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        let Some(len) = rest[start + 2..].find('}') else {
+            break;
+        };
+        let name = &rest[start + 2..start + 2 + len];
+        out.push_str(&rest[..start]);
+        out.push_str(&env(name).ok_or_else(|| name.to_owned())?);
+        rest = &rest[start + 3 + len..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_references_expand_and_missing_ones_are_named() {
+        let env = |n: &str| (n == "URL").then(|| "http://127.0.0.1:9".to_owned());
+        assert_eq!(
+            expand("${URL}/scim/v2", &env),
+            Ok("http://127.0.0.1:9/scim/v2".into())
+        );
+        assert_eq!(
+            expand("a ${URL} b ${URL}", &env),
+            Ok("a http://127.0.0.1:9 b http://127.0.0.1:9".into())
+        );
+        assert_eq!(
+            expand("no refs, ${ unterminated", &env),
+            Ok("no refs, ${ unterminated".into())
+        );
+        assert_eq!(expand("${TOKEN}", &env), Err("TOKEN".into()));
+    }
+
+    #[test]
+    fn connectors_parse_with_defaults_and_expand() {
+        let mut config: Config = toml::from_str(
+            r#"
+            [[connectors]]
+            name = "target"
+            plugin = "scim2"
+            allowed_hosts = ["${URL}"]
+            [connectors.config]
+            base_url = "${URL}/scim/v2"
+            [connectors.secrets]
+            token = "${TOKEN}"
+            "#,
+        )
+        .unwrap();
+        let env = |n: &str| Some(format!("<{n}>"));
+        config.expand_env(env).unwrap();
+        let c = &config.connectors[0];
+        assert_eq!(c.resource_types, ["User", "Group"]);
+        assert_eq!(c.config["base_url"], "<URL>/scim/v2");
+        assert_eq!(c.secrets["token"], "<TOKEN>");
+        assert_eq!(c.allowed_hosts, ["<URL>"]);
+        assert_eq!((c.timeout_ms, c.memory_mib), (10_000, 64));
+        config.check_connectors().unwrap();
+        config.connectors.push(config.connectors[0].clone());
+        assert!(config.check_connectors().is_err());
     }
 }
