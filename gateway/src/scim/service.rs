@@ -319,8 +319,8 @@ impl Service {
                                "display": m.display, "type": "direct"})
                     })
                     .collect();
-                if !groups.is_empty() {
-                    resource["groups"] = Value::Array(groups);
+                if let (false, Some(obj)) = (groups.is_empty(), resource.as_object_mut()) {
+                    obj.insert("groups".into(), Value::Array(groups));
                 }
             }
             ResourceKind::Group => {
