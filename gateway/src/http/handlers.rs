@@ -28,26 +28,8 @@ fn kind_of(endpoint: &str) -> Result<ResourceKind, ScimError> {
         })
 }
 
-/// A resource response with `ETag` (and `Location` for a 201).
-fn resource_response(status: StatusCode, body: &Value, stored: &Value) -> Response {
-    let mut response = scim_body(body);
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    if let Some(v) = version(stored).and_then(|v| HeaderValue::from_str(v).ok()) {
-        headers.insert(header::ETAG, v);
-    }
-    if status == StatusCode::CREATED
-        && let Some(loc) = body
-            .pointer("/meta/location")
-            .and_then(Value::as_str)
-            .and_then(|l| HeaderValue::from_str(l).ok())
-    {
-        headers.insert(header::LOCATION, loc);
-    }
-    response
-}
-
-/// Renders a stored resource with the attributes the request asked for.
+/// Renders a stored resource with the attributes the request asked for, with `ETag` (and, for
+/// a 201, `Location`, built from the id so that `attributes` cannot drop it).
 fn render(
     service: &Service,
     kind: ResourceKind,
@@ -56,8 +38,22 @@ fn render(
     q: &ListQuery,
     status: StatusCode,
 ) -> Result<Response, ScimError> {
-    let body = service.render(kind, stored.clone(), base, q)?;
-    Ok(resource_response(status, &body, &stored))
+    let etag = version(&stored).and_then(|v| HeaderValue::from_str(v).ok());
+    let location = stored
+        .get("id")
+        .and_then(Value::as_str)
+        .and_then(|id| HeaderValue::from_str(&format!("{base}/{}/{id}", kind.endpoint())).ok());
+    let body = service.render(kind, stored, base, q)?;
+    let mut response = scim_body(&body);
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    if let Some(etag) = etag {
+        headers.insert(header::ETAG, etag);
+    }
+    if let (StatusCode::CREATED, Some(location)) = (status, location) {
+        headers.insert(header::LOCATION, location);
+    }
+    Ok(response)
 }
 
 pub async fn list(
