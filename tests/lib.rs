@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use reqwest::Method;
 use reqwest::blocking::{Client, RequestBuilder, Response};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// The token every test gateway accepts (given through `SCIM_GATEWAY_TOKEN`).
 pub const TOKEN: &str = "e2e-test-token";
@@ -95,6 +95,16 @@ impl Gateway {
         Self::spawn(data_dir, extra, &[("SCIM_GATEWAY_TOKEN", TOKEN)])
     }
 
+    /// Starts a gateway on a fresh data directory (which also holds the configuration file)
+    /// with `toml` as its configuration and the test token.
+    pub fn start_with_config(toml: &str) -> Self {
+        let dir = scratch_dir("cfg");
+        let config = write_config(&dir, toml);
+        let mut gw = Self::start_in(&dir, &["--config", config.to_str().expect("utf-8 path")]);
+        gw.owns_dir = true;
+        gw
+    }
+
     /// Starts a gateway with the given environment (no default token).
     pub fn spawn(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Self {
         let mut cmd = Command::new(gateway_bin());
@@ -158,6 +168,31 @@ impl Gateway {
         }
     }
 
+    /// Stops the process cleanly (SIGTERM, then waits for it to exit). Idle connections are
+    /// closed first so that the graceful shutdown has nothing to wait for.
+    pub fn stop(&mut self) {
+        self.client = Client::new();
+        if let Some(mut child) = self.child.take() {
+            let sent = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status()
+                .is_ok_and(|s| s.success());
+            if !sent {
+                let _ = child.kill();
+            }
+            let status = child.wait().expect("wait for the gateway");
+            assert!(
+                status.success() || !sent,
+                "the gateway exited with {status} on SIGTERM"
+            );
+        }
+    }
+
+    /// The address the gateway listens on, `http://127.0.0.1:PORT` (no base path).
+    pub fn origin(&self) -> &str {
+        self.base.trim_end_matches("/scim/v2")
+    }
+
     /// A request to `path` (relative to the SCIM base) with the test token.
     pub fn req(&self, method: Method, path: &str) -> RequestBuilder {
         self.client
@@ -197,6 +232,35 @@ impl Gateway {
     /// DELETE `path`.
     pub fn delete(&self, path: &str) -> Response {
         self.req(Method::DELETE, path).send().expect("request")
+    }
+
+    /// PATCH `path` with a PatchOp body holding `ops`.
+    pub fn patch_ops(&self, path: &str, ops: Value) -> Response {
+        self.patch(path, &patch_body(ops))
+    }
+
+    /// GET `/{endpoint}` with query parameters (percent-encoded here); asserts `200` and
+    /// answers the ListResponse.
+    #[track_caller]
+    pub fn list(&self, endpoint: &str, params: &[(&str, &str)]) -> Value {
+        let (status, body) = parts(self.get(&format!("{endpoint}{}", query(params))));
+        assert_eq!(status, 200, "list {endpoint} {params:?}: {body}");
+        assert_eq!(body["schemas"][0], LIST_RESPONSE, "{body}");
+        body
+    }
+
+    /// The `userName`s of the users `filter` selects, sorted.
+    #[track_caller]
+    pub fn user_names(&self, filter: &str) -> Vec<String> {
+        let mut names = field_of(&self.list("/Users", &[("filter", filter)]), "userName");
+        names.sort();
+        names
+    }
+
+    /// The stored resource at `path` (asserts `200`).
+    #[track_caller]
+    pub fn fetch(&self, path: &str) -> Value {
+        expect(self.get(path), 200)
     }
 }
 
@@ -271,4 +335,146 @@ pub fn create(gw: &Gateway, endpoint: &str, body: &Value) -> Value {
     let (status, body) = parts(gw.post(endpoint, body));
     assert_eq!(status, 201, "create {endpoint}: {body}");
     body
+}
+
+/// The core User schema URN.
+pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+/// The core Group schema URN.
+pub const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+/// The Enterprise User extension URN.
+pub const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+/// The PatchOp message URN.
+pub const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+/// The ListResponse message URN.
+pub const LIST_RESPONSE: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
+/// The SearchRequest message URN.
+pub const SEARCH_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:SearchRequest";
+/// The BulkRequest message URN.
+pub const BULK_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:BulkRequest";
+/// The BulkResponse message URN.
+pub const BULK_RESPONSE: &str = "urn:ietf:params:scim:api:messages:2.0:BulkResponse";
+
+/// Asserts the response status and answers its JSON body (Null when there is none).
+#[track_caller]
+pub fn expect(r: Response, status: u16) -> Value {
+    let (got, body) = parts(r);
+    assert_eq!(got, status, "status; body: {body}");
+    body
+}
+
+/// A resource's `id`.
+#[track_caller]
+pub fn id_of(resource: &Value) -> String {
+    resource["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no id in {resource}"))
+        .to_owned()
+}
+
+/// A resource's `meta.version`.
+#[track_caller]
+pub fn version_of(resource: &Value) -> String {
+    resource["meta"]["version"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no meta.version in {resource}"))
+        .to_owned()
+}
+
+/// A response header as text.
+pub fn header(r: &Response, name: &str) -> Option<String> {
+    r.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// The string values of `attr` across a ListResponse's resources, in response order.
+pub fn field_of(list: &Value, attr: &str) -> Vec<String> {
+    list["Resources"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no Resources in {list}"))
+        .iter()
+        .map(|r| r[attr].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// Percent-encodes a query-string component (everything but RFC 3986 unreserved characters).
+pub fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A query string (`?k=v&...`, empty for no parameters), percent-encoded.
+pub fn query(params: &[(&str, &str)]) -> String {
+    let pairs: Vec<String> = params
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .collect();
+    if pairs.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", pairs.join("&"))
+    }
+}
+
+/// A PatchOp request body holding `ops` (a JSON array of operations).
+pub fn patch_body(ops: Value) -> Value {
+    json!({"schemas": [PATCH_OP], "Operations": ops})
+}
+
+/// Writes `toml` as `config.toml` in `dir`; answers its path.
+pub fn write_config(dir: &Path, toml: &str) -> PathBuf {
+    let path = dir.join("config.toml");
+    std::fs::write(&path, toml).expect("write config");
+    path
+}
+
+/// The hex SHA-256 of `token`, as `scim-gateway hash-token` prints it.
+pub fn hash_token(token: &str) -> String {
+    use std::io::Write;
+    let mut child = Command::new(gateway_bin())
+        .arg("hash-token")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run hash-token");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("{token}\n").as_bytes())
+        .expect("write token");
+    let out = child.wait_with_output().expect("hash-token output");
+    assert!(out.status.success(), "hash-token failed");
+    String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .trim()
+        .to_owned()
+}
+
+/// The `value`s of a group's `members`, sorted (empty when it has none).
+pub fn member_ids(group: &Value) -> Vec<String> {
+    let mut ids: Vec<String> = group["members"]
+        .as_array()
+        .map(|ms| {
+            ms.iter()
+                .map(|m| m["value"].as_str().unwrap_or_default().to_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    ids.sort();
+    ids
+}
+
+/// The given strings, owned and sorted.
+pub fn sorted<S: AsRef<str>>(items: &[S]) -> Vec<String> {
+    let mut v: Vec<String> = items.iter().map(|s| s.as_ref().to_owned()).collect();
+    v.sort();
+    v
 }

@@ -59,16 +59,27 @@ fn acknowledged_writes_survive_kill_9() {
         w.join().unwrap();
     }
     let acked = acked.lock().unwrap().clone();
-    assert!(acked.len() >= ACKED_BEFORE_KILL, "only {} writes acknowledged before the deadline", acked.len());
+    assert!(
+        acked.len() >= ACKED_BEFORE_KILL,
+        "only {} writes acknowledged before the deadline",
+        acked.len()
+    );
 
     let gw = Gateway::start_in(&dir, &[]);
     let (status, list) = parts(gw.get("/Users?count=0"));
     assert_eq!(status, 200);
     let total = list["totalResults"].as_u64().unwrap();
-    assert!(total >= acked.len() as u64, "{total} users stored, {} acknowledged", acked.len());
+    assert!(
+        total >= acked.len() as u64,
+        "{total} users stored, {} acknowledged",
+        acked.len()
+    );
     for (name, id) in &acked {
         let (status, body) = parts(gw.get(&format!("/Users/{id}")));
-        assert_eq!(status, 200, "acknowledged user {name} ({id}) is missing after kill -9");
+        assert_eq!(
+            status, 200,
+            "acknowledged user {name} ({id}) is missing after kill -9"
+        );
         assert_eq!(body["userName"], name.as_str());
         let filter = format!("/Users?filter=userName%20eq%20%22{name}%22");
         let (_, found) = parts(gw.get(&filter));

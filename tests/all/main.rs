@@ -3,5 +3,17 @@
 //!
 //! Run with `cargo test --workspace` (the gateway is built on first use).
 
+mod auth;
+mod bulk;
 mod crash;
+mod discovery;
+mod durability;
+mod errors;
+mod etags;
+mod filters;
+mod groups;
+mod listing;
+mod patch;
+mod schema_rules;
 mod smoke;
+mod users;

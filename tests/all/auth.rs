@@ -1,0 +1,152 @@
+//! Bearer-token authentication: refusals carry `WWW-Authenticate` and a SCIM body; tokens come
+//! from the environment, from the config file (hashed or plain), or are generated once.
+
+use reqwest::Method;
+use scim_gateway_e2e::{
+    Gateway, TOKEN, assert_scim_error, expect, hash_token, header, scratch_dir, user, write_config,
+};
+
+/// GET `/Users` with the given Authorization header value (none for `None`).
+fn get_users(gw: &Gateway, authorization: Option<&str>) -> reqwest::blocking::Response {
+    let mut req = gw.client.get(format!("{}/Users", gw.base));
+    if let Some(value) = authorization {
+        req = req.header("authorization", value);
+    }
+    req.send().expect("request")
+}
+
+/// Asserts a `401` with a Bearer challenge and a SCIM error body.
+#[track_caller]
+fn assert_unauthorized(r: reqwest::blocking::Response) {
+    let challenge = header(&r, "www-authenticate").expect("WWW-Authenticate header");
+    assert!(challenge.starts_with("Bearer"), "{challenge}");
+    assert_scim_error(r, 401, None);
+}
+
+/// Without a token, with a wrong one, or with another scheme, every endpoint answers `401`
+/// with `WWW-Authenticate` and a SCIM body; nothing is created.
+#[test]
+fn missing_or_wrong_tokens_are_401() {
+    let gw = Gateway::start();
+    assert_unauthorized(get_users(&gw, None));
+    assert_unauthorized(get_users(&gw, Some("Bearer wrong-token")));
+    assert_unauthorized(get_users(&gw, Some(&format!("Bearer {TOKEN}x"))));
+    assert_unauthorized(get_users(&gw, Some("Bearer ")));
+    assert_unauthorized(get_users(&gw, Some(&format!("Basic {TOKEN}"))));
+    assert_unauthorized(get_users(&gw, Some(TOKEN)));
+    for (method, path) in [
+        (Method::POST, "/Users"),
+        (Method::GET, "/Groups"),
+        (Method::POST, "/Bulk"),
+        (Method::POST, "/.search"),
+        (Method::GET, "/ServiceProviderConfig"),
+        (Method::GET, "/Me"),
+    ] {
+        let r = gw
+            .client
+            .request(method, format!("{}{path}", gw.base))
+            .header("content-type", "application/scim+json")
+            .body(user("intruder@example.com").to_string())
+            .send()
+            .expect("request");
+        assert_unauthorized(r);
+    }
+    // The scheme name is case-insensitive (RFC 7235).
+    expect(get_users(&gw, Some(&format!("bearer {TOKEN}"))), 200);
+    let list = expect(get_users(&gw, Some(&format!("Bearer {TOKEN}"))), 200);
+    assert_eq!(list["totalResults"], 0);
+}
+
+/// Tokens from the config file, as `sha256` (computed with `scim-gateway hash-token`) or as
+/// plain `token`, are accepted next to the environment's; others are not.
+#[test]
+fn config_file_tokens() {
+    let hash = hash_token("entra-s3cret");
+    assert_eq!(hash.len(), 64);
+    assert!(hash.bytes().all(|b| b.is_ascii_hexdigit()), "{hash}");
+    assert_ne!(hash, hash_token("entra-s3creT"));
+    let gw = Gateway::start_with_config(&format!(
+        "[[tokens]]\nname = \"x\"\nsha256 = \"{hash}\"\n\n\
+         [[tokens]]\nname = \"script\"\ntoken = \"plain-s3cret\"\n"
+    ));
+    expect(get_users(&gw, Some("Bearer entra-s3cret")), 200);
+    expect(get_users(&gw, Some("Bearer plain-s3cret")), 200);
+    expect(get_users(&gw, Some(&format!("Bearer {TOKEN}"))), 200);
+    assert_unauthorized(get_users(&gw, Some(&format!("Bearer {hash}"))));
+    assert_unauthorized(get_users(&gw, Some("Bearer entra-s3cre")));
+    let config = std::fs::read_to_string(gw.data_dir.join("config.toml")).unwrap();
+    assert!(!config.contains("entra-s3cret"));
+}
+
+/// A config-file token works with no environment token at all, and no token is generated.
+#[test]
+fn config_token_alone_generates_nothing() {
+    let dir = scratch_dir("cfg-token");
+    let config = write_config(
+        &dir,
+        &format!(
+            "[[tokens]]\nname = \"x\"\nsha256 = \"{}\"\n",
+            hash_token("only-s3cret")
+        ),
+    );
+    let gw = Gateway::spawn(&dir, &["--config", config.to_str().unwrap()], &[]);
+    let printed = Gateway::startup_output();
+    assert!(
+        !printed.iter().any(|l| l.contains("SCIM_TOKEN=")),
+        "{printed:?}"
+    );
+    expect(get_users(&gw, Some("Bearer only-s3cret")), 200);
+    assert_unauthorized(get_users(&gw, Some(&format!("Bearer {TOKEN}"))));
+    drop(gw);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// With no token configured, the first start prints a generated `SCIM_TOKEN=...` that works;
+/// only its hash is kept; a restart on the same data directory prints nothing and still
+/// accepts it.
+#[test]
+fn generated_token_is_printed_once_and_survives_restart() {
+    let dir = scratch_dir("gen-token");
+    let gw = Gateway::spawn(&dir, &[], &[]);
+    let printed = Gateway::startup_output();
+    let token = printed
+        .iter()
+        .find_map(|l| l.strip_prefix("SCIM_TOKEN="))
+        .unwrap_or_else(|| panic!("no SCIM_TOKEN line in {printed:?}"))
+        .trim()
+        .to_owned();
+    assert!(token.len() >= 32, "{token}");
+    let bearer = format!("Bearer {token}");
+    expect(get_users(&gw, Some(&bearer)), 200);
+    assert_unauthorized(get_users(&gw, Some(&format!("Bearer {TOKEN}"))));
+    let created = gw
+        .client
+        .post(format!("{}/Users", gw.base))
+        .header("authorization", &bearer)
+        .header("content-type", "application/scim+json")
+        .body(user("ann@example.com").to_string())
+        .send()
+        .expect("request");
+    expect(created, 201);
+    drop(gw);
+
+    let on_disk: String = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.path().is_file() && e.path().extension().is_none_or(|x| x != "redb"))
+        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+        .collect();
+    assert!(!on_disk.contains(&token), "the token itself was stored");
+
+    let again = Gateway::spawn(&dir, &[], &[]);
+    let printed = Gateway::startup_output();
+    assert!(
+        !printed.iter().any(|l| l.contains("SCIM_TOKEN")),
+        "printed again: {printed:?}"
+    );
+    let list = expect(get_users(&again, Some(&bearer)), 200);
+    assert_eq!(list["totalResults"], 1);
+    assert_unauthorized(get_users(&again, None));
+    drop(again);
+    let _ = std::fs::remove_dir_all(&dir);
+}
