@@ -201,9 +201,8 @@ fn deleting_a_user_removes_its_memberships() {
     assert_eq!(list["totalResults"], 0, "{list}");
 }
 
-/// Concurrent PATCHes adding different members to one group (no `If-Match`) lose none of them.
-/// Under contention the gateway may answer `409` ("try again"); the writer then retries, as a
-/// client would.
+/// Concurrent PATCHes adding different members to one group (no `If-Match`) all succeed at the
+/// first request and lose none of them: the gateway absorbs the contention itself.
 #[test]
 fn concurrent_member_adds_are_all_kept() {
     let gw = Gateway::start();
@@ -220,10 +219,8 @@ fn concurrent_member_adds_are_all_kept() {
             s.spawn(move || {
                 for id in chunk {
                     let add = json!([{"op": "add", "path": "members", "value": [{"value": id}]}]);
-                    let status = (0..50)
-                        .map(|_| gw.patch_ops(path, add.clone()).status().as_u16())
-                        .find(|status| *status != 409);
-                    assert_eq!(status, Some(200), "adding {id}");
+                    let status = gw.patch_ops(path, add).status().as_u16();
+                    assert_eq!(status, 200, "adding {id}");
                 }
             });
         }

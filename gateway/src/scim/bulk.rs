@@ -115,13 +115,22 @@ pub async fn execute(
                 continue;
             }
             progressed = true;
-            let outcome = run(service, &op, &resolved, &refs, base_url).await;
-            if let (Ok(id), Some(b)) = (&outcome, &op.bulk_id)
+            let outcome = run(service, &op, &resolved, &refs).await;
+            if let (Ok((id, _)), Some(b)) = (&outcome, &op.bulk_id)
                 && op.method == "POST"
             {
-                resolved.insert(b.clone(), id.0.clone());
+                resolved.insert(b.clone(), id.clone());
             }
-            let entry = response_entry(&op, outcome.map(|(_, v)| v));
+            // RFC 7644 section 3.7: every entry has a location, except a failed POST's.
+            let location = match (&outcome, op.method.as_str()) {
+                (Ok((id, _)), "POST") => Some(format!(
+                    "{base_url}/{}/{id}",
+                    resolved_path(&op.path, &resolved)
+                )),
+                (Err(_), "POST") => None,
+                _ => Some(format!("{base_url}/{}", resolved_path(&op.path, &resolved))),
+            };
+            let entry = response_entry(&op, outcome.map(|(_, version)| version), location);
             if entry.get("response").is_some() {
                 errors += 1;
             }
@@ -134,7 +143,9 @@ pub async fn execute(
         if !progressed {
             for op in pending.drain(..) {
                 let e = ScimError::new(StatusCode::CONFLICT, "circular bulkId references");
-                results.push((op.index, response_entry(&op, Err(e))));
+                let location = (op.method != "POST")
+                    .then(|| format!("{base_url}/{}", op.path.trim_matches('/')));
+                results.push((op.index, response_entry(&op, Err(e), location)));
             }
         }
     }
@@ -211,28 +222,22 @@ fn substitute(v: &mut Value, resolved: &HashMap<String, String>) {
 }
 
 /// Runs one operation; answers (id, resource or Null) on success.
+/// Runs one operation; answers the resource's id and new version on success.
 async fn run(
     service: &Service,
     op: &Op,
     resolved: &HashMap<String, String>,
     refs: &[String],
-    base_url: &str,
-) -> Result<(String, Value), ScimError> {
+) -> Result<(String, Option<String>), ScimError> {
     if let Some(missing) = refs.iter().find(|r| !resolved.contains_key(*r)) {
         return Err(ScimError::bad_request(
             "invalidValue",
             format!("bulkId '{missing}' was not created by this request"),
         ));
     }
-    let mut path = Value::String(op.path.clone());
-    substitute(&mut path, resolved);
+    let path = resolved_path(&op.path, resolved);
     let mut data = op.data.clone();
     substitute(&mut data, resolved);
-    let path = path
-        .as_str()
-        .unwrap_or_default()
-        .trim_matches('/')
-        .to_owned();
     let mut parts = path.splitn(2, '/');
     let endpoint = parts.next().unwrap_or_default();
     let id = parts.next();
@@ -249,7 +254,7 @@ async fn run(
         ("PATCH", Some(id)) => service.patch(kind, id, &data, if_match).await?,
         ("DELETE", Some(id)) => {
             service.delete(kind, id, if_match).await?;
-            return Ok((id.to_owned(), Value::Null));
+            return Ok((id.to_owned(), None));
         }
         _ => {
             return Err(ScimError::bad_request(
@@ -263,29 +268,46 @@ async fn run(
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned();
-    let location = format!("{base_url}/{}/{id}", kind.endpoint());
-    Ok((
-        id,
-        json!({"location": location, "version": version(&stored)}),
-    ))
+    Ok((id, version(&stored).map(str::to_owned)))
+}
+
+/// The operation's path with `bulkId:X` segments replaced, without surrounding slashes.
+fn resolved_path(path: &str, resolved: &HashMap<String, String>) -> String {
+    path.trim_matches('/')
+        .split('/')
+        .map(|segment| {
+            segment
+                .strip_prefix("bulkId:")
+                .and_then(|b| resolved.get(b))
+                .map_or(segment, String::as_str)
+        })
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// The `Operations[]` entry of the response for one operation.
-fn response_entry(op: &Op, outcome: Result<Value, ScimError>) -> Value {
+fn response_entry(
+    op: &Op,
+    outcome: Result<Option<String>, ScimError>,
+    location: Option<String>,
+) -> Value {
     let mut entry = Map::new();
     entry.insert("method".into(), json!(op.method));
     if let Some(b) = &op.bulk_id {
         entry.insert("bulkId".into(), json!(b));
     }
+    if let Some(location) = location {
+        entry.insert("location".into(), json!(location));
+    }
     match outcome {
-        Ok(info) => {
+        Ok(version) => {
             let status = match op.method.as_str() {
                 "POST" => "201",
                 "DELETE" => "204",
                 _ => "200",
             };
-            if let Value::Object(map) = info {
-                entry.extend(map.into_iter().filter(|(_, v)| !v.is_null()));
+            if let Some(version) = version {
+                entry.insert("version".into(), json!(version));
             }
             entry.insert("status".into(), json!(status));
         }

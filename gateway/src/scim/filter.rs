@@ -283,6 +283,57 @@ impl Filter {
     pub fn matches_element(&self, parent: &AttrPath, element: &Value, info: &dyn AttrInfo) -> bool {
         self.eval(Scope::Element { parent, element }, info)
     }
+
+    /// Checks the filter against a schema: the ordering operators (`gt ge lt le`) are not
+    /// defined on boolean and binary attributes (RFC 7644 section 3.4.2.2), so such a filter is
+    /// an error rather than a filter that silently matches nothing.
+    pub fn validate(&self, info: &dyn AttrInfo) -> Result<(), FilterError> {
+        self.validate_in(None, info)
+    }
+
+    fn validate_in(
+        &self,
+        parent: Option<&AttrPath>,
+        info: &dyn AttrInfo,
+    ) -> Result<(), FilterError> {
+        match self {
+            Filter::Compare { path, op, .. } => {
+                let ordering = matches!(
+                    op,
+                    CompareOp::Gt | CompareOp::Ge | CompareOp::Lt | CompareOp::Le
+                );
+                let full = match parent {
+                    Some(p) => Scope::Element {
+                        parent: p,
+                        element: &Value::Null,
+                    }
+                    .full_path(path),
+                    None => Cow::Borrowed(path),
+                };
+                match info.attr_type(&full) {
+                    Some(t @ (AttrType::Boolean | AttrType::Binary)) if ordering => {
+                        Err(FilterError(format!(
+                            "\"{}\" cannot compare the {} attribute \"{full}\"",
+                            op.as_str(),
+                            if t == AttrType::Boolean {
+                                "boolean"
+                            } else {
+                                "binary"
+                            },
+                        )))
+                    }
+                    _ => Ok(()),
+                }
+            }
+            Filter::Present(_) => Ok(()),
+            Filter::And(a, b) | Filter::Or(a, b) => {
+                a.validate_in(parent, info)?;
+                b.validate_in(parent, info)
+            }
+            Filter::Not(f) => f.validate_in(parent, info),
+            Filter::ValuePath { path, filter } => filter.validate_in(Some(path), info),
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1211,6 +1262,18 @@ mod tests {
             },
             ENTERPRISE: { "employeeNumber": "701984", "manager": { "value": "26118915" } }
         })
+    }
+
+    #[test]
+    fn ordering_on_booleans_is_refused_by_validation() {
+        let check = |f: &str| parse(f).unwrap().validate(&TestInfo);
+        for op in ["gt", "ge", "lt", "le"] {
+            let e = check(&format!("active {op} true")).unwrap_err();
+            assert!(e.0.contains("boolean") && e.0.contains(op), "{e}");
+            assert!(check(&format!("userName eq \"a\" and not (active {op} false)")).is_err());
+        }
+        assert!(check("active eq true and loginCount gt 3").is_ok());
+        assert!(check(r#"emails[type eq "work" and value gt "a"]"#).is_ok());
     }
 
     fn matches(filter: &str) -> bool {

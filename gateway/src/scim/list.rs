@@ -10,6 +10,8 @@
 use std::cmp::Ordering;
 
 use serde_json::Value;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 use super::attr::{AttrInfo, AttrPath, AttrType};
 use super::filter::{self, CompareOp, Filter, Literal};
@@ -275,23 +277,26 @@ fn probe_for(kind: ResourceKind, path: &AttrPath, inner: Option<&AttrPath>) -> O
     }
 }
 
-/// The value a resource sorts by: the first value at `path` (for a multi-valued attribute, the
-/// primary one if any).
+/// The value a resource sorts by (RFC 7644 section 3.4.2.3): for a multi-valued attribute the
+/// primary element's, else the first element's; for a complex attribute named without a
+/// sub-attribute, its `value`.
 fn sort_key<'a>(resource: &'a Value, path: &AttrPath) -> Option<&'a Value> {
-    let values = filter::resolve(resource, path);
-    if values.len() > 1 && path.sub.is_none() {
-        // A multi-valued complex attribute named without a sub-attribute sorts by its primary value.
-        let primary = values
-            .iter()
-            .find(|v| v.get("primary").and_then(Value::as_bool) == Some(true))
-            .or(values.first())
-            .copied();
-        return primary.map(|v| v.get("value").unwrap_or(v));
-    }
-    values
-        .first()
-        .map(|v| v.get("value").unwrap_or(v))
-        .filter(|v| !v.is_null())
+    let parent = AttrPath {
+        sub: None,
+        ..path.clone()
+    };
+    let elements = filter::resolve(resource, &parent);
+    let is_primary = |v: &&&Value| v.get("primary").and_then(Value::as_bool) == Some(true);
+    let element = elements
+        .iter()
+        .find(is_primary)
+        .or(elements.first())
+        .copied()?;
+    let value = match &path.sub {
+        Some(sub) => filter::get_ci(element, sub)?,
+        None => element.get("value").unwrap_or(element),
+    };
+    (!value.is_null()).then_some(value)
 }
 
 /// Orders `a` and `b` by `path` as the schema says (case-insensitive strings unless caseExact;
@@ -324,9 +329,15 @@ fn compare_values(x: &Value, y: &Value, case_exact: bool, kind: Option<AttrType>
             .partial_cmp(&b.as_f64())
             .unwrap_or(Ordering::Equal),
         (Value::Bool(a), Value::Bool(b)) => a.cmp(b),
-        (Value::String(a), Value::String(b)) if case_exact || kind == Some(AttrType::DateTime) => {
-            a.cmp(b)
+        (Value::String(a), Value::String(b)) if kind == Some(AttrType::DateTime) => {
+            // Compare instants: the text differs with precision (`10.5Z` is before `10.51Z`).
+            let instant = |s: &str| OffsetDateTime::parse(s, &Rfc3339).ok();
+            match (instant(a), instant(b)) {
+                (Some(x), Some(y)) => x.cmp(&y),
+                _ => a.cmp(b),
+            }
         }
+        (Value::String(a), Value::String(b)) if case_exact => a.cmp(b),
         (Value::String(a), Value::String(b)) => a.to_lowercase().cmp(&b.to_lowercase()),
         _ => Ordering::Equal,
     }

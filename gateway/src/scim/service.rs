@@ -20,8 +20,10 @@ use super::schema::{self, ResourceKind, UnknownAttributes};
 use crate::error::ScimError;
 use crate::store::{Change, Store, StoreError, WriteOp};
 
-/// How often a write is recomputed after losing a race with another writer.
-const MAX_RETRIES: usize = 8;
+/// How often a write is recomputed after losing a race with another writer. Each round lets at
+/// least one contender commit, and contenders pause a random moment before recomputing, so many
+/// concurrent PATCHes of one group (Entra adds members one request at a time) all land.
+const MAX_RETRIES: usize = 64;
 
 /// Which connector instances receive which resource types, and how to wake the delivery
 /// dispatcher once jobs were committed.
@@ -185,7 +187,10 @@ impl Service {
                 expected_version,
             };
             match self.commit(kind, op, changed_paths.clone()).await {
-                Err(StoreError::VersionMismatch) if if_match.is_none() => continue,
+                Err(StoreError::VersionMismatch) if if_match.is_none() => {
+                    let pause = rand::random_range(0..2_000u64);
+                    tokio::time::sleep(std::time::Duration::from_micros(pause)).await;
+                }
                 other => return Ok(other?),
             }
         }
@@ -256,6 +261,7 @@ impl Service {
             })?;
             return Ok(());
         };
+        f.validate(&kind)?;
         let Some(probes) = plan(kind, f) else {
             self.store.scan(kind, &mut |r| {
                 if f.matches(&r, &kind) {
