@@ -18,6 +18,9 @@ use serde_json::{Value, json};
 /// The token every test gateway accepts (given through `SCIM_GATEWAY_TOKEN`).
 pub const TOKEN: &str = "e2e-test-token";
 
+/// The admin token every test gateway accepts (given through `SCIM_GATEWAY_ADMIN_TOKEN`).
+pub const ADMIN_TOKEN: &str = "e2e-admin-token";
+
 /// The workspace root.
 pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -105,13 +108,19 @@ impl Gateway {
         gw
     }
 
-    /// Starts a gateway with the given environment (no default token).
+    /// Starts a gateway with the given environment (no default SCIM token; the test admin
+    /// token). It listens on a free loopback port unless `extra` names `--listen`.
     pub fn spawn(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Self {
         let mut cmd = Command::new(gateway_bin());
-        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        cmd.arg("serve");
+        if !extra.contains(&"--listen") {
+            cmd.args(["--listen", "127.0.0.1:0"]);
+        }
+        cmd.arg("--data-dir")
             .arg(data_dir)
             .args(extra)
             .env_remove("SCIM_GATEWAY_TOKEN")
+            .env("SCIM_GATEWAY_ADMIN_TOKEN", ADMIN_TOKEN)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
@@ -148,10 +157,7 @@ impl Gateway {
             base: base.unwrap_or_default(),
             data_dir: data_dir.to_owned(),
             owns_dir: false,
-            client: Client::builder()
-                .timeout(Duration::from_secs(60))
-                .build()
-                .expect("client"),
+            client: client(),
         }
     }
 
@@ -209,6 +215,18 @@ impl Gateway {
             .expect("request")
     }
 
+    /// GET an admin API path (`/admin/v1/...`) with the test admin token; answers the JSON.
+    pub fn admin(&self, path: &str) -> Value {
+        let r = self
+            .client
+            .get(format!("{}{path}", self.origin()))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .expect("admin request");
+        assert_eq!(r.status().as_u16(), 200, "GET {path}");
+        r.json().expect("admin JSON")
+    }
+
     /// GET `path`.
     pub fn get(&self, path: &str) -> Response {
         self.req(Method::GET, path).send().expect("request")
@@ -262,6 +280,16 @@ impl Gateway {
     pub fn fetch(&self, path: &str) -> Value {
         expect(self.get(path), 200)
     }
+}
+
+/// An HTTP client for the tests. reqwest is built without a bundled TLS provider (the gateway
+/// installs ring's); install the same here, whoever comes first.
+pub fn client() -> Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("client")
 }
 
 thread_local! {

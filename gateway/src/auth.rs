@@ -53,15 +53,21 @@ fn parse_hex(s: &str) -> Option<[u8; 32]> {
     Some(out)
 }
 
+/// The token of an `Authorization: Bearer …` header, if there is one.
+pub fn bearer(headers: &axum::http::HeaderMap) -> Option<String> {
+    let value = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_owned())
+}
+
 impl TokenSet {
-    /// Builds the token set from the config entries and `env_token` (named `env`). With neither,
-    /// reuses the token generated on an earlier start, or generates one and keeps its hash in
-    /// `data_dir`.
-    pub fn load(
-        configured: &[TokenConfig],
-        env_token: Option<&str>,
-        data_dir: &Path,
-    ) -> std::io::Result<(Self, Bootstrap)> {
+    /// The tokens of config entries plus `env_token` (named `env`), if any; nothing generated.
+    pub fn configured(configured: &[TokenConfig], env_token: Option<&str>) -> Self {
         let mut set = TokenSet::default();
         for t in configured {
             let hash = match (&t.sha256, &t.token) {
@@ -77,6 +83,18 @@ impl TokenSet {
             set.entries
                 .push(("env".into(), Sha256::digest(token.as_bytes()).into()));
         }
+        set
+    }
+
+    /// Builds the token set from the config entries and `env_token` (named `env`). With neither,
+    /// reuses the token generated on an earlier start, or generates one and keeps its hash in
+    /// `data_dir`.
+    pub fn load(
+        configured: &[TokenConfig],
+        env_token: Option<&str>,
+        data_dir: &Path,
+    ) -> std::io::Result<(Self, Bootstrap)> {
+        let mut set = Self::configured(configured, env_token);
         if !set.entries.is_empty() {
             return Ok((set, Bootstrap::Configured));
         }

@@ -24,6 +24,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Bearer tokens accepted from SCIM clients.
     pub tokens: Vec<TokenConfig>,
+    /// Bearer tokens accepted by the admin API (never by the SCIM endpoints).
+    pub admin_tokens: Vec<TokenConfig>,
     /// Listing and filtering limits.
     pub scim: ScimConfig,
     /// `/Bulk` limits.
@@ -156,6 +158,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./data"),
             max_body_bytes: 1 << 20,
             tokens: Vec::new(),
+            admin_tokens: Vec::new(),
             scim: ScimConfig::default(),
             bulk: BulkConfig::default(),
             delivery: DeliveryConfig::default(),
@@ -231,7 +234,7 @@ impl Config {
         let mut config = config;
         config.expand_env(|name| std::env::var(name).ok())?;
         config.check_connectors()?;
-        for t in &config.tokens {
+        for t in config.tokens.iter().chain(&config.admin_tokens) {
             let hash_ok = t
                 .sha256
                 .as_deref()

@@ -22,13 +22,21 @@
 //!     `/Schemas`; [`scim::resource`]: timestamps and ETags.
 //! - [`store`]: the [`Store`](store::Store) trait (resources, indexes, conditional writes) and its
 //!   embedded redb implementation with group commit.
+//! - [`delivery`]: the dispatcher that takes jobs from the store's outbox and hands each to its
+//!   connector, in order per (connector, resource), with retries and dead letters.
+//! - [`runtime`]: the sandboxed wasmtime runtime that runs connector plugins (the WIT contract
+//!   in `wit/`), its egress policy, and the plugins bundled into the binary.
+//! - [`admin`]: the admin API under `/admin/v1` (admin tokens only): delivery jobs and dead
+//!   letters.
 //! - [`config`] and [`auth`]: the TOML configuration and the hashed bearer tokens.
 
+pub mod admin;
 pub mod auth;
 pub mod config;
 pub mod delivery;
 pub mod error;
 pub mod http;
+pub mod runtime;
 pub mod scim;
 pub mod server;
 pub mod store;

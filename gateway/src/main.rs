@@ -1,6 +1,6 @@
 //! The `scim-gateway` command: `serve` runs the gateway; `hash-token` helps write its config.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -59,14 +59,17 @@ fn main() -> anyhow::Result<()> {
             if let Some(dir) = data_dir {
                 cfg.data_dir = dir;
             }
-            let env_token = std::env::var("SCIM_GATEWAY_TOKEN").ok();
+            let env_tokens = scim_gateway::server::EnvTokens {
+                scim: std::env::var("SCIM_GATEWAY_TOKEN").ok(),
+                admin: std::env::var("SCIM_GATEWAY_ADMIN_TOKEN").ok(),
+            };
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
                 .context("starting the async runtime")?;
             runtime.block_on(scim_gateway::server::serve(
                 cfg,
-                env_token,
+                env_tokens,
                 shutdown_signal(),
             ))?;
             Ok(())
@@ -89,6 +92,7 @@ fn init_logging(json: bool) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     if json {
         builder.json().init();

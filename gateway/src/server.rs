@@ -4,11 +4,18 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
+use crate::admin::AdminState;
 use crate::auth::{Bootstrap, TokenSet};
 use crate::config::Config;
+use crate::delivery::{Connector, Connectors, Dispatcher};
 use crate::http::{self, AppState};
+use crate::runtime::connector::{self, SetupError};
+use crate::runtime::{Runtime, RuntimeConfig};
+use crate::scim::discovery::KINDS;
 use crate::scim::service::{Outbound, Service};
+use crate::store::Store;
 use crate::store::redb::RedbStore;
+use tokio::sync::Notify;
 
 /// Why a gateway could not start.
 #[derive(Debug, thiserror::Error)]
@@ -25,18 +32,70 @@ pub enum StartError {
     /// The server failed while running.
     #[error("server: {0}")]
     Serve(std::io::Error),
+    /// The plugin runtime could not start.
+    #[error("plugin runtime: {0}")]
+    Runtime(#[from] crate::runtime::RuntimeError),
+    /// A connector could not be set up.
+    #[error(transparent)]
+    Connector(#[from] SetupError),
 }
 
-/// Runs a gateway until `shutdown` resolves. `env_token` is `SCIM_GATEWAY_TOKEN`, if set.
+/// Loads the configured connectors and starts the delivery dispatcher; answers the routes the
+/// service uses to record delivery jobs.
+async fn start_delivery(config: &Config, store: Arc<dyn Store>) -> Result<Outbound, StartError> {
+    let mut connectors = Connectors::new();
+    let mut routes = Vec::new();
+    if !config.connectors.is_empty() {
+        let runtime = Runtime::new(RuntimeConfig {
+            cache_dir: Some(config.data_dir.join("plugin-cache")),
+            ..RuntimeConfig::default()
+        })?;
+        for c in &config.connectors {
+            let instance = connector::load(&runtime, c).await?;
+            let kinds = KINDS
+                .into_iter()
+                .filter(|k| c.resource_types.iter().any(|t| t == k.name()))
+                .collect();
+            tracing::info!(connector = %c.name, plugin = %c.plugin, "connector ready");
+            connectors.insert(c.name.clone(), Arc::new(instance) as Arc<dyn Connector>);
+            routes.push((c.name.clone(), kinds));
+        }
+    }
+    let committed = Arc::new(Notify::new());
+    // Runs even without connectors: jobs left for a connector that was removed from the config
+    // are dead-lettered with that reason instead of waiting forever.
+    tokio::spawn(
+        Dispatcher {
+            store,
+            connectors: Arc::new(connectors),
+            policy: config.delivery.retry(),
+            committed: committed.clone(),
+            workers: config.delivery.workers.max(1),
+        }
+        .run(),
+    );
+    Ok(Outbound { routes, committed })
+}
+
+/// Tokens from the environment: `SCIM_GATEWAY_TOKEN` and `SCIM_GATEWAY_ADMIN_TOKEN`.
+#[derive(Debug, Clone, Default)]
+pub struct EnvTokens {
+    /// One SCIM client token, named `env`.
+    pub scim: Option<String>,
+    /// One admin token, named `env`.
+    pub admin: Option<String>,
+}
+
+/// Runs a gateway until `shutdown` resolves.
 pub async fn serve(
     config: Config,
-    env_token: Option<String>,
+    env_tokens: EnvTokens,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
     let dir = config.data_dir.display().to_string();
     std::fs::create_dir_all(&config.data_dir).map_err(|e| StartError::DataDir(dir.clone(), e))?;
     let (tokens, bootstrap) =
-        TokenSet::load(&config.tokens, env_token.as_deref(), &config.data_dir)
+        TokenSet::load(&config.tokens, env_tokens.scim.as_deref(), &config.data_dir)
             .map_err(|e| StartError::DataDir(dir.clone(), e))?;
     if let Bootstrap::Generated(token) = bootstrap {
         // Printed once, on stdout, and never again: only its hash is kept.
@@ -45,20 +104,30 @@ pub async fn serve(
         );
         println!("SCIM_TOKEN={token}");
     }
-    let store = Arc::new(RedbStore::open(&config.data_dir)?);
+    let store: Arc<dyn Store> = Arc::new(RedbStore::open(&config.data_dir)?);
+    let outbound = start_delivery(&config, store.clone()).await?;
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| StartError::Bind(config.listen, e))?;
     let local = listener.local_addr().map_err(StartError::Serve)?;
+    let tokens = Arc::new(tokens);
+    let admin = AdminState {
+        store: store.clone(),
+        admin_tokens: Arc::new(TokenSet::configured(
+            &config.admin_tokens,
+            env_tokens.admin.as_deref(),
+        )),
+        scim_tokens: tokens.clone(),
+    };
     let state = AppState {
         service: Service::new(
             store,
-            Outbound::default(),
+            outbound,
             config.scim.max_results,
             config.scim.unknown_attributes,
         ),
         config: Arc::new(config),
-        tokens: Arc::new(tokens),
+        tokens,
     };
     tracing::info!(%local, data_dir = %dir, "scim-gateway listening");
     // A line tests and scripts can wait for (the port is known even when 0 was asked for).
@@ -66,7 +135,7 @@ pub async fn serve(
     // Path normalisation wraps the router: as one of its layers it would run after routing.
     let app = tower::Layer::layer(
         &axum::middleware::from_fn(http::trim_trailing_slash),
-        http::router(state),
+        http::router(state, admin),
     );
     axum::serve(
         listener,

@@ -14,6 +14,7 @@ mod filters;
 mod groups;
 mod listing;
 mod patch;
+mod provisioning;
 mod schema_rules;
 mod smoke;
 mod users;

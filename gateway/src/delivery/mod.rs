@@ -24,6 +24,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::sync::{Notify, mpsc};
 
+use crate::scim::discovery::KINDS;
 use crate::store::Store;
 use crate::store::outbox::{Attempt, Job, JobKey, JobOutcome, Operation, RemoteRef, now_ms};
 use queue::Queues;
@@ -48,47 +49,32 @@ pub struct Event {
 
 /// Why an attempt failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Failure {
-    /// The connector says: try again later (target down, rate limited, …).
-    Transient(String),
-    /// The connector says: this will never work (rejected by the target, bad data, …).
-    Permanent(String),
-    /// The plugin trapped (a panic, an invalid operation).
-    Trap(String),
-    /// The plugin ran past its deadline.
-    Timeout(String),
-    /// The plugin tried to use more memory than its limit.
-    MemoryLimit(String),
+pub struct Failure {
+    /// A short word for the job record: `transient`, `permanent`, `trap`, `timeout`, `memory`, …
+    pub kind: &'static str,
+    /// The connector's message or the runtime's reason.
+    pub message: String,
+    /// Whether another attempt may succeed.
+    pub retryable: bool,
 }
 
 impl Failure {
-    /// The word recorded in the attempt's `outcome`.
-    pub fn outcome(&self) -> &'static str {
-        match self {
-            Failure::Transient(_) => "transient",
-            Failure::Permanent(_) => "permanent",
-            Failure::Trap(_) => "trap",
-            Failure::Timeout(_) => "timeout",
-            Failure::MemoryLimit(_) => "memory",
+    /// The connector says: try again later (target down, rate limited, …).
+    pub fn transient(message: impl Into<String>) -> Self {
+        Failure {
+            kind: "transient",
+            message: message.into(),
+            retryable: true,
         }
     }
 
-    /// The failure's explanation.
-    pub fn message(&self) -> &str {
-        match self {
-            Failure::Transient(m)
-            | Failure::Permanent(m)
-            | Failure::Trap(m)
-            | Failure::Timeout(m)
-            | Failure::MemoryLimit(m) => m,
+    /// The connector says: this will never work (rejected by the target, bad data, …).
+    pub fn permanent(message: impl Into<String>) -> Self {
+        Failure {
+            kind: "permanent",
+            message: message.into(),
+            retryable: false,
         }
-    }
-
-    /// Whether another attempt may succeed. A timeout may be a slow target; a trap or a memory
-    /// overrun is the plugin's own, and repeats, so it goes to the dead letters at once (an admin
-    /// can retry it after fixing the plugin).
-    pub fn retryable(&self) -> bool {
-        matches!(self, Failure::Transient(_) | Failure::Timeout(_))
     }
 }
 
@@ -217,15 +203,16 @@ async fn attempt(
     let started = now_ms();
     let result = match connector {
         Some(c) => match event_for(&*store, &job) {
-            Ok(event) => {
-                c.deliver(event, id_lookup(store.clone(), &job.connector))
-                    .await
-            }
-            Err(e) => Err(Failure::Transient(format!(
+            Ok(Some(event)) => c
+                .deliver(event, id_lookup(store.clone(), &job.connector))
+                .await
+                .map(Some),
+            Ok(None) => Ok(None),
+            Err(e) => Err(Failure::transient(format!(
                 "reading the id map failed: {e}"
             ))),
         },
-        None => Err(Failure::Permanent(format!(
+        None => Err(Failure::permanent(format!(
             "connector '{}' is not configured",
             job.connector
         ))),
@@ -242,17 +229,37 @@ async fn attempt(
     }
 }
 
-/// The event a job delivers.
-fn event_for(store: &dyn Store, job: &Job) -> Result<Event, crate::store::StoreError> {
+/// The event a job delivers, or `None` when there is nothing to deliver because the resource
+/// was deleted since (its delete job comes next in the same queue).
+///
+/// A create or replace carries the resource's *current* committed state, not the snapshot in
+/// the job: jobs of a resource still run in order, but a later state supersedes an earlier one.
+/// This matters for groups: a member deleted after the group changed is already gone from the
+/// group's current state, while the old snapshot would name a member the target no longer has.
+fn event_for(store: &dyn Store, job: &Job) -> Result<Option<Event>, crate::store::StoreError> {
+    let resource = match job.operation {
+        Operation::Delete => Value::Null,
+        Operation::Create | Operation::Replace => {
+            let kind = KINDS.into_iter().find(|k| k.name() == job.resource_type);
+            match kind
+                .map(|k| store.get(k, &job.resource_id))
+                .transpose()?
+                .flatten()
+            {
+                Some(current) => current,
+                None => return Ok(None),
+            }
+        }
+    };
     let remote = store.remote_ref(&job.connector, &job.resource_type, &job.resource_id)?;
-    Ok(Event {
+    Ok(Some(Event {
         operation: job.operation,
         resource_type: job.resource_type.clone(),
         id: job.resource_id.clone(),
         remote_id: remote.map(|r| r.remote_id),
-        resource: job.resource.clone(),
+        resource,
         changed_paths: job.changed_paths.clone(),
-    })
+    }))
 }
 
 /// Remote ids of other resources at the same connector.
@@ -270,7 +277,7 @@ fn id_lookup(store: Arc<dyn Store>, connector: &str) -> IdLookup {
 /// What the store records for an attempt, and when the job is due again if it stays.
 fn outcome(
     job: &Job,
-    result: Result<RemoteRef, Failure>,
+    result: Result<Option<RemoteRef>, Failure>,
     policy: &RetryPolicy,
     started: u64,
     finished: u64,
@@ -282,14 +289,21 @@ fn outcome(
         message,
     };
     match result {
-        Ok(remote) => (
+        Ok(Some(remote)) => (
             JobOutcome::Delivered(attempt("delivered", remote.remote_id.clone()), Some(remote)),
+            None,
+        ),
+        Ok(None) => (
+            JobOutcome::Delivered(
+                attempt("skipped", "deleted before this change was delivered".into()),
+                None,
+            ),
             None,
         ),
         Err(failure) => {
             let tries = job.attempts.len() as u32 + 1;
-            let record = attempt(failure.outcome(), failure.message().to_owned());
-            if failure.retryable() && tries < policy.max_attempts {
+            let record = attempt(failure.kind, failure.message);
+            if failure.retryable && tries < policy.max_attempts {
                 let at = finished + policy.delay_ms(tries);
                 (JobOutcome::Retry(record, at), Some(at))
             } else {

@@ -114,7 +114,7 @@ async fn until(mut done: impl FnMut() -> bool) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changes_of_one_resource_arrive_in_order_and_jobs_leave_the_outbox() {
     let (store, dir) = open("order");
-    let rec = recorder(0, Failure::Transient(String::new()));
+    let rec = recorder(0, Failure::transient(""));
     let signal = start(store.clone(), rec.clone(), 3);
     for r in 0..5 {
         let id = format!("u{r}");
@@ -139,13 +139,15 @@ async fn changes_of_one_resource_arrive_in_order_and_jobs_leave_the_outbox() {
     until(|| rec.seen.lock().unwrap().len() == 20).await;
     let seen = rec.seen.lock().unwrap().clone();
     for r in 0..5 {
-        let names: Vec<&Value> = seen
+        let mine: Vec<&(String, Operation, Value)> = seen
             .iter()
             .filter(|(id, ..)| *id == format!("u{r}"))
-            .map(|(.., n)| n)
             .collect();
-        let expected: Vec<Value> = (0..4).map(|v| json!(format!("u{r}-v{v}"))).collect();
-        assert_eq!(names, expected.iter().collect::<Vec<_>>());
+        let ops: Vec<Operation> = mine.iter().map(|(_, op, _)| *op).collect();
+        use Operation::{Create, Replace};
+        assert_eq!(ops, [Create, Replace, Replace, Replace], "in commit order");
+        // Each event carries the current state, so the last one delivered is the last committed.
+        assert_eq!(mine[3].2, json!(format!("u{r}-v3")));
     }
     until(|| store.jobs_after(0, 10).unwrap().is_empty()).await;
     let remote = store.remote_ref("c", "User", "u3").unwrap().unwrap();
@@ -156,7 +158,7 @@ async fn changes_of_one_resource_arrive_in_order_and_jobs_leave_the_outbox() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transient_failures_retry_then_deliver_and_permanent_ones_dead_letter() {
     let (store, dir) = open("retry");
-    let rec = recorder(2, Failure::Transient("target down".into()));
+    let rec = recorder(2, Failure::transient("target down"));
     let signal = start(store.clone(), rec.clone(), 5);
     write(
         &store,
@@ -172,7 +174,7 @@ async fn transient_failures_retry_then_deliver_and_permanent_ones_dead_letter() 
     assert!(store.dead_jobs().unwrap().is_empty());
 
     let (store2, dir2) = open("dead");
-    let rec2 = recorder(1, Failure::Permanent("rejected".into()));
+    let rec2 = recorder(1, Failure::permanent("rejected"));
     let signal2 = start(store2.clone(), rec2.clone(), 5);
     write(
         &store2,
@@ -200,7 +202,14 @@ async fn transient_failures_retry_then_deliver_and_permanent_ones_dead_letter() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transient_failure_dead_letters_after_max_attempts() {
     let (store, dir) = open("exhaust");
-    let rec = recorder(u32::MAX, Failure::Timeout("deadline".into()));
+    let rec = recorder(
+        u32::MAX,
+        Failure {
+            kind: "timeout",
+            message: "deadline".into(),
+            retryable: true,
+        },
+    );
     let signal = start(store.clone(), rec, 3);
     write(
         &store,
@@ -241,17 +250,25 @@ async fn jobs_committed_before_start_are_delivered() {
         },
     )
     .await;
-    let rec = recorder(0, Failure::Transient(String::new()));
+    let kept = WriteOp::Create {
+        kind: ResourceKind::User,
+        resource: user("b", "bo"),
+    };
+    write(&store, kept).await;
+    let rec = recorder(0, Failure::transient(""));
     start(store.clone(), rec.clone(), 3);
-    until(|| rec.seen.lock().unwrap().len() == 2).await;
-    let ops: Vec<Operation> = rec
+    // The create of `a` finds it already deleted: it is skipped, and only the delete is sent.
+    until(|| store.jobs_after(0, 10).unwrap().is_empty()).await;
+    let ops: Vec<(String, Operation)> = rec
         .seen
         .lock()
         .unwrap()
         .iter()
-        .map(|(_, op, _)| *op)
+        .map(|(id, op, _)| (id.clone(), *op))
         .collect();
-    assert_eq!(ops, [Operation::Create, Operation::Delete]);
+    assert_eq!(ops.len(), 2, "{ops:?}");
+    assert!(ops.contains(&("a".into(), Operation::Delete)), "{ops:?}");
+    assert!(ops.contains(&("b".into(), Operation::Create)), "{ops:?}");
     until(|| store.jobs_after(0, 10).unwrap().is_empty()).await;
     assert_eq!(
         store.remote_ref("c", "User", "a").unwrap(),

@@ -34,7 +34,7 @@ pub struct AppState {
 }
 
 /// The routes. Serve them wrapped in [`trim_trailing_slash`], which must run before routing.
-pub fn router(state: AppState) -> Router {
+pub fn router(state: AppState, admin: crate::admin::AdminState) -> Router {
     let bulk_limit = state.config.bulk.max_payload_bytes;
     let body_limit = state.config.max_body_bytes;
     let scim = Router::new()
@@ -70,7 +70,10 @@ pub fn router(state: AppState) -> Router {
             auth::require_token,
         ))
         .with_state(state);
-    Router::new().nest(BASE_PATH, scim).fallback(not_found)
+    Router::new()
+        .nest(BASE_PATH, scim)
+        .nest(crate::admin::BASE_PATH, crate::admin::router(admin))
+        .fallback(not_found)
 }
 
 async fn not_found() -> ScimError {

@@ -1,0 +1,138 @@
+//! Connector instances as the delivery dispatcher sees them: loaded from the config's
+//! `[[connectors]]`, checked at start, and adapted to [`delivery::Connector`].
+//!
+//! Everything that can be wrong with a connector's configuration (an unreadable or incompatible
+//! plugin, a malformed host or range, a resource type the plugin does not handle, a configuration
+//! the plugin refuses) stops the gateway at start with the connector's name, rather than turning
+//! every later delivery into a dead letter.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::ConnectorConfig;
+use crate::delivery::{self, DeliverFuture, Failure, IdLookup};
+use crate::runtime::{
+    AllowedHost, CallError, Cidr, ConnectorInstance, Event, InstanceConfig, Limits, Operation,
+    Runtime, bundled,
+};
+use crate::store::outbox::{self, RemoteRef};
+
+/// A connector that could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[error("connector '{name}': {reason}")]
+pub struct SetupError {
+    /// The connector instance's name.
+    pub name: String,
+    /// What is wrong.
+    pub reason: String,
+}
+
+/// A running connector instance.
+pub struct Instance(Arc<ConnectorInstance>);
+
+impl delivery::Connector for Instance {
+    fn deliver(&self, event: delivery::Event, ids: IdLookup) -> DeliverFuture {
+        let instance = self.0.clone();
+        let event = Event {
+            operation: match event.operation {
+                outbox::Operation::Create => Operation::Create,
+                outbox::Operation::Replace => Operation::Replace,
+                outbox::Operation::Delete => Operation::Delete,
+            },
+            resource_type: event.resource_type,
+            id: event.id,
+            remote_id: event.remote_id,
+            resource: match event.resource {
+                serde_json::Value::Null => "{}".to_owned(),
+                resource => resource.to_string(),
+            },
+            changed_paths: event.changed_paths,
+        };
+        Box::pin(async move {
+            let delivered = instance.provision(&event, ids).await.map_err(failure)?;
+            Ok(RemoteRef {
+                remote_id: delivered.remote_id,
+                remote_version: delivered.remote_version,
+            })
+        })
+    }
+}
+
+/// The runtime's verdict as the job record keeps it.
+fn failure(e: CallError) -> Failure {
+    Failure {
+        kind: e.kind(),
+        retryable: e.retryable(),
+        message: e.to_string(),
+    }
+}
+
+/// Loads the plugin of a `[[connectors]]` entry and configures it.
+pub async fn load(runtime: &Runtime, c: &ConnectorConfig) -> Result<Instance, SetupError> {
+    let fail = |reason: String| SetupError {
+        name: c.name.clone(),
+        reason,
+    };
+    let wasm = match bundled::wasm(&c.plugin) {
+        Some(bytes) => bytes.to_vec(),
+        None => std::fs::read(&c.plugin).map_err(|e| {
+            fail(format!(
+                "plugin '{}' is neither a bundled plugin ({}) nor a readable .wasm file: {e}",
+                c.plugin,
+                bundled::NAMES.join(", ")
+            ))
+        })?,
+    };
+    let plugin = runtime.load(&wasm).await.map_err(|e| fail(e.to_string()))?;
+    let handled = &plugin.descriptor().resource_types;
+    if let Some(t) = c.resource_types.iter().find(|t| !handled.contains(t)) {
+        return Err(fail(format!(
+            "plugin {} does not handle {t} (it handles {})",
+            plugin.descriptor().name,
+            handled.join(", ")
+        )));
+    }
+    let parse = |what: &str, text: &str| fail(format!("{what} '{text}' is not valid"));
+    let allowed_hosts: Vec<AllowedHost> = c
+        .allowed_hosts
+        .iter()
+        .map(|h| h.parse().map_err(|_| parse("allowed host", h)))
+        .collect::<Result<_, _>>()?;
+    let mut allowed_ranges: Vec<Cidr> = c
+        .allowed_ranges
+        .iter()
+        .map(|r| r.parse().map_err(|_| parse("allowed range", r)))
+        .collect::<Result<_, _>>()?;
+    // An allowed IP literal names its address explicitly: that one address is allowed even when
+    // it is not public. Names still need `allowed_ranges` (what they resolve to can change).
+    allowed_ranges.extend(allowed_hosts.iter().filter_map(|h| {
+        let ip: std::net::IpAddr = h.host.parse().ok()?;
+        Cidr::new(ip, if ip.is_ipv4() { 32 } else { 128 })
+    }));
+    let limits = Limits {
+        timeout: Duration::from_millis(c.timeout_ms),
+        http_timeout: Duration::from_millis(c.timeout_ms),
+        memory_bytes: usize::try_from(c.memory_mib << 20).unwrap_or(usize::MAX),
+        ..Limits::default()
+    };
+    let instance = runtime
+        .instance(
+            plugin,
+            InstanceConfig {
+                name: c.name.clone(),
+                config: c.config.clone().into_iter().collect(),
+                secrets: c.secrets.clone().into_iter().collect(),
+                allowed_hosts,
+                allowed_ranges,
+                limits,
+            },
+        )
+        .map_err(|e| fail(e.to_string()))?;
+    match instance.validate_config().await {
+        Ok(Ok(())) => Ok(Instance(Arc::new(instance))),
+        Ok(Err(refused)) => Err(fail(format!(
+            "the plugin refuses its configuration: {refused}"
+        ))),
+        Err(e) => Err(fail(format!("validating the configuration failed: {e}"))),
+    }
+}

@@ -1,0 +1,106 @@
+//! The runtime's own view of the contract's values, independent of the contract version: the
+//! gateway speaks these, and each bindings module converts.
+
+use std::fmt;
+use std::sync::Arc;
+
+/// Which contract world a plugin implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum World {
+    /// `connector`: describe, validate, provision.
+    Connector,
+    /// `readable-connector`: also get and list.
+    ReadableConnector,
+}
+
+impl World {
+    /// The world's name in the WIT.
+    pub fn name(self) -> &'static str {
+        match self {
+            World::Connector => "connector",
+            World::ReadableConnector => "readable-connector",
+        }
+    }
+}
+
+impl fmt::Display for World {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What happened to a resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Operation {
+    /// Created.
+    Create,
+    /// Replaced or patched.
+    Replace,
+    /// Deleted.
+    Delete,
+}
+
+/// One change for a connector.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// What happened.
+    pub operation: Operation,
+    /// `User` or `Group`.
+    pub resource_type: String,
+    /// The gateway's id.
+    pub id: String,
+    /// The id the connector answered last time, if the resource was delivered before.
+    pub remote_id: Option<String>,
+    /// The resource as committed, SCIM JSON (`{}` for a delete).
+    pub resource: String,
+    /// For a PATCH, the attribute paths it changed; empty otherwise.
+    pub changed_paths: Vec<String>,
+}
+
+/// A successful delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivered {
+    /// The id the target knows the resource by.
+    pub remote_id: String,
+    /// The target's version tag, if any.
+    pub remote_version: Option<String>,
+}
+
+/// One configuration key a plugin reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigKey {
+    /// The key.
+    pub name: String,
+    /// What it means.
+    pub description: String,
+    /// Whether a configuration must set it.
+    pub required: bool,
+}
+
+/// What a plugin says about itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Descriptor {
+    /// The plugin's name.
+    pub name: String,
+    /// The plugin's version.
+    pub version: String,
+    /// The resource types it delivers.
+    pub resource_types: Vec<String>,
+    /// The configuration keys it reads.
+    pub config_keys: Vec<ConfigKey>,
+    /// The secrets it uses through the host.
+    pub secret_names: Vec<String>,
+}
+
+/// A page of resources read from a target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    /// How many match in all.
+    pub total: u32,
+    /// This page's resources, SCIM JSON.
+    pub resources: Vec<String>,
+}
+
+/// Translates the gateway id of another resource (resource type, gateway id) into the id this
+/// connector instance delivered it as.
+pub type RemoteIdLookup = Arc<dyn Fn(&str, &str) -> Option<String> + Send + Sync>;

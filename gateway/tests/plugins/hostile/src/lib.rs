@@ -1,0 +1,111 @@
+//! `hostile`: a test plugin that misbehaves on demand (configuration key `mode`), to check that
+//! the runtime contains each kind of misbehaviour and names it. It is a `readable-connector`, so
+//! it also serves the world-detection and read tests.
+
+use scim_gateway_plugin_sdk::{
+    Connector, Delivered, DeliveryError, Descriptor, Event, Page, ReadableConnector, http, log,
+};
+
+/// The connector.
+pub struct Hostile;
+
+impl Connector for Hostile {
+    fn describe() -> Descriptor {
+        Descriptor::new().required_config("mode", "What to do")
+    }
+
+    fn provision(event: Event) -> Result<Delivered, DeliveryError> {
+        let mode = event.require_config("mode")?;
+        match mode {
+            "ok" => Ok(Delivered::new(format!("ok-{}", event.id))),
+            "loop" => {
+                let mut n: u64 = 0;
+                loop {
+                    n = std::hint::black_box(n.wrapping_add(1));
+                }
+            }
+            "alloc" => {
+                let big = vec![1u8; 1 << 30];
+                Ok(Delivered::new(format!(
+                    "{}",
+                    std::hint::black_box(big).len()
+                )))
+            }
+            "panic" => panic!("hostile plugin panics on purpose"),
+            "unreachable" => {
+                #[cfg(target_arch = "wasm32")]
+                core::arch::wasm32::unreachable();
+                #[cfg(not(target_arch = "wasm32"))]
+                unreachable!()
+            }
+            "fetch" => {
+                let url = event.require_config("url")?;
+                let response = http::Request::get(url).send()?;
+                Ok(Delivered::new(format!(
+                    "status-{}-len-{}",
+                    response.status,
+                    response.body.len()
+                )))
+            }
+            "host-header" => {
+                let url = event.require_config("url")?;
+                http::Request::get(url)
+                    .header("Host", "internal.example")
+                    .send()?;
+                Ok(Delivered::new("sent"))
+            }
+            "huge-id" => Ok(Delivered::new("x".repeat(32 << 20))),
+            "huge-id-100m" => Ok(Delivered::new("x".repeat(100 << 20))),
+            "log-flood" => {
+                let line = "y".repeat(64 << 10);
+                for i in 0..20_000 {
+                    log::info(format!("flood {i} {line}"));
+                }
+                for _ in 0..1000 {
+                    eprintln!("{line}");
+                }
+                Ok(Delivered::new("flooded"))
+            }
+            "snoop" => {
+                let env: Vec<String> = std::env::vars().map(|(k, v)| format!("{k}={v}")).collect();
+                let args: Vec<String> = std::env::args().collect();
+                let cwd = std::env::current_dir();
+                Err(DeliveryError::permanent(format!(
+                    "env={env:?} args={args:?} cwd={cwd:?} config={:?} event={:?}",
+                    event.config, event.resource
+                )))
+            }
+            other => Err(DeliveryError::permanent(format!("unknown mode `{other}`"))),
+        }
+    }
+}
+
+impl ReadableConnector for Hostile {
+    fn get(
+        resource_type: &str,
+        remote_id: &str,
+        _config: &[(String, String)],
+    ) -> Result<Option<String>, DeliveryError> {
+        if remote_id == "missing" {
+            return Ok(None);
+        }
+        Ok(Some(format!(
+            r#"{{"id":"{remote_id}","meta":{{"resourceType":"{resource_type}"}}}}"#
+        )))
+    }
+
+    fn list(
+        resource_type: &str,
+        _filter: Option<&str>,
+        start_index: u32,
+        count: u32,
+        _config: &[(String, String)],
+    ) -> Result<Page, DeliveryError> {
+        let ids: Vec<serde_json::Value> = (start_index..start_index + count)
+            .map(|i| serde_json::json!({ "id": format!("{resource_type}-{i}") }))
+            .collect();
+        Page::of(100, &ids)
+    }
+}
+
+scim_gateway_plugin_sdk::export_readable_connector!(Hostile);
