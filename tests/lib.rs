@@ -127,6 +127,9 @@ impl Gateway {
         for (k, v) in env {
             cmd.env(k, v);
         }
+        // Everything that may panic comes before the spawn or kills the child first: a test that
+        // fails must not leave a gateway running.
+        let client = client();
         let mut child = cmd.spawn().expect("spawn scim-gateway");
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = std::sync::mpsc::channel();
@@ -157,7 +160,7 @@ impl Gateway {
             base: base.unwrap_or_default(),
             data_dir: data_dir.to_owned(),
             owns_dir: false,
-            client: client(),
+            client,
         }
     }
 
