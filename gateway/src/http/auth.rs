@@ -29,6 +29,6 @@ pub async fn require_token(State(state): State<AppState>, req: Request, next: Ne
         return ScimError::new(StatusCode::UNAUTHORIZED, "the bearer token is not valid")
             .into_response();
     };
-    let span = tracing::info_span!("scim", caller = name);
+    let span = tracing::debug_span!("scim", caller = name);
     next.run(req).instrument(span).await
 }
