@@ -8,6 +8,12 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use scim_gateway::config::Config;
 
+/// mimalloc instead of glibc's allocator: a request allocates hundreds of small blocks, and
+/// under load glibc's arenas made the tokio workers wait on each other (measured in
+/// docs/benchmarks.md: GET /Users/{id} ~23k → ~37k req/s on the same machine).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "scim-gateway",

@@ -1352,6 +1352,20 @@ fn filter_value(
     }
 }
 
+/// Removes the top-level attributes that are never returned (`password`) from a stored
+/// resource, in place. With no `attributes` / `excludedAttributes` in the request this is all
+/// that [`project`] would change: a stored resource is already canonical, since
+/// [`prepare_input`] made it so. It is the cheap path of every plain GET.
+pub fn strip_never_returned(kind: ResourceKind, resource: &mut Value) {
+    if let Some(obj) = resource.as_object_mut() {
+        for attr in kind.schema().attributes {
+            if attr.returned == Returned::Never {
+                obj.remove(attr.name);
+            }
+        }
+    }
+}
+
 /// Shape a stored resource (with id, meta, and for users the computed `groups`) for output.
 ///
 /// Applies `returned` and the request's `attributes` / `excludedAttributes` (RFC 7644 sections

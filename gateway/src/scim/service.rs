@@ -349,6 +349,10 @@ impl Service {
                 }
             }
         }
+        if q.attributes.is_empty() && q.excluded.is_empty() {
+            schema::strip_never_returned(kind, &mut resource);
+            return Ok(resource);
+        }
         Ok(schema::project(kind, &resource, &q.attributes, &q.excluded))
     }
 
