@@ -14,6 +14,7 @@ use crate::scim::resource::etag_matches;
 use crate::scim::schema::ResourceKind;
 use crate::scim::service::version;
 use crate::scim::{bulk, service::Service};
+use crate::store::Membership;
 
 /// The resource kind served at `/{endpoint}` (`Users`, `Groups`; case-insensitive), or `404`.
 fn kind_of(endpoint: &str) -> Result<ResourceKind, ScimError> {
@@ -34,6 +35,7 @@ fn render(
     service: &Service,
     kind: ResourceKind,
     stored: Value,
+    groups: Option<Vec<Membership>>,
     base: &str,
     q: &ListQuery,
     status: StatusCode,
@@ -43,7 +45,7 @@ fn render(
         .get("id")
         .and_then(Value::as_str)
         .and_then(|id| HeaderValue::from_str(&format!("{base}/{}/{id}", kind.endpoint())).ok());
-    let body = service.render(kind, stored, base, q)?;
+    let body = service.render(kind, stored, groups, base, q)?;
     let mut response = scim_body(&body);
     *response.status_mut() = status;
     let headers = response.headers_mut();
@@ -103,7 +105,16 @@ pub async fn create(
 ) -> Result<Response, ScimError> {
     let kind = kind_of(&endpoint)?;
     let stored = state.service.create(kind, &body).await?;
-    render(&state.service, kind, stored, &base, &q, StatusCode::CREATED)
+    // A new resource is in no group yet.
+    render(
+        &state.service,
+        kind,
+        stored,
+        Some(Vec::new()),
+        &base,
+        &q,
+        StatusCode::CREATED,
+    )
 }
 
 pub async fn get_one(
@@ -114,7 +125,7 @@ pub async fn get_one(
     headers: HeaderMap,
 ) -> Result<Response, ScimError> {
     let kind = kind_of(&endpoint)?;
-    let stored = state.service.get(kind, &id)?;
+    let (stored, groups) = state.service.get_with_groups(kind, &id)?;
     if let (Some(wanted), Some(current)) = (
         header_text(&headers, header::IF_NONE_MATCH),
         version(&stored),
@@ -126,7 +137,15 @@ pub async fn get_one(
         }
         return Ok(response);
     }
-    render(&state.service, kind, stored, &base, &q, StatusCode::OK)
+    render(
+        &state.service,
+        kind,
+        stored,
+        Some(groups),
+        &base,
+        &q,
+        StatusCode::OK,
+    )
 }
 
 pub async fn replace(
@@ -140,7 +159,15 @@ pub async fn replace(
     let kind = kind_of(&endpoint)?;
     let if_match = header_text(&headers, header::IF_MATCH);
     let stored = state.service.replace(kind, &id, &body, if_match).await?;
-    render(&state.service, kind, stored, &base, &q, StatusCode::OK)
+    render(
+        &state.service,
+        kind,
+        stored,
+        None,
+        &base,
+        &q,
+        StatusCode::OK,
+    )
 }
 
 pub async fn patch(
@@ -154,7 +181,15 @@ pub async fn patch(
     let kind = kind_of(&endpoint)?;
     let if_match = header_text(&headers, header::IF_MATCH);
     let stored = state.service.patch(kind, &id, &body, if_match).await?;
-    render(&state.service, kind, stored, &base, &q, StatusCode::OK)
+    render(
+        &state.service,
+        kind,
+        stored,
+        None,
+        &base,
+        &q,
+        StatusCode::OK,
+    )
 }
 
 pub async fn delete(

@@ -18,7 +18,7 @@ use super::patch;
 use super::resource::{etag_matches, now};
 use super::schema::{self, ResourceKind, UnknownAttributes};
 use crate::error::ScimError;
-use crate::store::{Change, Store, StoreError, WriteOp};
+use crate::store::{Change, Membership, Store, StoreError, WriteOp};
 
 /// How often a write is recomputed after losing a race with another writer. Each round lets at
 /// least one contender commit, and contenders pause a random moment before recomputing, so many
@@ -294,12 +294,25 @@ impl Service {
         Ok(())
     }
 
+    /// One stored resource and the groups that contain it, read together, or `404`.
+    pub fn get_with_groups(
+        &self,
+        kind: ResourceKind,
+        id: &str,
+    ) -> Result<(Value, Vec<Membership>), ScimError> {
+        self.store
+            .get_with_groups(kind, id)?
+            .ok_or_else(|| ScimError::not_found(kind.name(), id))
+    }
+
     /// Shapes a stored resource for a response: `meta.location`, `$ref`s, `User.groups`, then
-    /// `returned` / `attributes` / `excludedAttributes`.
+    /// `returned` / `attributes` / `excludedAttributes`. `groups` are the user's memberships when
+    /// the caller already has them (`None`: looked up here).
     pub fn render(
         &self,
         kind: ResourceKind,
         mut resource: Value,
+        groups: Option<Vec<Membership>>,
         base_url: &str,
         q: &ListQuery,
     ) -> Result<Value, ScimError> {
@@ -316,9 +329,11 @@ impl Service {
         }
         match kind {
             ResourceKind::User => {
-                let groups: Vec<Value> = self
-                    .store
-                    .groups_of(&id)?
+                let memberships = match groups {
+                    Some(g) => g,
+                    None => self.store.groups_of(&id)?,
+                };
+                let groups: Vec<Value> = memberships
                     .into_iter()
                     .map(|m| {
                         json!({"value": m.group_id, "$ref": format!("{base_url}/Groups/{}", m.group_id),
@@ -366,7 +381,7 @@ impl Service {
         let (total, page) = self.search(kinds, q)?;
         let resources = page
             .into_iter()
-            .map(|(kind, r)| self.render(kind, r, base_url, q))
+            .map(|(kind, r)| self.render(kind, r, None, base_url, q))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(json!({
             "schemas": [LIST_RESPONSE],

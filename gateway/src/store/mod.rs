@@ -139,6 +139,18 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
     /// The groups that directly contain `member_id`.
     fn groups_of(&self, member_id: &str) -> Result<Vec<Membership>, StoreError>;
+    /// One resource by id with the groups that contain it, as a consistent pair. A backend can
+    /// answer both from one snapshot (one read transaction) instead of two.
+    fn get_with_groups(
+        &self,
+        kind: ResourceKind,
+        id: &str,
+    ) -> Result<Option<(Value, Vec<Membership>)>, StoreError> {
+        match self.get(kind, id)? {
+            Some(resource) => Ok(Some((resource, self.groups_of(id)?))),
+            None => Ok(None),
+        }
+    }
     /// Submits a change; the future resolves once it and its delivery jobs are durable (or
     /// once it was refused).
     fn write(&self, change: Change) -> WriteFuture;

@@ -242,25 +242,22 @@ impl Store for RedbStore {
     }
 
     fn groups_of(&self, member_id: &str) -> Result<Vec<Membership>, StoreError> {
+        groups_in(&self.read()?, member_id)
+    }
+
+    fn get_with_groups(
+        &self,
+        kind: ResourceKind,
+        id: &str,
+    ) -> Result<Option<(Value, Vec<Membership>)>, StoreError> {
         let txn = self.read()?;
-        let member_of = txn.open_multimap_table(MEMBER_OF).map_err(io)?;
-        let groups = txn.open_table(GROUPS).map_err(io)?;
-        let mut out = Vec::new();
-        for gid in member_of.get(member_id).map_err(io)? {
-            let gid = gid.map_err(io)?.value().to_owned();
-            if let Some(bytes) = groups.get(gid.as_str()).map_err(io)? {
-                let group = decode(bytes.value())?;
-                let display = group
-                    .get("displayName")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
-                out.push(Membership {
-                    display: display.to_owned(),
-                    group_id: gid,
-                });
-            }
-        }
-        Ok(out)
+        let t = txn.open_table(table(kind)).map_err(io)?;
+        let Some(bytes) = t.get(id).map_err(io)? else {
+            return Ok(None);
+        };
+        let resource = decode(bytes.value())?;
+        // Only users and groups can be members; both are looked up in the same snapshot.
+        Ok(Some((resource, groups_in(&txn, id)?)))
     }
 
     fn write(&self, change: Change) -> WriteFuture {
@@ -317,6 +314,28 @@ impl Store for RedbStore {
             None => Ok(None),
         }
     }
+}
+
+/// The groups that list `member_id`, read in `txn`.
+fn groups_in(txn: &redb::ReadTransaction, member_id: &str) -> Result<Vec<Membership>, StoreError> {
+    let member_of = txn.open_multimap_table(MEMBER_OF).map_err(io)?;
+    let groups = txn.open_table(GROUPS).map_err(io)?;
+    let mut out = Vec::new();
+    for gid in member_of.get(member_id).map_err(io)? {
+        let gid = gid.map_err(io)?.value().to_owned();
+        if let Some(bytes) = groups.get(gid.as_str()).map_err(io)? {
+            let group = decode(bytes.value())?;
+            let display = group
+                .get("displayName")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            out.push(Membership {
+                display: display.to_owned(),
+                group_id: gid,
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// Takes every waiting command, applies them in one transaction, commits, answers. Ends when
