@@ -189,29 +189,20 @@ impl Descriptor {
     }
 
     /// The descriptor with a required configuration key.
-    pub fn required_config(
-        mut self,
-        name: impl Into<String>,
-        description: impl Into<String>,
-    ) -> Self {
-        self.config_keys.push(ConfigKey {
-            name: name.into(),
-            description: description.into(),
-            required: true,
-        });
-        self
+    pub fn required_config(self, name: impl Into<String>, description: impl Into<String>) -> Self {
+        self.config_key(name.into(), description.into(), true)
     }
 
     /// The descriptor with an optional configuration key.
-    pub fn optional_config(
-        mut self,
-        name: impl Into<String>,
-        description: impl Into<String>,
-    ) -> Self {
+    pub fn optional_config(self, name: impl Into<String>, description: impl Into<String>) -> Self {
+        self.config_key(name.into(), description.into(), false)
+    }
+
+    fn config_key(mut self, name: String, description: String, required: bool) -> Self {
         self.config_keys.push(ConfigKey {
-            name: name.into(),
-            description: description.into(),
-            required: false,
+            name,
+            description,
+            required,
         });
         self
     }

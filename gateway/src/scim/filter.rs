@@ -303,11 +303,7 @@ impl Filter {
                     CompareOp::Gt | CompareOp::Ge | CompareOp::Lt | CompareOp::Le
                 );
                 let full = match parent {
-                    Some(p) => Scope::Element {
-                        parent: p,
-                        element: &Value::Null,
-                    }
-                    .full_path(path),
+                    Some(p) => Cow::Owned(element_path(p, path)),
                     None => Cow::Borrowed(path),
                 };
                 match info.attr_type(&full) {
@@ -997,12 +993,18 @@ impl Scope<'_> {
     fn full_path<'p>(&self, path: &'p AttrPath) -> Cow<'p, AttrPath> {
         match self {
             Scope::Resource(_) => Cow::Borrowed(path),
-            Scope::Element { parent, .. } => Cow::Owned(AttrPath {
-                urn: parent.urn.clone(),
-                name: parent.name.clone(),
-                sub: Some(path.name.clone()),
-            }),
+            Scope::Element { parent, .. } => Cow::Owned(element_path(parent, path)),
         }
+    }
+}
+
+/// `path`, written relative to an element of `parent` (`type` in `emails[type eq "work"]`), as
+/// the full path the schema knows (`emails.type`).
+fn element_path(parent: &AttrPath, path: &AttrPath) -> AttrPath {
+    AttrPath {
+        urn: parent.urn.clone(),
+        name: parent.name.clone(),
+        sub: Some(path.name.clone()),
     }
 }
 

@@ -1360,7 +1360,8 @@ pub fn strip_never_returned(kind: ResourceKind, resource: &mut Value) {
     if let Some(obj) = resource.as_object_mut() {
         for attr in kind.schema().attributes {
             if attr.returned == Returned::Never {
-                obj.remove(attr.name);
+                // `shift_remove` keeps the other attributes in the order `project` gives them.
+                obj.shift_remove(attr.name);
             }
         }
     }
