@@ -91,9 +91,14 @@ impl IntoResponse for ScimError {
 
 /// A JSON body with the SCIM media type.
 pub fn scim_body(value: &serde_json::Value) -> Response {
+    scim_bytes(value.to_string().into_bytes())
+}
+
+/// A `200` response carrying JSON text that is already encoded, with the SCIM media type.
+pub fn scim_bytes(body: Vec<u8>) -> Response {
     (
         [(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON))],
-        value.to_string(),
+        body,
     )
         .into_response()
 }

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::extract::{BaseUrl, ListParams, ScimJson, ScimPath, header_text};
-use crate::error::{ScimError, scim_body};
+use crate::error::{ScimError, scim_body, scim_bytes};
 use crate::scim::discovery::{self, KINDS};
 use crate::scim::list::{LIST_RESPONSE, ListQuery};
 use crate::scim::resource::etag_matches;
@@ -29,8 +29,7 @@ fn kind_of(endpoint: &str) -> Result<ResourceKind, ScimError> {
         })
 }
 
-/// Renders a stored resource with the attributes the request asked for, with `ETag` (and, for
-/// a 201, `Location`, built from the id so that `attributes` cannot drop it).
+/// Renders a resource a write answered with the attributes the request asked for.
 fn render(
     service: &Service,
     kind: ResourceKind,
@@ -40,22 +39,38 @@ fn render(
     q: &ListQuery,
     status: StatusCode,
 ) -> Result<Response, ScimError> {
-    let etag = version(&stored).and_then(|v| HeaderValue::from_str(v).ok());
-    let location = stored
-        .get("id")
-        .and_then(Value::as_str)
-        .and_then(|id| HeaderValue::from_str(&format!("{base}/{}/{id}", kind.endpoint())).ok());
+    let id = stored.get("id").and_then(Value::as_str).map(str::to_owned);
+    let version = version(&stored).map(str::to_owned);
     let body = service.render(kind, stored, groups, base, q)?;
-    let mut response = scim_body(&body);
+    let location = id.map(|id| format!("{base}/{}/{id}", kind.endpoint()));
+    Ok(respond(
+        body.to_string().into_bytes(),
+        version.as_deref(),
+        status,
+        location
+            .as_deref()
+            .filter(|_| status == StatusCode::CREATED),
+    ))
+}
+
+/// A SCIM response with `ETag` and (for a 201) `Location`, built from the id so that
+/// `attributes` cannot drop it.
+fn respond(
+    body: Vec<u8>,
+    version: Option<&str>,
+    status: StatusCode,
+    location: Option<&str>,
+) -> Response {
+    let mut response = scim_bytes(body);
     *response.status_mut() = status;
     let headers = response.headers_mut();
-    if let Some(etag) = etag {
+    if let Some(etag) = version.and_then(|v| HeaderValue::from_str(v).ok()) {
         headers.insert(header::ETAG, etag);
     }
-    if let (StatusCode::CREATED, Some(location)) = (status, location) {
+    if let Some(location) = location.and_then(|l| HeaderValue::from_str(l).ok()) {
         headers.insert(header::LOCATION, location);
     }
-    Ok(response)
+    response
 }
 
 pub async fn list(
@@ -65,7 +80,7 @@ pub async fn list(
     ListParams(q): ListParams,
 ) -> Result<Response, ScimError> {
     let kind = kind_of(&endpoint)?;
-    Ok(scim_body(&state.service.list_response(
+    Ok(scim_bytes(state.service.list_response(
         &[kind],
         &q,
         &base,
@@ -80,7 +95,7 @@ pub async fn search(
 ) -> Result<Response, ScimError> {
     let kind = kind_of(&endpoint)?;
     let q = ListQuery::from_search_request(&body)?;
-    Ok(scim_body(&state.service.list_response(
+    Ok(scim_bytes(state.service.list_response(
         &[kind],
         &q,
         &base,
@@ -93,7 +108,7 @@ pub async fn search_root(
     ScimJson(body): ScimJson,
 ) -> Result<Response, ScimError> {
     let q = ListQuery::from_search_request(&body)?;
-    Ok(scim_body(&state.service.list_response(&KINDS, &q, &base)?))
+    Ok(scim_bytes(state.service.list_response(&KINDS, &q, &base)?))
 }
 
 pub async fn create(
@@ -125,10 +140,11 @@ pub async fn get_one(
     headers: HeaderMap,
 ) -> Result<Response, ScimError> {
     let kind = kind_of(&endpoint)?;
-    let (stored, groups) = state.service.get_with_groups(kind, &id)?;
+    let stored = state.service.find_one(kind, &id)?;
+    let rendered = state.service.render_stored(kind, stored, &base, &q)?;
     if let (Some(wanted), Some(current)) = (
         header_text(&headers, header::IF_NONE_MATCH),
-        version(&stored),
+        rendered.version.as_deref(),
     ) && etag_matches(wanted, current)
     {
         let mut response = StatusCode::NOT_MODIFIED.into_response();
@@ -137,15 +153,12 @@ pub async fn get_one(
         }
         return Ok(response);
     }
-    render(
-        &state.service,
-        kind,
-        stored,
-        Some(groups),
-        &base,
-        &q,
+    Ok(respond(
+        rendered.body,
+        rendered.version.as_deref(),
         StatusCode::OK,
-    )
+        None,
+    ))
 }
 
 pub async fn replace(

@@ -244,6 +244,28 @@ pub fn plan(kind: ResourceKind, f: &Filter) -> Option<Vec<Probe>> {
     }
 }
 
+/// Whether [`plan`]'s probes select exactly what `f` matches, no more, so that candidates need
+/// not be checked against the filter: a lone `eq` on `id` or on a single-valued indexed
+/// attribute, since an index normalises values just as the filter compares them (see
+/// [`Index`]).
+pub fn is_exact(kind: ResourceKind, f: &Filter) -> bool {
+    let Filter::Compare {
+        path,
+        op: CompareOp::Eq,
+        value: Literal::String(_),
+    } = f
+    else {
+        return false;
+    };
+    matches!(
+        probe_for(kind, path, None).map(|probe| probe(String::new())),
+        Some(
+            Probe::Id(_)
+                | Probe::Index(Index::UserName | Index::ExternalId | Index::DisplayName, _)
+        )
+    )
+}
+
 type ProbeMaker = fn(String) -> Probe;
 
 /// Which probe answers `eq` on `path` (with `inner` the sub-attribute named inside a value path).

@@ -6,6 +6,7 @@ pub mod discovery;
 pub mod filter;
 pub mod list;
 pub mod patch;
+pub mod raw;
 pub mod resource;
 pub mod schema;
 pub mod service;

@@ -1358,13 +1358,20 @@ fn filter_value(
 /// [`prepare_input`] made it so. It is the cheap path of every plain GET.
 pub fn strip_never_returned(kind: ResourceKind, resource: &mut Value) {
     if let Some(obj) = resource.as_object_mut() {
-        for attr in kind.schema().attributes {
-            if attr.returned == Returned::Never {
-                // `shift_remove` keeps the other attributes in the order `project` gives them.
-                obj.shift_remove(attr.name);
-            }
+        for name in never_returned(kind) {
+            // `shift_remove` keeps the other attributes in the order `project` gives them.
+            obj.shift_remove(name);
         }
     }
+}
+
+/// The top-level attributes of `kind` that are never returned (`password`).
+pub fn never_returned(kind: ResourceKind) -> impl Iterator<Item = &'static str> {
+    kind.schema()
+        .attributes
+        .iter()
+        .filter(|a| a.returned == Returned::Never)
+        .map(|a| a.name)
 }
 
 /// Shape a stored resource (with id, meta, and for users the computed `groups`) for output.

@@ -13,12 +13,13 @@ use std::sync::Arc;
 use axum::http::StatusCode;
 use serde_json::{Map, Value, json};
 
-use super::list::{LIST_RESPONSE, ListQuery, Probe, compare, plan};
+use super::list::{LIST_RESPONSE, ListQuery, Probe, compare, is_exact, plan};
 use super::patch;
+use super::raw;
 use super::resource::{etag_matches, now};
 use super::schema::{self, ResourceKind, UnknownAttributes};
 use crate::error::ScimError;
-use crate::store::{Change, Membership, Store, StoreError, WriteOp};
+use crate::store::{Change, Key, Membership, Store, StoreError, Stored, WriteOp};
 
 /// How often a write is recomputed after losing a race with another writer. Each round lets at
 /// least one contender commit, and contenders pause a random moment before recomputing, so many
@@ -59,8 +60,42 @@ pub struct Service {
     unknown: UnknownAttributes,
 }
 
-/// A resource as stored, with the kind it is.
-pub type Found = (ResourceKind, Value);
+/// A resource a search selected.
+#[derive(Debug)]
+pub enum Found {
+    /// Decoded, because the search looked inside it (to filter or sort).
+    Decoded {
+        /// Users or Groups.
+        kind: ResourceKind,
+        /// The resource as stored.
+        resource: Value,
+        /// Its memberships, when they were read along with it.
+        groups: Option<Vec<Membership>>,
+    },
+    /// Read by key and selected without looking inside: it can be served as stored.
+    Stored {
+        /// Users or Groups.
+        kind: ResourceKind,
+        /// The stored text and memberships.
+        stored: Stored,
+    },
+}
+
+impl Found {
+    /// The resource's kind and id, the listing order.
+    fn order_key(&self) -> (&'static str, &str) {
+        match self {
+            Found::Decoded { kind, resource, .. } => (
+                kind.name(),
+                resource
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default(),
+            ),
+            Found::Stored { kind, stored } => (kind.name(), &stored.id),
+        }
+    }
+}
 
 /// The version string of a stored resource.
 pub fn version(resource: &Value) -> Option<&str> {
@@ -233,14 +268,28 @@ impl Service {
             // The common unfiltered listing pages through the store without materialising.
             let total = self.store.count(*kind)?;
             let page = self.store.page(*kind, skip, take)?;
-            return Ok((total, page.into_iter().map(|r| (*kind, r)).collect()));
+            let found = page.into_iter().map(|resource| Found::Decoded {
+                kind: *kind,
+                resource,
+                groups: None,
+            });
+            return Ok((total, found.collect()));
         }
         let mut matches = Vec::new();
         for &kind in kinds {
             self.collect(kind, q, &mut matches)?;
         }
         if let Some(path) = &q.sort_by {
-            matches.sort_by(|(ka, a), (_, b)| compare(a, b, path, q.descending, ka));
+            // Resources are kept as stored only when nothing sorts, so every one is decoded.
+            matches.sort_by(|a, b| match (a, b) {
+                (
+                    Found::Decoded {
+                        kind, resource: a, ..
+                    },
+                    Found::Decoded { resource: b, .. },
+                ) => compare(a, b, path, q.descending, kind),
+                _ => a.order_key().cmp(&b.order_key()),
+            });
         }
         let total = matches.len() as u64;
         let skip = usize::try_from(skip).unwrap_or(usize::MAX);
@@ -254,9 +303,14 @@ impl Service {
         q: &ListQuery,
         out: &mut Vec<Found>,
     ) -> Result<(), ScimError> {
+        let decoded = |resource| Found::Decoded {
+            kind,
+            resource,
+            groups: None,
+        };
         let Some(f) = &q.filter else {
             self.store.scan(kind, &mut |r| {
-                out.push((kind, r));
+                out.push(decoded(r));
                 ControlFlow::Continue(())
             })?;
             return Ok(());
@@ -265,43 +319,49 @@ impl Service {
         let Some(probes) = plan(kind, f) else {
             self.store.scan(kind, &mut |r| {
                 if f.matches(&r, &kind) {
-                    out.push((kind, r));
+                    out.push(decoded(r));
                 }
                 ControlFlow::Continue(())
             })?;
             return Ok(());
         };
+        // When the index answers exactly what the filter asks and nothing sorts by content,
+        // the resources need not be decoded at all.
+        let as_stored = is_exact(kind, f) && q.sort_by.is_none();
         let mut seen = HashSet::new();
-        for probe in probes {
-            let ids = match probe {
-                Probe::Id(id) => vec![id],
-                Probe::Index(index, value) => self.store.lookup(kind, index, &value)?,
+        for probe in &probes {
+            let key = match probe {
+                Probe::Id(id) => Key::Id(id),
+                Probe::Index(index, value) => Key::Index(*index, value),
             };
-            for id in ids {
-                if seen.insert(id.clone())
-                    && let Some(r) = self.store.get(kind, &id)?
-                    && f.matches(&r, &kind)
-                {
-                    out.push((kind, r));
+            for stored in self.store.find(kind, key)? {
+                if !seen.insert(stored.id.clone()) {
+                    continue;
+                }
+                if as_stored {
+                    out.push(Found::Stored { kind, stored });
+                    continue;
+                }
+                let resource = stored.decode()?;
+                if f.matches(&resource, &kind) {
+                    out.push(Found::Decoded {
+                        kind,
+                        resource,
+                        groups: Some(stored.groups),
+                    });
                 }
             }
         }
         // Index order is by value; keep the listing order stable (by id), as a scan gives it.
-        out.sort_by(|(ka, a), (kb, b)| {
-            (ka.name(), a.get("id").and_then(Value::as_str))
-                .cmp(&(kb.name(), b.get("id").and_then(Value::as_str)))
-        });
+        out.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
         Ok(())
     }
 
-    /// One stored resource and the groups that contain it, read together, or `404`.
-    pub fn get_with_groups(
-        &self,
-        kind: ResourceKind,
-        id: &str,
-    ) -> Result<(Value, Vec<Membership>), ScimError> {
+    /// One stored resource with its memberships, read together, or `404`.
+    pub fn find_one(&self, kind: ResourceKind, id: &str) -> Result<Stored, ScimError> {
         self.store
-            .get_with_groups(kind, id)?
+            .find(kind, Key::Id(id))?
+            .pop()
             .ok_or_else(|| ScimError::not_found(kind.name(), id))
     }
 
@@ -333,15 +393,9 @@ impl Service {
                     Some(g) => g,
                     None => self.store.groups_of(&id)?,
                 };
-                let groups: Vec<Value> = memberships
-                    .into_iter()
-                    .map(|m| {
-                        json!({"value": m.group_id, "$ref": format!("{base_url}/Groups/{}", m.group_id),
-                               "display": m.display, "type": "direct"})
-                    })
-                    .collect();
-                if let (false, Some(obj)) = (groups.is_empty(), resource.as_object_mut()) {
-                    obj.insert("groups".into(), Value::Array(groups));
+                if let (false, Some(obj)) = (memberships.is_empty(), resource.as_object_mut()) {
+                    let refs = raw::group_refs(&memberships, base_url);
+                    obj.insert("groups".into(), json!(refs));
                 }
             }
             ResourceKind::Group => {
@@ -371,25 +425,72 @@ impl Service {
         Ok(schema::project(kind, &resource, &q.attributes, &q.excluded))
     }
 
-    /// A `ListResponse` for a search.
+    /// A stored resource as response text: spliced from the stored text when the request
+    /// allows it (see [`raw`]), otherwise decoded and rendered.
+    pub fn render_stored(
+        &self,
+        kind: ResourceKind,
+        stored: Stored,
+        base_url: &str,
+        q: &ListQuery,
+    ) -> Result<raw::Rendered, ScimError> {
+        if q.attributes.is_empty()
+            && q.excluded.is_empty()
+            && let Some(rendered) = raw::render(kind, &stored, base_url)
+        {
+            return Ok(rendered);
+        }
+        let resource = stored.decode()?;
+        let version = version(&resource).map(str::to_owned);
+        let body = self.render(kind, resource, Some(stored.groups), base_url, q)?;
+        Ok(raw::Rendered {
+            body: body.to_string().into_bytes(),
+            version,
+        })
+    }
+
+    /// A `ListResponse` for a search, as response text.
     pub fn list_response(
         &self,
         kinds: &[ResourceKind],
         q: &ListQuery,
         base_url: &str,
-    ) -> Result<Value, ScimError> {
+    ) -> Result<Vec<u8>, ScimError> {
         let (total, page) = self.search(kinds, q)?;
-        let resources = page
-            .into_iter()
-            .map(|(kind, r)| self.render(kind, r, None, base_url, q))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(json!({
+        let mut resources = Vec::with_capacity(page.len());
+        for found in page {
+            resources.push(match found {
+                Found::Stored { kind, stored } => {
+                    self.render_stored(kind, stored, base_url, q)?.body
+                }
+                Found::Decoded {
+                    kind,
+                    resource,
+                    groups,
+                } => self
+                    .render(kind, resource, groups, base_url, q)?
+                    .to_string()
+                    .into_bytes(),
+            });
+        }
+        let head = json!({
             "schemas": [LIST_RESPONSE],
             "totalResults": total,
             "startIndex": q.start_index,
             "itemsPerPage": resources.len(),
-            "Resources": resources,
-        }))
+        });
+        // `{...head...,"Resources":[r1,r2]}`: the resources are already text.
+        let mut out = head.to_string().into_bytes();
+        out.pop();
+        out.extend_from_slice(b",\"Resources\":[");
+        for (i, r) in resources.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(r);
+        }
+        out.extend_from_slice(b"]}");
+        Ok(out)
     }
 }
 

@@ -115,6 +115,33 @@ pub struct Membership {
     pub display: String,
 }
 
+/// How to find resources without scanning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Key<'a> {
+    /// The resource with this id.
+    Id(&'a str),
+    /// The resources whose indexed attribute equals the value (see [`Store::lookup`]).
+    Index(Index, &'a str),
+}
+
+/// A resource as the store holds it, not yet decoded, with its memberships.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    /// The resource's id.
+    pub id: String,
+    /// Its JSON text, exactly as stored.
+    pub json: Vec<u8>,
+    /// For a user, the groups that directly contain it (empty for a group).
+    pub groups: Vec<Membership>,
+}
+
+impl Stored {
+    /// The resource as a JSON value.
+    pub fn decode(&self) -> Result<Value, StoreError> {
+        serde_json::from_slice(&self.json).map_err(|e| StoreError::Io(e.to_string()))
+    }
+}
+
 /// Where SCIM resources live. See the module docs.
 pub trait Store: Send + Sync + 'static {
     /// One resource by id.
@@ -139,17 +166,27 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
     /// The groups that directly contain `member_id`.
     fn groups_of(&self, member_id: &str) -> Result<Vec<Membership>, StoreError>;
-    /// One resource by id with the groups that contain it, as a consistent pair. A backend can
-    /// answer both from one snapshot (one read transaction) instead of two.
-    fn get_with_groups(
-        &self,
-        kind: ResourceKind,
-        id: &str,
-    ) -> Result<Option<(Value, Vec<Membership>)>, StoreError> {
-        match self.get(kind, id)? {
-            Some(resource) => Ok(Some((resource, self.groups_of(id)?))),
-            None => Ok(None),
+    /// The resources `key` selects, each as stored with (for a user) the groups that contain
+    /// it, all from one consistent snapshot. A backend can answer this with one read
+    /// transaction where `lookup`, `get` and `groups_of` would take three.
+    fn find(&self, kind: ResourceKind, key: Key<'_>) -> Result<Vec<Stored>, StoreError> {
+        let ids = match key {
+            Key::Id(id) => vec![id.to_owned()],
+            Key::Index(index, value) => self.lookup(kind, index, value)?,
+        };
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let Some(resource) = self.get(kind, &id)? else {
+                continue;
+            };
+            let json = serde_json::to_vec(&resource).map_err(|e| StoreError::Io(e.to_string()))?;
+            let groups = match kind {
+                ResourceKind::User => self.groups_of(&id)?,
+                ResourceKind::Group => Vec::new(),
+            };
+            out.push(Stored { id, json, groups });
         }
+        Ok(out)
     }
     /// Submits a change; the future resolves once it and its delivery jobs are durable (or
     /// once it was refused).

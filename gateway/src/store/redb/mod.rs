@@ -26,7 +26,7 @@ use tokio::sync::oneshot;
 
 use super::index::Index;
 use super::outbox::{Job, JobOutcome, RemoteRef};
-use super::{Change, Membership, Store, StoreError, WriteFuture, WriteResult};
+use super::{Change, Key, Membership, Store, StoreError, Stored, WriteFuture, WriteResult};
 use crate::scim::schema::ResourceKind;
 
 mod jobs;
@@ -196,16 +196,7 @@ impl Store for RedbStore {
         index: Index,
         value: &str,
     ) -> Result<Vec<String>, StoreError> {
-        let Some(def) = index_table(kind, index) else {
-            return Ok(Vec::new());
-        };
-        let txn = self.read()?;
-        let t = txn.open_multimap_table(def).map_err(io)?;
-        let mut ids = Vec::new();
-        for id in t.get(index.normalise(value).as_str()).map_err(io)? {
-            ids.push(id.map_err(io)?.value().to_owned());
-        }
-        Ok(ids)
+        lookup_in(&self.read()?, kind, index, value)
     }
 
     fn count(&self, kind: ResourceKind) -> Result<u64, StoreError> {
@@ -245,19 +236,26 @@ impl Store for RedbStore {
         groups_in(&self.read()?, member_id)
     }
 
-    fn get_with_groups(
-        &self,
-        kind: ResourceKind,
-        id: &str,
-    ) -> Result<Option<(Value, Vec<Membership>)>, StoreError> {
+    fn find(&self, kind: ResourceKind, key: Key<'_>) -> Result<Vec<Stored>, StoreError> {
         let txn = self.read()?;
-        let t = txn.open_table(table(kind)).map_err(io)?;
-        let Some(bytes) = t.get(id).map_err(io)? else {
-            return Ok(None);
+        let ids = match key {
+            Key::Id(id) => vec![id.to_owned()],
+            Key::Index(index, value) => lookup_in(&txn, kind, index, value)?,
         };
-        let resource = decode(bytes.value())?;
-        // Only users and groups can be members; both are looked up in the same snapshot.
-        Ok(Some((resource, groups_in(&txn, id)?)))
+        let t = txn.open_table(table(kind)).map_err(io)?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let Some(bytes) = t.get(id.as_str()).map_err(io)? else {
+                continue;
+            };
+            let json = bytes.value().to_vec();
+            let groups = match kind {
+                ResourceKind::User => groups_in(&txn, &id)?,
+                ResourceKind::Group => Vec::new(),
+            };
+            out.push(Stored { id, json, groups });
+        }
+        Ok(out)
     }
 
     fn write(&self, change: Change) -> WriteFuture {
@@ -317,6 +315,33 @@ impl Store for RedbStore {
 }
 
 /// The groups that list `member_id`, read in `txn`.
+/// Ids of the resources whose indexed attribute equals `value`, in `txn`'s snapshot.
+fn lookup_in(
+    txn: &redb::ReadTransaction,
+    kind: ResourceKind,
+    index: Index,
+    value: &str,
+) -> Result<Vec<String>, StoreError> {
+    let Some(def) = index_table(kind, index) else {
+        return Ok(Vec::new());
+    };
+    let t = txn.open_multimap_table(def).map_err(io)?;
+    let mut ids = Vec::new();
+    for id in t.get(index.normalise(value).as_str()).map_err(io)? {
+        ids.push(id.map_err(io)?.value().to_owned());
+    }
+    Ok(ids)
+}
+
+/// The one attribute of a group that a membership shows. Decoding only this skips a large
+/// group's members without building them.
+#[derive(serde::Deserialize)]
+struct GroupName {
+    /// The group's `displayName`.
+    #[serde(rename = "displayName", default)]
+    display_name: String,
+}
+
 fn groups_in(txn: &redb::ReadTransaction, member_id: &str) -> Result<Vec<Membership>, StoreError> {
     let member_of = txn.open_multimap_table(MEMBER_OF).map_err(io)?;
     let groups = txn.open_table(GROUPS).map_err(io)?;
@@ -324,13 +349,9 @@ fn groups_in(txn: &redb::ReadTransaction, member_id: &str) -> Result<Vec<Members
     for gid in member_of.get(member_id).map_err(io)? {
         let gid = gid.map_err(io)?.value().to_owned();
         if let Some(bytes) = groups.get(gid.as_str()).map_err(io)? {
-            let group = decode(bytes.value())?;
-            let display = group
-                .get("displayName")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
+            let name: GroupName = serde_json::from_slice(bytes.value()).map_err(io)?;
             out.push(Membership {
-                display: display.to_owned(),
+                display: name.display_name,
                 group_id: gid,
             });
         }

@@ -301,3 +301,49 @@ async fn the_outbox_records_jobs_with_their_change_and_follows_outcomes() {
     assert_eq!(store.remote_ref("a", "User", "a").unwrap(), None);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test]
+async fn find_reads_stored_text_and_memberships_by_id_and_by_index() {
+    let (store, dir) = temp_store();
+    for (id, name) in [("a", "Ann"), ("b", "Bo")] {
+        store
+            .write(create(ResourceKind::User, user(id, name)))
+            .await
+            .unwrap();
+    }
+    store
+        .write(create(ResourceKind::Group, group("g", &["a"])))
+        .await
+        .unwrap();
+
+    let by_name = store
+        .find(ResourceKind::User, Key::Index(Index::UserName, "ANN"))
+        .unwrap();
+    assert_eq!(by_name.len(), 1);
+    assert_eq!(by_name[0].id, "a");
+    assert_eq!(
+        by_name[0].decode().unwrap(),
+        store.get(ResourceKind::User, "a").unwrap().unwrap()
+    );
+    let membership = Membership {
+        group_id: "g".into(),
+        display: "G g".into(),
+    };
+    assert_eq!(by_name[0].groups, [membership]);
+
+    let by_id = store.find(ResourceKind::User, Key::Id("b")).unwrap();
+    assert_eq!((by_id[0].id.as_str(), by_id[0].groups.len()), ("b", 0));
+    assert!(
+        store
+            .find(ResourceKind::User, Key::Id("g"))
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .find(ResourceKind::Group, Key::Index(Index::UserName, "ann"))
+            .unwrap()
+            .is_empty()
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
