@@ -34,6 +34,29 @@ pub struct Config {
     pub delivery: DeliveryConfig,
     /// Connector instances: where changes are provisioned to.
     pub connectors: Vec<ConnectorConfig>,
+    /// How log lines are written (`--log-format` overrides it).
+    pub log_format: LogFormat,
+    /// Who may read `/metrics`.
+    pub metrics: MetricsConfig,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The `[metrics]` section.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Serve `/metrics` without a token (by default it needs an admin token).
+    pub public: bool,
 }
 
 /// The `[delivery]` section.
@@ -163,6 +186,8 @@ impl Default for Config {
             bulk: BulkConfig::default(),
             delivery: DeliveryConfig::default(),
             connectors: Vec::new(),
+            log_format: LogFormat::Text,
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -332,6 +357,19 @@ mod tests {
             Ok("no refs, ${ unterminated".into())
         );
         assert_eq!(expand("${TOKEN}", &env), Err("TOKEN".into()));
+    }
+
+    #[test]
+    fn log_format_and_metrics_access_parse_with_defaults() {
+        let config: Config = toml::from_str("").unwrap();
+        assert_eq!(config.log_format, LogFormat::Text);
+        assert!(!config.metrics.public);
+        let config: Config =
+            toml::from_str("log_format = \"json\"\n[metrics]\npublic = true\n").unwrap();
+        assert_eq!(config.log_format, LogFormat::Json);
+        assert!(config.metrics.public);
+        assert!(toml::from_str::<Config>("log_format = \"xml\"").is_err());
+        assert!(toml::from_str::<Config>("[metrics]\nopen = true").is_err());
     }
 
     #[test]

@@ -8,7 +8,8 @@
 //! - [`server`]: starts everything: opens the store, loads tokens, binds the listener, shuts down
 //!   on a signal.
 //! - [`http`]: the axum router under `/scim/v2`, the bearer-token check, extractors that turn bad
-//!   input into SCIM errors, and one small handler per route.
+//!   input into SCIM errors, and one small handler per route; [`http::health`]: the
+//!   unauthenticated `/healthz` and `/readyz` probes.
 //! - [`error`]: [`ScimError`](error::ScimError), the single error type the edge answers with;
 //!   every module's typed error converts into it once.
 //! - [`scim`]: the protocol, independent of HTTP:
@@ -28,7 +29,11 @@
 //!   in `wit/`), its egress policy, and the plugins bundled into the binary.
 //! - [`admin`]: the admin API under `/admin/v1` (admin tokens only): delivery jobs and dead
 //!   letters.
-//! - [`config`] and [`auth`]: the TOML configuration and the hashed bearer tokens.
+//! - [`metrics`]: `GET /metrics` in the Prometheus text format: HTTP requests by route template
+//!   (recorded by a middleware), the outbox and attempts by connector, plugin call latency and
+//!   faults (reported by the dispatcher); a small registry of our own.
+//! - [`config`] and [`auth`]: the TOML configuration (including the log format) and the hashed
+//!   bearer tokens.
 
 pub mod admin;
 pub mod auth;
@@ -36,6 +41,7 @@ pub mod config;
 pub mod delivery;
 pub mod error;
 pub mod http;
+pub mod metrics;
 pub mod runtime;
 pub mod scim;
 pub mod server;

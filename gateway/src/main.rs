@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use scim_gateway::config::Config;
+use scim_gateway::config::{Config, LogFormat};
 
 /// mimalloc instead of glibc's allocator: a request allocates hundreds of small blocks, and
 /// under load glibc's arenas made the tokio workers wait on each other (measured in
@@ -38,8 +38,12 @@ enum Command {
         /// Directory for the store [default: ./data].
         #[arg(long)]
         data_dir: Option<PathBuf>,
-        /// Log as JSON lines instead of text.
-        #[arg(long)]
+        /// How log lines are written on standard error [default: the config's `log_format`,
+        /// else text].
+        #[arg(long, value_enum)]
+        log_format: Option<LogFormat>,
+        /// Same as `--log-format json` (kept for existing scripts).
+        #[arg(long, hide = true, conflicts_with = "log_format")]
         log_json: bool,
     },
     /// Print the SHA-256 of a token read from standard input, for the config's `sha256` field.
@@ -52,13 +56,20 @@ fn main() -> anyhow::Result<()> {
             config,
             listen,
             data_dir,
+            log_format,
             log_json,
         } => {
-            init_logging(log_json);
             let mut cfg = match &config {
                 Some(path) => Config::load(path)?,
                 None => Config::default(),
             };
+            if let Some(format) = log_format {
+                cfg.log_format = format;
+            }
+            if log_json {
+                cfg.log_format = LogFormat::Json;
+            }
+            init_logging(cfg.log_format);
             if let Some(listen) = listen {
                 cfg.listen = listen;
             }
@@ -93,17 +104,21 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-fn init_logging(json: bool) {
+/// Logs to standard error through `tracing`, filtered by `RUST_LOG` (default `info`): text, or
+/// one JSON object per line (with the span fields) for log collectors.
+fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
-    if json {
-        builder.json().init();
-    } else {
-        builder.init();
+    match format {
+        LogFormat::Json => builder
+            .with_ansi(false)
+            .json()
+            .with_current_span(true)
+            .init(),
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
     }
 }
 

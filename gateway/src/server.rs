@@ -9,6 +9,7 @@ use crate::auth::{Bootstrap, TokenSet};
 use crate::config::Config;
 use crate::delivery::{Connector, Connectors, Dispatcher};
 use crate::http::{self, AppState};
+use crate::metrics::{DeliveryMetrics, Metrics};
 use crate::runtime::connector::{self, SetupError};
 use crate::runtime::{Runtime, RuntimeConfig};
 use crate::scim::discovery::KINDS;
@@ -40,9 +41,13 @@ pub enum StartError {
     Connector(#[from] SetupError),
 }
 
-/// Loads the configured connectors and starts the delivery dispatcher; answers the routes the
-/// service uses to record delivery jobs.
-async fn start_delivery(config: &Config, store: Arc<dyn Store>) -> Result<Outbound, StartError> {
+/// Loads the configured connectors and starts the delivery dispatcher, which reports to
+/// `metrics`; answers the routes the service uses to record delivery jobs.
+async fn start_delivery(
+    config: &Config,
+    store: Arc<dyn Store>,
+    metrics: Arc<DeliveryMetrics>,
+) -> Result<Outbound, StartError> {
     let mut connectors = Connectors::new();
     let mut routes = Vec::new();
     if !config.connectors.is_empty() {
@@ -71,6 +76,7 @@ async fn start_delivery(config: &Config, store: Arc<dyn Store>) -> Result<Outbou
             policy: config.delivery.retry(),
             committed: committed.clone(),
             workers: config.delivery.workers.max(1),
+            metrics,
         }
         .run(),
     );
@@ -105,7 +111,8 @@ pub async fn serve(
         println!("SCIM_TOKEN={token}");
     }
     let store: Arc<dyn Store> = Arc::new(RedbStore::open(&config.data_dir)?);
-    let outbound = start_delivery(&config, store.clone()).await?;
+    let metrics = Metrics::new(config.connectors.iter().map(|c| c.name.as_str()));
+    let outbound = start_delivery(&config, store.clone(), metrics.delivery.clone()).await?;
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| StartError::Bind(config.listen, e))?;
@@ -135,7 +142,7 @@ pub async fn serve(
     // Path normalisation wraps the router: as one of its layers it would run after routing.
     let app = tower::Layer::layer(
         &axum::middleware::from_fn(http::trim_trailing_slash),
-        http::router(state, admin),
+        http::router(state, admin, metrics),
     );
     axum::serve(
         listener,

@@ -13,6 +13,7 @@ mod etags;
 mod filters;
 mod groups;
 mod listing;
+mod observability;
 mod patch;
 mod provisioning;
 mod schema_rules;

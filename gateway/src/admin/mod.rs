@@ -88,8 +88,8 @@ pub fn router(state: AdminState) -> Router {
         .with_state(state)
 }
 
-/// `401` without a known token, `403` for a SCIM client's token.
-async fn require_admin(State(state): State<AdminState>, req: Request, next: Next) -> Response {
+/// `401` without a known token, `403` for a SCIM client's token. Also guards `/metrics`.
+pub async fn require_admin(State(state): State<AdminState>, req: Request, next: Next) -> Response {
     let token = crate::auth::bearer(req.headers());
     match token {
         Some(t) if state.admin_tokens.verify(&t).is_some() => next.run(req).await,

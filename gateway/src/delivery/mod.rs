@@ -11,6 +11,9 @@
 //! The dispatcher learns of new jobs by reading the outbox past the highest seq it has seen,
 //! whenever the service signals a commit (and every second, as a safety net), so the outbox is
 //! the only source of truth and a restart simply reads it from the start.
+//!
+//! It reports what it loads and every attempt's outcome to [`DeliveryMetrics`], and marks there
+//! that it has started once it has read the outbox (what `/readyz` waits for).
 
 pub mod queue;
 pub mod retry;
@@ -19,11 +22,13 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tokio::sync::{Notify, mpsc};
 
+use crate::metrics::DeliveryMetrics;
+use crate::metrics::delivery::Finish;
 use crate::scim::discovery::KINDS;
 use crate::store::Store;
 use crate::store::outbox::{Attempt, Job, JobKey, JobOutcome, Operation, RemoteRef, now_ms};
@@ -107,6 +112,8 @@ pub struct Dispatcher {
     pub committed: Arc<Notify>,
     /// Most attempts in flight at once.
     pub workers: usize,
+    /// Where the outbox, the attempts and the dispatcher's start are reported.
+    pub metrics: Arc<DeliveryMetrics>,
 }
 
 /// An attempt's end, reported to the dispatcher.
@@ -125,6 +132,9 @@ impl Dispatcher {
     pub async fn run(self) {
         let mut queues = Queues::default();
         let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Completion>();
+        self.count_dead();
+        self.load_new(&mut queues);
+        self.metrics.mark_started();
         loop {
             self.load_new(&mut queues);
             queues.promote_due(now_ms());
@@ -153,6 +163,18 @@ impl Dispatcher {
         }
     }
 
+    /// Counts the dead letters already in the store, for the metrics.
+    fn count_dead(&self) {
+        match self.store.dead_jobs() {
+            Ok(dead) => {
+                for job in &dead {
+                    self.metrics.dead_found(&job.connector);
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "counting dead letters failed"),
+        }
+    }
+
     /// Reads the jobs committed since the last read into the queues.
     fn load_new(&self, queues: &mut Queues) {
         loop {
@@ -160,6 +182,7 @@ impl Dispatcher {
                 Ok(jobs) if jobs.is_empty() => return,
                 Ok(jobs) => {
                     for job in jobs {
+                        self.metrics.queued(&job);
                         queues.add(job.key(), job.seq, job.next_attempt_ms, now_ms());
                     }
                 }
@@ -176,8 +199,9 @@ impl Dispatcher {
         let store = self.store.clone();
         let connector = self.connectors.get(&key.connector).cloned();
         let policy = self.policy.clone();
+        let metrics = self.metrics.clone();
         tokio::spawn(async move {
-            let retry_at = attempt(store, connector, policy, seq).await;
+            let retry_at = attempt(store, connector, policy, &metrics, &key.connector, seq).await;
             let _ = done.send(Completion { key, retry_at });
         });
     }
@@ -188,25 +212,35 @@ async fn attempt(
     store: Arc<dyn Store>,
     connector: Option<Arc<dyn Connector>>,
     policy: RetryPolicy,
+    metrics: &DeliveryMetrics,
+    connector_name: &str,
     seq: u64,
 ) -> Option<u64> {
     // If the store cannot be read or written, the job stays in the outbox: try again soon.
     let soon = Some(now_ms() + 1000);
     let job = match store.job(seq) {
         Ok(Some(job)) => job,
-        Ok(None) => return None,
+        Ok(None) => {
+            metrics.vanished(connector_name, seq);
+            return None;
+        }
         Err(e) => {
             tracing::error!(seq, error = %e, "loading a job failed");
             return soon;
         }
     };
     let started = now_ms();
+    let mut plugin_call = None;
     let result = match connector {
         Some(c) => match event_for(&*store, &job) {
-            Ok(Some(event)) => c
-                .deliver(event, id_lookup(store.clone(), &job.connector))
-                .await
-                .map(Some),
+            Ok(Some(event)) => {
+                let called = Instant::now();
+                let delivered = c
+                    .deliver(event, id_lookup(store.clone(), &job.connector))
+                    .await;
+                plugin_call = Some(called.elapsed());
+                delivered.map(Some)
+            }
             Ok(None) => Ok(None),
             Err(e) => Err(Failure::transient(format!(
                 "reading the id map failed: {e}"
@@ -220,8 +254,17 @@ async fn attempt(
     let finished = now_ms();
     let (record, retry_at) = outcome(&job, result, &policy, started, finished);
     log_outcome(&job, &record);
+    metrics.attempted(
+        &job.connector,
+        attempt_of(&record).outcome.as_str(),
+        plugin_call,
+    );
+    let finish = Finish::from(&record);
     match store.finish_job(seq, record).await {
-        Ok(_) => retry_at,
+        Ok(_) => {
+            metrics.finished(&job.connector, seq, finish);
+            retry_at
+        }
         Err(e) => {
             tracing::error!(seq, error = %e, "recording a delivery outcome failed");
             soon
@@ -310,6 +353,13 @@ fn outcome(
                 (JobOutcome::Dead(record), None)
             }
         }
+    }
+}
+
+/// The attempt an outcome records.
+fn attempt_of(outcome: &JobOutcome) -> &Attempt {
+    match outcome {
+        JobOutcome::Delivered(a, _) | JobOutcome::Retry(a, _) | JobOutcome::Dead(a) => a,
     }
 }
 

@@ -68,6 +68,17 @@ fn open(tag: &str) -> (Arc<RedbStore>, std::path::PathBuf) {
 }
 
 fn start(store: Arc<RedbStore>, connector: Arc<Recorder>, max_attempts: u32) -> Arc<Notify> {
+    let metrics = Arc::new(DeliveryMetrics::new(["c"]));
+    start_reporting(store, connector, max_attempts, metrics)
+}
+
+/// [`start`], reporting to `metrics`.
+fn start_reporting(
+    store: Arc<RedbStore>,
+    connector: Arc<Recorder>,
+    max_attempts: u32,
+    metrics: Arc<DeliveryMetrics>,
+) -> Arc<Notify> {
     let committed = Arc::new(Notify::new());
     let connectors: Connectors = [("c".to_owned(), connector as Arc<dyn Connector>)].into();
     tokio::spawn(
@@ -81,6 +92,7 @@ fn start(store: Arc<RedbStore>, connector: Arc<Recorder>, max_attempts: u32) -> 
             },
             committed: committed.clone(),
             workers: 4,
+            metrics,
         }
         .run(),
     );
@@ -275,5 +287,73 @@ async fn jobs_committed_before_start_are_delivered() {
         None,
         "a delivered delete forgets the remote id"
     );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The metrics' exposition text.
+fn exposition(metrics: &DeliveryMetrics) -> String {
+    let mut e = crate::metrics::text::Encoder::default();
+    metrics.encode(&mut e);
+    e.finish()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dispatcher_reports_attempts_faults_and_dead_letters_to_the_metrics() {
+    let (store, dir) = open("metrics");
+    let trap = Failure {
+        kind: "trap",
+        message: "unreachable".into(),
+        retryable: false,
+    };
+    let metrics = Arc::new(DeliveryMetrics::new(["c"]));
+    let signal = start_reporting(store.clone(), recorder(1, trap), 3, metrics.clone());
+    until(|| metrics.has_started()).await;
+    for (id, name) in [("a", "ann"), ("b", "bo")] {
+        let op = WriteOp::Create {
+            kind: ResourceKind::User,
+            resource: user(id, name),
+        };
+        write(&store, op).await;
+    }
+    signal.notify_one();
+    let line = |text: &str, l: &str| text.lines().any(|x| x == l);
+    until(|| {
+        let text = exposition(&metrics);
+        line(
+            &text,
+            r#"scim_gateway_delivery_jobs_delivered_total{connector="c"} 1"#,
+        ) && line(
+            &text,
+            r#"scim_gateway_delivery_jobs{connector="c",state="dead"} 1"#,
+        )
+    })
+    .await;
+    let text = exposition(&metrics);
+    for expected in [
+        r#"scim_gateway_delivery_jobs{connector="c",state="pending"} 0"#,
+        r#"scim_gateway_delivery_jobs{connector="c",state="retrying"} 0"#,
+        r#"scim_gateway_delivery_jobs_dead_lettered_total{connector="c"} 1"#,
+        r#"scim_gateway_delivery_attempts_total{connector="c",outcome="trap"} 1"#,
+        r#"scim_gateway_delivery_attempts_total{connector="c",outcome="delivered"} 1"#,
+        r#"scim_gateway_plugin_faults_total{connector="c",kind="trap"} 1"#,
+        r#"scim_gateway_plugin_faults_total{connector="c",kind="timeout"} 0"#,
+        r#"scim_gateway_plugin_call_duration_seconds_count{connector="c"} 2"#,
+        r#"scim_gateway_delivery_oldest_pending_age_seconds{connector="c"} 0"#,
+    ] {
+        assert!(line(&text, expected), "no `{expected}` in\n{text}");
+    }
+
+    // A restarted dispatcher finds the dead letter in the store.
+    let again = Arc::new(DeliveryMetrics::new(["c"]));
+    start_reporting(
+        store.clone(),
+        recorder(0, Failure::transient("")),
+        3,
+        again.clone(),
+    );
+    until(|| again.has_started()).await;
+    let text = exposition(&again);
+    let expected = r#"scim_gateway_delivery_jobs{connector="c",state="dead"} 1"#;
+    assert!(line(&text, expected), "no `{expected}` in\n{text}");
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -2,10 +2,15 @@
 //!
 //! Every route under `/scim/v2` passes the bearer-token check first. Handlers only translate
 //! between HTTP and [`Service`](crate::scim::service::Service): extract, call, render.
+//!
+//! Beside the SCIM and admin routes: `/metrics` (admin tokens unless `[metrics] public`),
+//! `/healthz` and `/readyz` ([`health`], unauthenticated). Every request is counted and timed
+//! by route template ([`crate::metrics::requests`]).
 
 mod auth;
 mod extract;
 mod handlers;
+pub mod health;
 
 use std::sync::Arc;
 
@@ -14,9 +19,11 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::routing::{any, get, post};
 
+use crate::admin::AdminState;
 use crate::auth::TokenSet;
 use crate::config::Config;
 use crate::error::ScimError;
+use crate::metrics::{self, Metrics};
 use crate::scim::service::Service;
 
 /// The SCIM base path.
@@ -34,7 +41,8 @@ pub struct AppState {
 }
 
 /// The routes. Serve them wrapped in [`trim_trailing_slash`], which must run before routing.
-pub fn router(state: AppState, admin: crate::admin::AdminState) -> Router {
+pub fn router(state: AppState, admin: AdminState, metrics: Metrics) -> Router {
+    let metrics_public = state.config.metrics.public;
     let bulk_limit = state.config.bulk.max_payload_bytes;
     let body_limit = state.config.max_body_bytes;
     let scim = Router::new()
@@ -70,10 +78,29 @@ pub fn router(state: AppState, admin: crate::admin::AdminState) -> Router {
             auth::require_token,
         ))
         .with_state(state);
+    let health = health::Health {
+        store: admin.store.clone(),
+        delivery: metrics.delivery.clone(),
+    };
+    let mut metrics_route = get(metrics::serve).with_state(metrics.clone());
+    if !metrics_public {
+        metrics_route = metrics_route.route_layer(axum::middleware::from_fn_with_state(
+            admin.clone(),
+            crate::admin::require_admin,
+        ));
+    }
     Router::new()
+        .route("/metrics", metrics_route)
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz).with_state(health))
         .nest(BASE_PATH, scim)
         .nest(crate::admin::BASE_PATH, crate::admin::router(admin))
         .fallback(not_found)
+        // Outermost, so that it sees the matched route and every answer, refusals included.
+        .layer(axum::middleware::from_fn_with_state(
+            metrics.http,
+            metrics::requests::track,
+        ))
 }
 
 async fn not_found() -> ScimError {
