@@ -305,7 +305,6 @@ impl DeliveryMetrics {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::Value as Json;
 
     use super::*;
     use crate::store::outbox::{Attempt, Operation};
@@ -321,7 +320,6 @@ mod tests {
             resource_type: "User".into(),
             resource_id: format!("u{seq}"),
             operation: Operation::Create,
-            resource: Json::Null,
             changed_paths: Vec::new(),
             state,
             next_attempt_ms: 0,

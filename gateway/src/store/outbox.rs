@@ -1,13 +1,14 @@
 //! The transactional outbox: delivery jobs recorded in the same transaction as the change they
 //! deliver, and what became of them.
 //!
-//! A job names one connector instance and one change of one resource, with a snapshot of the
-//! resource as committed. Jobs of one (connector, resource) pair are delivered in `seq` order;
-//! the remote id is looked up when a job runs, so a replace queued behind a create uses the id
-//! that the create obtained.
+//! A job names one connector instance and one change of one resource. It holds no copy of the
+//! resource: an attempt delivers the resource's current committed state (see
+//! [`delivery`](crate::delivery)), so a copy would only make every outbox write and read
+//! larger. Jobs of one (connector, resource) pair are delivered in `seq` order; the remote id is
+//! looked up when a job runs, so a replace queued behind a create uses the id that the create
+//! obtained.
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 /// What happened to the resource.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,8 +60,6 @@ pub struct Job {
     pub resource_id: String,
     /// What happened.
     pub operation: Operation,
-    /// The resource as committed (`Null` for a delete).
-    pub resource: Value,
     /// For a PATCH: the attribute paths it changed.
     pub changed_paths: Vec<String>,
     /// Where the job is.

@@ -1,7 +1,6 @@
 //! Outbox jobs and the id map inside the writer's transaction.
 
 use redb::{ReadableTable, WriteTransaction};
-use serde_json::Value;
 
 use super::super::StoreError;
 use super::super::outbox::{Job, JobOutcome, JobState, Operation, now_ms};
@@ -46,8 +45,6 @@ pub(super) struct NewJob<'a> {
     pub id: &'a str,
     /// What happened.
     pub operation: Operation,
-    /// The resource as committed.
-    pub resource: &'a Value,
     /// For a PATCH, the changed paths.
     pub changed_paths: &'a [String],
 }
@@ -66,7 +63,6 @@ pub(super) fn enqueue(
         resource_type: new.kind.name().to_owned(),
         resource_id: new.id.to_owned(),
         operation: new.operation,
-        resource: new.resource.clone(),
         changed_paths: new.changed_paths.to_vec(),
         state: JobState::Pending,
         next_attempt_ms: now,

@@ -66,7 +66,6 @@ pub(super) fn apply(
                 kind,
                 id: &id,
                 operation,
-                resource: &stored,
                 changed_paths: &changed_paths,
             },
         )?;

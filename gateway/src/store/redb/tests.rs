@@ -232,7 +232,7 @@ async fn the_outbox_records_jobs_with_their_change_and_follows_outcomes() {
     let names: Vec<&str> = jobs.iter().map(|j| j.connector.as_str()).collect();
     assert_eq!(names, ["a", "b"]);
     assert_eq!(jobs[0].operation, Operation::Create);
-    assert_eq!(jobs[0].resource["userName"], "ann");
+    assert_eq!(jobs[0].resource_id, "a");
     assert_eq!(store.jobs_after(jobs[0].seq, 10).unwrap().len(), 1);
 
     // Delivered: the job leaves the outbox and the remote id is kept.
