@@ -4,11 +4,12 @@
 //! Every [`Gateway`] is stopped by its handle when dropped (or killed with `SIGKILL` on demand),
 //! and its data directory removed, so tests clean up after themselves even when they fail.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use reqwest::Method;
@@ -216,6 +217,26 @@ impl Gateway {
             .body(body.to_string())
             .send()
             .expect("request")
+    }
+
+    /// A request to an admin API path (`/admin/v1/...`) with the test admin token.
+    pub fn admin_req(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client
+            .request(method, format!("{}{path}", self.origin()))
+            .bearer_auth(ADMIN_TOKEN)
+    }
+
+    /// Sends an admin request with a JSON body; answers the status and the JSON answer (`Null`
+    /// when there is none).
+    pub fn admin_send(&self, method: Method, path: &str, body: &Value) -> (u16, Value) {
+        let r = self
+            .admin_req(method, path)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .expect("admin request");
+        let status = r.status().as_u16();
+        (status, r.json().unwrap_or(Value::Null))
     }
 
     /// GET an admin API path (`/admin/v1/...`) with the test admin token; answers the JSON.
@@ -508,4 +529,47 @@ pub fn sorted<S: AsRef<str>>(items: &[S]) -> Vec<String> {
     let mut v: Vec<String> = items.iter().map(|s| s.as_ref().to_owned()).collect();
     v.sort();
     v
+}
+
+/// Builds a workspace plugin for wasm32-wasip2 in release mode, with extra environment
+/// variables for its build (e.g. `ECHO_VERSION`), and answers the path of a copy of its
+/// `.wasm` that later builds do not overwrite. Each (package, environment) is built once per
+/// test run; builds share `target/plugins` (and so its compiled dependencies) and run one at a
+/// time.
+pub fn build_plugin(package: &str, env: &[(&str, &str)]) -> PathBuf {
+    static BUILT: Mutex<BTreeMap<String, PathBuf>> = Mutex::new(BTreeMap::new());
+    let tag: String = env.iter().map(|(k, v)| format!("-{k}-{v}")).collect();
+    let key = format!("{package}{tag}");
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(path) = built.get(&key) {
+        return path.clone();
+    }
+    let target = workspace().join("target").join("plugins");
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(workspace())
+        .args([
+            "build",
+            "-q",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "-p",
+            package,
+        ])
+        .arg("--target-dir")
+        .arg(&target)
+        .envs(env.iter().copied())
+        .status()
+        .expect("run cargo");
+    assert!(status.success(), "building the {package} plugin failed");
+    let wasm = target
+        .join("wasm32-wasip2")
+        .join("release")
+        .join(format!("{}.wasm", package.replace('-', "_")));
+    let copies = target.join("e2e");
+    std::fs::create_dir_all(&copies).expect("create target/plugins/e2e");
+    let copy = copies.join(format!("{key}.wasm"));
+    std::fs::copy(&wasm, &copy).expect("copy the built plugin");
+    built.insert(key, copy.clone());
+    copy
 }

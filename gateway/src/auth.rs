@@ -34,7 +34,12 @@ pub enum Bootstrap {
 
 /// Hex SHA-256 of a token, as the config file's `sha256` field wants it.
 pub fn hash_hex(token: &str) -> String {
-    hex(&Sha256::digest(token.as_bytes()))
+    sha256_hex(token.as_bytes())
+}
+
+/// The SHA-256 of `bytes` in lowercase hex (also how uploaded plugins are identified).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
 }
 
 fn hex(bytes: &[u8]) -> String {

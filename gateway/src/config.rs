@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::delivery::retry::RetryPolicy;
 
@@ -98,7 +98,7 @@ impl DeliveryConfig {
 
 /// One `[[connectors]]` entry: a plugin, its configuration and what it may reach. String values
 /// may reference environment variables as `${NAME}`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectorConfig {
     /// The instance's name (in job records and logs).
@@ -127,6 +127,14 @@ pub struct ConnectorConfig {
     /// Memory limit of one plugin call, in MiB.
     #[serde(default = "default_memory_mib")]
     pub memory_mib: u64,
+    /// Whether it receives and delivers changes now. A disabled connector records no new jobs,
+    /// and the jobs it has wait until it is enabled.
+    #[serde(default = "enabled_by_default")]
+    pub enabled: bool,
+}
+
+fn enabled_by_default() -> bool {
+    true
 }
 
 fn all_resource_types() -> Vec<String> {

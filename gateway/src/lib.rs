@@ -20,15 +20,18 @@
 //!   - [`scim::filter`]: the filter grammar, printer and evaluator; [`scim::patch`]: PATCH
 //!     operations; [`scim::list`]: query parameters, index plans, sorting, paging;
 //!   - [`scim::bulk`]: `/Bulk`; [`scim::discovery`]: `/ServiceProviderConfig`, `/ResourceTypes`,
-//!     `/Schemas`; [`scim::resource`]: timestamps and ETags.
-//! - [`store`]: the [`Store`](store::Store) trait (resources, indexes, conditional writes) and its
-//!   embedded redb implementation with group commit.
+//!     `/Schemas`; [`scim::resource`]: timestamps and ETags; [`scim::raw`]: serving stored JSON
+//!     text without decoding it (the fast path of plain reads).
+//! - [`store`]: the [`Store`](store::Store) trait (resources, indexes, conditional writes, the
+//!   outbox, the id map, admin documents) and its embedded redb implementation with group commit.
 //! - [`delivery`]: the dispatcher that takes jobs from the store's outbox and hands each to its
-//!   connector, in order per (connector, resource), with retries and dead letters.
+//!   connector, in order per (connector, resource), with retries and dead letters;
+//!   [`delivery::registry`]: the live set of connector instances, swapped at runtime.
 //! - [`runtime`]: the sandboxed wasmtime runtime that runs connector plugins (the WIT contract
 //!   in `wit/`), its egress policy, and the plugins bundled into the binary.
 //! - [`admin`]: the admin API under `/admin/v1` (admin tokens only): delivery jobs and dead
-//!   letters.
+//!   letters, uploaded plugins and live connector instances; [`admin::catalog`] keeps plugins
+//!   and connector definitions in the store and applies changes to the registry.
 //! - [`metrics`]: `GET /metrics` in the Prometheus text format: HTTP requests by route template
 //!   (recorded by a middleware), the outbox and attempts by connector, plugin call latency and
 //!   faults (reported by the dispatcher); a small registry of our own.

@@ -5,14 +5,15 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 use crate::admin::AdminState;
+use crate::admin::catalog::Catalog;
 use crate::auth::{Bootstrap, TokenSet};
 use crate::config::Config;
-use crate::delivery::{Connector, Connectors, Dispatcher};
+use crate::delivery::Dispatcher;
+use crate::delivery::registry::Registry;
 use crate::http::{self, AppState};
 use crate::metrics::{DeliveryMetrics, Metrics};
-use crate::runtime::connector::{self, SetupError};
+use crate::runtime::connector::SetupError;
 use crate::runtime::{Runtime, RuntimeConfig};
-use crate::scim::discovery::KINDS;
 use crate::scim::service::{Outbound, Service};
 use crate::store::Store;
 use crate::store::redb::RedbStore;
@@ -41,38 +42,33 @@ pub enum StartError {
     Connector(#[from] SetupError),
 }
 
-/// Loads the configured connectors and starts the delivery dispatcher, which reports to
-/// `metrics`; answers the routes the service uses to record delivery jobs.
+/// Loads the connectors (the config file's and those made through the admin API) and starts
+/// the delivery dispatcher, which reports to `metrics`. Answers what the service needs to
+/// record delivery jobs and the catalogue the admin API changes.
 async fn start_delivery(
     config: &Config,
     store: Arc<dyn Store>,
     metrics: Arc<DeliveryMetrics>,
-) -> Result<Outbound, StartError> {
-    let mut connectors = Connectors::new();
-    let mut routes = Vec::new();
-    if !config.connectors.is_empty() {
-        let runtime = Runtime::new(RuntimeConfig {
-            cache_dir: Some(config.data_dir.join("plugin-cache")),
-            ..RuntimeConfig::default()
-        })?;
-        for c in &config.connectors {
-            let instance = connector::load(&runtime, c).await?;
-            let kinds = KINDS
-                .into_iter()
-                .filter(|k| c.resource_types.iter().any(|t| t == k.name()))
-                .collect();
-            tracing::info!(connector = %c.name, plugin = %c.plugin, "connector ready");
-            connectors.insert(c.name.clone(), Arc::new(instance) as Arc<dyn Connector>);
-            routes.push((c.name.clone(), kinds));
-        }
-    }
+) -> Result<(Outbound, Arc<Catalog>), StartError> {
+    let runtime = Runtime::new(RuntimeConfig {
+        cache_dir: Some(config.data_dir.join("plugin-cache")),
+        ..RuntimeConfig::default()
+    })?;
+    let registry = Arc::new(Registry::default());
     let committed = Arc::new(Notify::new());
-    // Runs even without connectors: jobs left for a connector that was removed from the config
-    // are dead-lettered with that reason instead of waiting forever.
+    let catalog = Arc::new(Catalog::new(
+        store.clone(),
+        runtime,
+        registry.clone(),
+        committed.clone(),
+    ));
+    catalog.start(&config.connectors).await?;
+    // Runs even without connectors: jobs left for a connector that was removed are
+    // dead-lettered with that reason instead of waiting forever.
     tokio::spawn(
         Dispatcher {
             store,
-            connectors: Arc::new(connectors),
+            connectors: registry.clone(),
             policy: config.delivery.retry(),
             committed: committed.clone(),
             workers: config.delivery.workers.max(1),
@@ -80,7 +76,13 @@ async fn start_delivery(
         }
         .run(),
     );
-    Ok(Outbound { routes, committed })
+    Ok((
+        Outbound {
+            registry,
+            committed,
+        },
+        catalog,
+    ))
 }
 
 /// Tokens from the environment: `SCIM_GATEWAY_TOKEN` and `SCIM_GATEWAY_ADMIN_TOKEN`.
@@ -112,7 +114,8 @@ pub async fn serve(
     }
     let store: Arc<dyn Store> = Arc::new(RedbStore::open(&config.data_dir)?);
     let metrics = Metrics::new(config.connectors.iter().map(|c| c.name.as_str()));
-    let outbound = start_delivery(&config, store.clone(), metrics.delivery.clone()).await?;
+    let (outbound, catalog) =
+        start_delivery(&config, store.clone(), metrics.delivery.clone()).await?;
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| StartError::Bind(config.listen, e))?;
@@ -125,6 +128,7 @@ pub async fn serve(
             env_tokens.admin.as_deref(),
         )),
         scim_tokens: tokens.clone(),
+        catalog,
     };
     let state = AppState {
         service: Service::new(

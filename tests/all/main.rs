@@ -3,6 +3,7 @@
 //!
 //! Run with `cargo test --workspace` (the gateway is built on first use).
 
+mod admin_connectors;
 mod auth;
 mod bulk;
 mod crash;

@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use scim_gateway_e2e::{
-    Gateway, TOKEN, create, group, id_of, parts, scratch_dir, user, workspace, write_config,
+    Gateway, TOKEN, build_plugin, create, group, id_of, parts, scratch_dir, user, workspace,
+    write_config,
 };
 use serde_json::{Value, json};
 
@@ -290,41 +291,12 @@ fn acknowledged_changes_reach_b_after_a_is_killed() {
     let _ = std::fs::remove_dir_all(a_dir);
 }
 
-/// Builds the hostile test plugin for wasm32-wasip2 (once per run); answers its path.
-fn hostile_plugin() -> &'static Path {
-    static PATH: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    PATH.get_or_init(|| {
-        let target = workspace().join("target").join("plugins");
-        let status =
-            std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-                .current_dir(workspace())
-                .args([
-                    "build",
-                    "-q",
-                    "--release",
-                    "--target",
-                    "wasm32-wasip2",
-                    "-p",
-                    "hostile",
-                    "--target-dir",
-                ])
-                .arg(&target)
-                .status()
-                .expect("run cargo");
-        assert!(status.success(), "building the hostile plugin failed");
-        target
-            .join("wasm32-wasip2")
-            .join("release")
-            .join("hostile.wasm")
-    })
-}
-
 /// Connectors whose plugin loops, allocates too much, panics, calls a host it was not allowed
 /// and answers an enormous payload: each delivery is dead-lettered with its own reason, and the
 /// gateway keeps serving SCIM requests while they fail.
 #[test]
 fn hostile_plugins_fail_with_their_own_reason_and_the_gateway_keeps_serving() {
-    let plugin = hostile_plugin().display().to_string();
+    let plugin = build_plugin("hostile", &[]).display().to_string();
     let connector = |name: &str, mode: &str| {
         format!(
             "[[connectors]]\nname = \"{name}\"\nplugin = \"{plugin}\"\nresource_types = [\"User\"]\n\

@@ -4,9 +4,14 @@
 //!
 //! Errors have one shape: `{"error": {"status": 404, "message": "..."}}`.
 //!
-//! So far it answers what happened to deliveries: `GET /admin/v1/jobs?state=pending|dead`
-//! (outbox or dead letters, optionally `&connector=NAME`) and `GET /admin/v1/jobs/{seq}`, each
-//! job with every attempt and its reason.
+//! It answers what happened to deliveries: `GET /admin/v1/jobs?state=pending|dead` (outbox or
+//! dead letters, optionally `&connector=NAME`) and `GET /admin/v1/jobs/{seq}`, each job with
+//! every attempt and its reason; and it manages plugins (`plugins.rs`) and connector instances
+//! (`connectors.rs`) live, through the [`catalog`].
+
+pub mod catalog;
+mod connectors;
+mod plugins;
 
 use std::sync::Arc;
 
@@ -22,6 +27,7 @@ use serde_json::json;
 
 use crate::auth::TokenSet;
 use crate::store::{Job, Store};
+use catalog::{Catalog, CatalogError};
 
 /// The admin API's base path.
 pub const BASE_PATH: &str = "/admin/v1";
@@ -35,6 +41,8 @@ pub struct AdminState {
     pub admin_tokens: Arc<TokenSet>,
     /// Accepted SCIM tokens (to answer 403 rather than 401 to a SCIM client).
     pub scim_tokens: Arc<TokenSet>,
+    /// Plugins and connector instances.
+    pub catalog: Arc<Catalog>,
 }
 
 /// An admin API failure.
@@ -47,7 +55,7 @@ pub struct AdminError {
 }
 
 impl AdminError {
-    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> Self {
         Self {
             status,
             message: message.into(),
@@ -75,11 +83,32 @@ impl From<crate::store::StoreError> for AdminError {
     }
 }
 
+impl From<CatalogError> for AdminError {
+    fn from(e: CatalogError) -> Self {
+        let status = match &e {
+            CatalogError::NotFound(_) => StatusCode::NOT_FOUND,
+            CatalogError::Conflict(_) => StatusCode::CONFLICT,
+            CatalogError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            CatalogError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            CatalogError::Store(e) => return e.clone().into(),
+        };
+        AdminError::new(status, e.to_string())
+    }
+}
+
+/// A JSON request body, or `400` in the admin error shape.
+fn json_body(bytes: &[u8]) -> Result<serde_json::Value, AdminError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| AdminError::new(StatusCode::BAD_REQUEST, format!("invalid JSON body: {e}")))
+}
+
 /// The admin routes.
 pub fn router(state: AdminState) -> Router {
     Router::new()
         .route("/jobs", get(list_jobs))
         .route("/jobs/{seq}", get(get_job))
+        .merge(plugins::routes())
+        .merge(connectors::routes())
         .fallback(|| async { AdminError::new(StatusCode::NOT_FOUND, "no such admin endpoint") })
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

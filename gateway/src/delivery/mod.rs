@@ -16,9 +16,9 @@
 //! that it has started once it has read the outbox (what `/readyz` waits for).
 
 pub mod queue;
+pub mod registry;
 pub mod retry;
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -33,6 +33,7 @@ use crate::scim::discovery::KINDS;
 use crate::store::Store;
 use crate::store::outbox::{Attempt, Job, JobKey, JobOutcome, Operation, RemoteRef, now_ms};
 use queue::Queues;
+use registry::{Lookup, Registry};
 use retry::RetryPolicy;
 
 /// One change, as a connector receives it.
@@ -97,15 +98,12 @@ pub trait Connector: Send + Sync {
     fn deliver(&self, event: Event, ids: IdLookup) -> DeliverFuture;
 }
 
-/// The connector instances by name.
-pub type Connectors = HashMap<String, Arc<dyn Connector>>;
-
 /// What the dispatcher needs.
 pub struct Dispatcher {
     /// The outbox, the id map and the job records.
     pub store: Arc<dyn Store>,
     /// The connector instances.
-    pub connectors: Arc<Connectors>,
+    pub connectors: Arc<Registry>,
     /// Retry limits and backoff.
     pub policy: RetryPolicy,
     /// Signalled by the service after each commit that recorded jobs.
@@ -123,6 +121,9 @@ struct Completion {
     /// When the same job is due again, if it stays at the head of its queue.
     retry_at: Option<u64>,
 }
+
+/// How often the head job of a disabled connector's queue is looked at again (ms).
+const PAUSED_RECHECK_MS: u64 = 1000;
 
 /// How many outbox jobs one read loads.
 const LOAD_BATCH: usize = 1000;
@@ -197,7 +198,16 @@ impl Dispatcher {
     /// Runs one attempt of job `seq` in its own task.
     fn start(&self, key: JobKey, seq: u64, done: mpsc::UnboundedSender<Completion>) {
         let store = self.store.clone();
-        let connector = self.connectors.get(&key.connector).cloned();
+        let connector = match self.connectors.lookup(&key.connector) {
+            Lookup::Ready(c) => Some(c),
+            Lookup::Missing => None,
+            Lookup::Paused => {
+                // Hold the job: its queue is looked at again a little later.
+                let retry_at = Some(now_ms() + PAUSED_RECHECK_MS);
+                let _ = done.send(Completion { key, retry_at });
+                return;
+            }
+        };
         let policy = self.policy.clone();
         let metrics = self.metrics.clone();
         tokio::spawn(async move {

@@ -9,6 +9,7 @@ use super::*;
 use crate::scim::schema::ResourceKind;
 use crate::store::redb::RedbStore;
 use crate::store::{Change, WriteOp};
+use registry::Entry;
 
 /// Records every event; fails the first `fail` attempts with `failure`.
 struct Recorder {
@@ -80,7 +81,14 @@ fn start_reporting(
     metrics: Arc<DeliveryMetrics>,
 ) -> Arc<Notify> {
     let committed = Arc::new(Notify::new());
-    let connectors: Connectors = [("c".to_owned(), connector as Arc<dyn Connector>)].into();
+    let connectors = Registry::new([(
+        "c".to_owned(),
+        Entry {
+            connector: connector as Arc<dyn Connector>,
+            kinds: vec![ResourceKind::User, ResourceKind::Group],
+            enabled: true,
+        },
+    )]);
     tokio::spawn(
         Dispatcher {
             store,

@@ -13,7 +13,7 @@ use crate::config::ConnectorConfig;
 use crate::delivery::{self, DeliverFuture, Failure, IdLookup};
 use crate::runtime::{
     AllowedHost, CallError, Cidr, ConnectorInstance, Event, InstanceConfig, Limits, Operation,
-    Runtime, bundled,
+    Plugin, Runtime, bundled,
 };
 use crate::store::outbox::{self, RemoteRef};
 
@@ -29,6 +29,13 @@ pub struct SetupError {
 
 /// A running connector instance.
 pub struct Instance(Arc<ConnectorInstance>);
+
+impl Instance {
+    /// The plugin it runs.
+    pub fn plugin(&self) -> Arc<Plugin> {
+        self.0.plugin().clone()
+    }
+}
 
 impl delivery::Connector for Instance {
     fn deliver(&self, event: delivery::Event, ids: IdLookup) -> DeliverFuture {
@@ -67,7 +74,8 @@ fn failure(e: CallError) -> Failure {
     }
 }
 
-/// Loads the plugin of a `[[connectors]]` entry and configures it.
+/// Loads the plugin of a `[[connectors]]` entry (a bundled plugin or a `.wasm` file) and
+/// configures it.
 pub async fn load(runtime: &Runtime, c: &ConnectorConfig) -> Result<Instance, SetupError> {
     let fail = |reason: String| SetupError {
         name: c.name.clone(),
@@ -84,6 +92,20 @@ pub async fn load(runtime: &Runtime, c: &ConnectorConfig) -> Result<Instance, Se
         })?,
     };
     let plugin = runtime.load(&wasm).await.map_err(|e| fail(e.to_string()))?;
+    configure(runtime, plugin, c).await
+}
+
+/// Makes a connector instance of a loaded plugin with the settings of `c`, and has the plugin
+/// check its configuration.
+pub async fn configure(
+    runtime: &Runtime,
+    plugin: Arc<Plugin>,
+    c: &ConnectorConfig,
+) -> Result<Instance, SetupError> {
+    let fail = |reason: String| SetupError {
+        name: c.name.clone(),
+        reason,
+    };
     let handled = &plugin.descriptor().resource_types;
     if let Some(t) = c.resource_types.iter().find(|t| !handled.contains(t)) {
         return Err(fail(format!(

@@ -18,6 +18,7 @@ use super::patch;
 use super::raw;
 use super::resource::{etag_matches, now};
 use super::schema::{self, ResourceKind, UnknownAttributes};
+use crate::delivery::registry::Registry;
 use crate::error::ScimError;
 use crate::store::{Change, Key, Membership, Store, StoreError, Stored, WriteOp};
 
@@ -30,8 +31,8 @@ const MAX_RETRIES: usize = 64;
 /// dispatcher once jobs were committed.
 #[derive(Clone, Default)]
 pub struct Outbound {
-    /// (connector instance, the resource types it receives).
-    pub routes: Vec<(String, Vec<ResourceKind>)>,
+    /// The live connector instances (changed at runtime through the admin API).
+    pub registry: Arc<Registry>,
     /// Signalled after every committed change.
     pub committed: Arc<tokio::sync::Notify>,
 }
@@ -39,11 +40,7 @@ pub struct Outbound {
 impl Outbound {
     /// The connector instances that receive changes of `kind`.
     fn targets(&self, kind: ResourceKind) -> Vec<String> {
-        self.routes
-            .iter()
-            .filter(|(_, kinds)| kinds.contains(&kind))
-            .map(|(name, _)| name.clone())
-            .collect()
+        self.registry.targets(kind)
     }
 }
 

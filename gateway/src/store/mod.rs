@@ -8,6 +8,10 @@
 //! The same transaction that commits a change records its delivery jobs (the transactional
 //! [`outbox`]): nothing is delivered that was not committed, and nothing committed is forgotten.
 //!
+//! Admin state that must survive a restart (uploaded plugins, connector instances made through
+//! the admin API) is kept as documents by key (`setting`, `put_settings`): the store does not
+//! interpret them.
+//!
 //! Resources travel as SCIM JSON objects holding `id`, `schemas`, the attributes and
 //! `meta.{resourceType,created,lastModified,version}`. `meta.location`, `$ref`s and `User.groups`
 //! depend on the request or on other resources and are added when a resource is served.
@@ -207,4 +211,12 @@ pub trait Store: Send + Sync + 'static {
         resource_type: &str,
         id: &str,
     ) -> Result<Option<RemoteRef>, StoreError>;
+
+    /// One admin document (an uploaded plugin, a connector instance made through the admin
+    /// API) by key.
+    fn setting(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Every admin document whose key starts with `prefix`, in key order.
+    fn settings(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
+    /// Stores (`Some`) or removes (`None`) admin documents, all in one durable commit.
+    fn put_settings(&self, entries: Vec<(String, Option<Vec<u8>>)>) -> WriteFuture;
 }

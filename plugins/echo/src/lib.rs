@@ -5,6 +5,9 @@
 //! JSON (a group's members translated to their remote ids) and takes the remote id from the
 //! response's `id`; `auth = bearer` adds `Authorization: Bearer <api-token>` and `sign = true` an
 //! `X-Signature` HMAC of the body, both made by the host from the `api-token` secret.
+//!
+//! Its version is the crate's, unless `ECHO_VERSION` is set when it is built (the gateway's
+//! hot-swap test builds two versions that way); each forwarded event names it as `plugin`.
 
 use scim_gateway_plugin_sdk::{
     Connector, Delivered, DeliveryError, Descriptor, Event, http, log, remote_id,
@@ -14,9 +17,16 @@ use serde_json::json;
 /// The connector.
 pub struct Echo;
 
+/// This build's version.
+const VERSION: &str = match option_env!("ECHO_VERSION") {
+    Some(v) => v,
+    None => env!("CARGO_PKG_VERSION"),
+};
+
 impl Connector for Echo {
     fn describe() -> Descriptor {
         Descriptor::new()
+            .version(VERSION)
             .optional_config(
                 "url",
                 "Where to POST each event as JSON (none: answer locally)",
@@ -73,6 +83,7 @@ impl Connector for Echo {
             "remoteId": event.remote_id,
             "resource": event.json()?,
             "members": members,
+            "plugin": VERSION,
         });
         let bytes = serde_json::to_vec(&body)
             .map_err(|e| DeliveryError::permanent(format!("cannot serialise the event: {e}")))?;

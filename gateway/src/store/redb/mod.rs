@@ -43,6 +43,8 @@ const DEAD: TableDefinition<u64, &[u8]> = TableDefinition::new("dead_jobs");
 /// `{type}\x1f{id}\x1f{connector}` → the connector's [`RemoteRef`] for the resource. Keyed by
 /// resource first so that a delete finds every connector holding the resource by prefix.
 const ID_MAP: TableDefinition<&str, &[u8]> = TableDefinition::new("id_map");
+/// Admin documents by key (see [`Store::setting`]).
+const SETTINGS: TableDefinition<&str, &[u8]> = TableDefinition::new("settings");
 /// member id → ids of the groups that list it.
 const MEMBER_OF: MultimapTableDefinition<&str, &str> = MultimapTableDefinition::new("member_of");
 const USER_NAME: MultimapTableDefinition<&str, &str> =
@@ -107,6 +109,8 @@ enum Command {
     Change(Change),
     /// Record the outcome of a job attempt.
     Finish(u64, JobOutcome),
+    /// Store or remove admin documents.
+    Settings(Vec<(String, Option<Vec<u8>>)>),
 }
 
 /// A command waiting for the writer thread.
@@ -140,6 +144,7 @@ impl RedbStore {
             txn.open_table(OUTBOX).map_err(io)?;
             txn.open_table(DEAD).map_err(io)?;
             txn.open_table(ID_MAP).map_err(io)?;
+            txn.open_table(SETTINGS).map_err(io)?;
             for def in [
                 MEMBER_OF,
                 USER_NAME,
@@ -312,9 +317,47 @@ impl Store for RedbStore {
             None => Ok(None),
         }
     }
+
+    fn setting(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let txn = self.read()?;
+        let t = txn.open_table(SETTINGS).map_err(io)?;
+        Ok(t.get(key).map_err(io)?.map(|v| v.value().to_vec()))
+    }
+
+    fn settings(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let txn = self.read()?;
+        let t = txn.open_table(SETTINGS).map_err(io)?;
+        let mut out = Vec::new();
+        for entry in t.range(prefix..).map_err(io)? {
+            let (key, value) = entry.map_err(io)?;
+            if !key.value().starts_with(prefix) {
+                break;
+            }
+            out.push((key.value().to_owned(), value.value().to_vec()));
+        }
+        Ok(out)
+    }
+
+    fn put_settings(&self, entries: Vec<(String, Option<Vec<u8>>)>) -> WriteFuture {
+        self.submit(Command::Settings(entries))
+    }
 }
 
-/// The groups that list `member_id`, read in `txn`.
+/// Writes admin documents inside the writer's transaction.
+fn put_settings(
+    txn: &WriteTransaction,
+    entries: Vec<(String, Option<Vec<u8>>)>,
+) -> Result<(), StoreError> {
+    let mut t = txn.open_table(SETTINGS).map_err(io)?;
+    for (key, value) in entries {
+        match value {
+            Some(bytes) => t.insert(key.as_str(), bytes.as_slice()).map_err(io)?,
+            None => t.remove(key.as_str()).map_err(io)?,
+        };
+    }
+    Ok(())
+}
+
 /// Ids of the resources whose indexed attribute equals `value`, in `txn`'s snapshot.
 fn lookup_in(
     txn: &redb::ReadTransaction,
@@ -342,12 +385,18 @@ struct GroupName {
     display_name: String,
 }
 
+/// The groups that list `member_id`, read in `txn`.
 fn groups_in(txn: &redb::ReadTransaction, member_id: &str) -> Result<Vec<Membership>, StoreError> {
     let member_of = txn.open_multimap_table(MEMBER_OF).map_err(io)?;
-    let groups = txn.open_table(GROUPS).map_err(io)?;
+    // Most users are in no group: open the groups table only for the first membership.
+    let mut groups = None;
     let mut out = Vec::new();
     for gid in member_of.get(member_id).map_err(io)? {
         let gid = gid.map_err(io)?.value().to_owned();
+        let groups = match &mut groups {
+            Some(t) => t,
+            None => groups.insert(txn.open_table(GROUPS).map_err(io)?),
+        };
         if let Some(bytes) = groups.get(gid.as_str()).map_err(io)? {
             let name: GroupName = serde_json::from_slice(bytes.value()).map_err(io)?;
             out.push(Membership {
@@ -403,6 +452,7 @@ fn apply_batch(
         let result = match command {
             Command::Change(change) => resources::apply(&txn, &mut counters, change),
             Command::Finish(seq, outcome) => jobs::finish(&txn, seq, outcome).map(|()| Value::Null),
+            Command::Settings(entries) => put_settings(&txn, entries).map(|()| Value::Null),
         };
         // A logical refusal wrote nothing; an engine error may have written half: abort all.
         if let Err(StoreError::Io(e)) = &result {
