@@ -10,7 +10,7 @@ use crate::auth::{Bootstrap, TokenSet};
 use crate::config::Config;
 use crate::delivery::Dispatcher;
 use crate::delivery::registry::Registry;
-use crate::http::{self, AppState};
+use crate::http::{self, App, AppState};
 use crate::metrics::{DeliveryMetrics, Metrics};
 use crate::runtime::connector::SetupError;
 use crate::runtime::{Runtime, RuntimeConfig};
@@ -130,7 +130,7 @@ pub async fn serve(
         scim_tokens: tokens.clone(),
         catalog,
     };
-    let state = AppState {
+    let state = AppState::new(App {
         service: Service::new(
             store,
             outbound,
@@ -139,7 +139,7 @@ pub async fn serve(
         ),
         config: Arc::new(config),
         tokens,
-    };
+    });
     tracing::info!(%local, data_dir = %dir, "scim-gateway listening");
     // A line tests and scripts can wait for (the port is known even when 0 was asked for).
     println!("listening on http://{local}{}", http::BASE_PATH);

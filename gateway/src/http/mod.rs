@@ -29,9 +29,29 @@ use crate::scim::service::Service;
 /// The SCIM base path.
 pub const BASE_PATH: &str = "/scim/v2";
 
-/// What every handler can reach.
+/// What every handler can reach, behind one `Arc`: axum clones the state for every request
+/// (and the auth middleware once more), and one shared counter is cheaper to clone than the
+/// several inside [`App`].
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<App>);
+
+impl AppState {
+    /// Shares `app` with every handler.
+    pub fn new(app: App) -> Self {
+        Self(Arc::new(app))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = App;
+
+    fn deref(&self) -> &App {
+        &self.0
+    }
+}
+
+/// See [`AppState`].
+pub struct App {
     /// The SCIM operations.
     pub service: Service,
     /// The configuration the server runs with (limits for discovery and bulk).

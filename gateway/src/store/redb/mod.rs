@@ -31,6 +31,7 @@ use crate::scim::schema::ResourceKind;
 
 mod jobs;
 mod resources;
+mod snapshot;
 
 const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
 const GROUPS: TableDefinition<&str, &[u8]> = TableDefinition::new("groups");
@@ -128,6 +129,8 @@ pub struct RedbStore {
     db: std::sync::Arc<Database>,
     /// The writer thread's queue.
     queue: mpsc::Sender<Pending>,
+    /// The read snapshot point reads share (see [`snapshot`]).
+    snapshots: std::sync::Arc<snapshot::Snapshots>,
 }
 
 impl RedbStore {
@@ -160,15 +163,26 @@ impl RedbStore {
         let db = std::sync::Arc::new(db);
         let (queue, commands) = mpsc::channel();
         let writer_db = db.clone();
+        let snapshots = std::sync::Arc::new(snapshot::Snapshots::default());
+        let writer_snapshots = snapshots.clone();
         std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || writer_loop(&writer_db, &commands))
+            .spawn(move || writer_loop(&writer_db, &writer_snapshots, &commands))
             .map_err(io)?;
-        Ok(Self { db, queue })
+        Ok(Self {
+            db,
+            queue,
+            snapshots,
+        })
     }
 
     fn read(&self) -> Result<redb::ReadTransaction, StoreError> {
         self.db.begin_read().map_err(io)
+    }
+
+    /// The shared snapshot for point reads.
+    fn snapshot(&self) -> Result<std::sync::Arc<snapshot::Snapshot>, StoreError> {
+        self.snapshots.get(&self.db)
     }
 
     /// Queues a command for the writer thread; resolves once its batch committed.
@@ -187,9 +201,8 @@ impl RedbStore {
 
 impl Store for RedbStore {
     fn get(&self, kind: ResourceKind, id: &str) -> Result<Option<Value>, StoreError> {
-        let txn = self.read()?;
-        let t = txn.open_table(table(kind)).map_err(io)?;
-        match t.get(id).map_err(io)? {
+        let snapshot = self.snapshot()?;
+        match snapshot.resources(kind)?.get(id).map_err(io)? {
             Some(bytes) => decode(bytes.value()).map(Some),
             None => Ok(None),
         }
@@ -201,7 +214,7 @@ impl Store for RedbStore {
         index: Index,
         value: &str,
     ) -> Result<Vec<String>, StoreError> {
-        lookup_in(&self.read()?, kind, index, value)
+        lookup_in(&*self.snapshot()?, kind, index, value)
     }
 
     fn count(&self, kind: ResourceKind) -> Result<u64, StoreError> {
@@ -238,16 +251,16 @@ impl Store for RedbStore {
     }
 
     fn groups_of(&self, member_id: &str) -> Result<Vec<Membership>, StoreError> {
-        groups_in(&self.read()?, member_id)
+        groups_in(&*self.snapshot()?, member_id)
     }
 
     fn find(&self, kind: ResourceKind, key: Key<'_>) -> Result<Vec<Stored>, StoreError> {
-        let txn = self.read()?;
+        let snapshot = self.snapshot()?;
         let ids = match key {
             Key::Id(id) => vec![id.to_owned()],
-            Key::Index(index, value) => lookup_in(&txn, kind, index, value)?,
+            Key::Index(index, value) => lookup_in(&snapshot, kind, index, value)?,
         };
-        let t = txn.open_table(table(kind)).map_err(io)?;
+        let t = snapshot.resources(kind)?;
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             let Some(bytes) = t.get(id.as_str()).map_err(io)? else {
@@ -255,7 +268,7 @@ impl Store for RedbStore {
             };
             let json = bytes.value().to_vec();
             let groups = match kind {
-                ResourceKind::User => groups_in(&txn, &id)?,
+                ResourceKind::User => groups_in(&snapshot, &id)?,
                 ResourceKind::Group => Vec::new(),
             };
             out.push(Stored { id, json, groups });
@@ -360,15 +373,15 @@ fn put_settings(
 
 /// Ids of the resources whose indexed attribute equals `value`, in `txn`'s snapshot.
 fn lookup_in(
-    txn: &redb::ReadTransaction,
+    snapshot: &snapshot::Snapshot,
     kind: ResourceKind,
     index: Index,
     value: &str,
 ) -> Result<Vec<String>, StoreError> {
-    let Some(def) = index_table(kind, index) else {
+    let Some(t) = snapshot.index(kind, index) else {
         return Ok(Vec::new());
     };
-    let t = txn.open_multimap_table(def).map_err(io)?;
+    let t = t?;
     let mut ids = Vec::new();
     for id in t.get(index.normalise(value).as_str()).map_err(io)? {
         ids.push(id.map_err(io)?.value().to_owned());
@@ -386,17 +399,14 @@ struct GroupName {
 }
 
 /// The groups that list `member_id`, read in `txn`.
-fn groups_in(txn: &redb::ReadTransaction, member_id: &str) -> Result<Vec<Membership>, StoreError> {
-    let member_of = txn.open_multimap_table(MEMBER_OF).map_err(io)?;
-    // Most users are in no group: open the groups table only for the first membership.
-    let mut groups = None;
+fn groups_in(
+    snapshot: &snapshot::Snapshot,
+    member_id: &str,
+) -> Result<Vec<Membership>, StoreError> {
     let mut out = Vec::new();
-    for gid in member_of.get(member_id).map_err(io)? {
+    for gid in snapshot.member_of()?.get(member_id).map_err(io)? {
         let gid = gid.map_err(io)?.value().to_owned();
-        let groups = match &mut groups {
-            Some(t) => t,
-            None => groups.insert(txn.open_table(GROUPS).map_err(io)?),
-        };
+        let groups = snapshot.resources(ResourceKind::Group)?;
         if let Some(bytes) = groups.get(gid.as_str()).map_err(io)? {
             let name: GroupName = serde_json::from_slice(bytes.value()).map_err(io)?;
             out.push(Membership {
@@ -410,7 +420,7 @@ fn groups_in(txn: &redb::ReadTransaction, member_id: &str) -> Result<Vec<Members
 
 /// Takes every waiting command, applies them in one transaction, commits, answers. Ends when
 /// the store is dropped.
-fn writer_loop(db: &Database, queue: &mpsc::Receiver<Pending>) {
+fn writer_loop(db: &Database, snapshots: &snapshot::Snapshots, queue: &mpsc::Receiver<Pending>) {
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -419,15 +429,18 @@ fn writer_loop(db: &Database, queue: &mpsc::Receiver<Pending>) {
                 Err(_) => break,
             }
         }
-        let commands = batch.iter().map(|p| p.command.clone()).collect();
+        let (commands, replies): (Vec<Command>, Vec<_>) =
+            batch.into_iter().map(|p| (p.command, p.reply)).unzip();
         let (results, outcome) = apply_batch(db, commands);
-        for (job, result) in batch.into_iter().zip(results) {
+        // Before any caller hears of the commit: from now on readers take a new snapshot.
+        snapshots.committed();
+        for (reply, result) in replies.into_iter().zip(results) {
             let answer = match &outcome {
                 Ok(()) => result,
                 Err(e) => Err(e.clone()),
             };
             // The caller may have gone away (client disconnected); the write stands regardless.
-            let _ = job.reply.send(answer);
+            let _ = reply.send(answer);
         }
     }
 }

@@ -347,3 +347,51 @@ async fn find_reads_stored_text_and_memberships_by_id_and_by_index() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test]
+async fn a_read_after_an_acknowledged_write_sees_it_although_readers_share_a_snapshot() {
+    let (store, dir) = temp_store();
+    // Readers take (and cache) a snapshot before the write.
+    assert!(store.get(ResourceKind::User, "a").unwrap().is_none());
+    assert!(
+        store
+            .find(ResourceKind::User, Key::Id("a"))
+            .unwrap()
+            .is_empty()
+    );
+    let created = store
+        .write(create(ResourceKind::User, user("a", "ann")))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get(ResourceKind::User, "a").unwrap(),
+        Some(created.clone())
+    );
+    assert_eq!(
+        store
+            .lookup(ResourceKind::User, Index::UserName, "ANN")
+            .unwrap(),
+        ["a"]
+    );
+    let renamed = store
+        .write(
+            WriteOp::Replace {
+                kind: ResourceKind::User,
+                resource: user("a", "anna"),
+                expected_version: None,
+            }
+            .into(),
+        )
+        .await
+        .unwrap();
+    assert_ne!(version_of(&created), version_of(&renamed));
+    let found = store.find(ResourceKind::User, Key::Id("a")).unwrap();
+    assert_eq!(found[0].decode().unwrap(), renamed);
+    assert!(
+        store
+            .lookup(ResourceKind::User, Index::UserName, "ann")
+            .unwrap()
+            .is_empty()
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
