@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use reqwest::Method;
@@ -572,4 +572,89 @@ pub fn build_plugin(package: &str, env: &[(&str, &str)]) -> PathBuf {
     std::fs::copy(&wasm, &copy).expect("copy the built plugin");
     built.insert(key, copy.clone());
     copy
+}
+
+/// An HTTP receiver for connectors that forward events (the `echo` plugin with `url` set): it
+/// records every JSON body POSTed to it and answers `{"id": "r-<id>"}`. It binds 127.0.0.1 on a
+/// free port; its threads end with the test process.
+pub struct Sink {
+    /// `http://127.0.0.1:PORT`.
+    pub origin: String,
+    /// Every body received, in order.
+    received: Arc<Mutex<Vec<Value>>>,
+}
+
+impl Sink {
+    /// Starts a sink.
+    pub fn start() -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the sink");
+        let origin = format!("http://{}", listener.local_addr().expect("sink address"));
+        let received: Arc<Mutex<Vec<Value>>> = Arc::default();
+        let log = received.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let log = log.clone();
+                std::thread::spawn(move || sink_connection(stream, &log));
+            }
+        });
+        Sink { origin, received }
+    }
+
+    /// Every event received so far.
+    pub fn events(&self) -> Vec<Value> {
+        self.received
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Every event as (plugin version, operation, resource id).
+    pub fn triples(&self) -> Vec<(String, String, String)> {
+        let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+        self.events()
+            .iter()
+            .map(|e| (text(&e["plugin"]), text(&e["operation"]), text(&e["id"])))
+            .collect()
+    }
+}
+
+/// Serves HTTP/1.1 requests on one connection until the peer closes it.
+fn sink_connection(stream: std::net::TcpStream, log: &Mutex<Vec<Value>>) {
+    use std::io::{Read, Write};
+    let Ok(mut writer) = stream.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(stream);
+    loop {
+        let mut length = 0usize;
+        let mut line = String::new();
+        loop {
+            line.clear();
+            match reader.read_line(&mut line) {
+                Ok(0) | Err(_) => return,
+                Ok(_) if line == "\r\n" => break,
+                Ok(_) => {}
+            }
+            if let Some((name, value)) = line.split_once(':')
+                && name.eq_ignore_ascii_case("content-length")
+            {
+                length = value.trim().parse().unwrap_or(0);
+            }
+        }
+        let mut body = vec![0; length];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        let event: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        let answer = json!({"id": format!("r-{}", event["id"].as_str().unwrap_or_default())});
+        log.lock().unwrap_or_else(|e| e.into_inner()).push(event);
+        let answer = answer.to_string();
+        let response = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{answer}",
+            answer.len()
+        );
+        if writer.write_all(response.as_bytes()).is_err() {
+            return;
+        }
+    }
 }

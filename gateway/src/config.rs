@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::delivery::scope::ScopeConfig;
+
 use crate::delivery::retry::RetryPolicy;
 
 use crate::scim::schema::UnknownAttributes;
@@ -127,6 +129,9 @@ pub struct ConnectorConfig {
     /// Memory limit of one plugin call, in MiB.
     #[serde(default = "default_memory_mib")]
     pub memory_mib: u64,
+    /// Which users (and groups) it receives, beyond `resource_types`.
+    #[serde(default)]
+    pub scope: ScopeConfig,
     /// Whether it receives and delivers changes now. A disabled connector records no new jobs,
     /// and the jobs it has wait until it is enabled.
     #[serde(default = "enabled_by_default")]

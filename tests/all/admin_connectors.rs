@@ -2,89 +2,18 @@
 //! hot-swap under a steady stream of changes, disable and enable, restart, unload; and the
 //! admin API's refusals, each in its documented error shape.
 //!
-//! The target is an HTTP sink in this test process that records every event the `echo`
-//! connector (a real WebAssembly component, built twice with different versions) forwards to
-//! it, so that each delivery can be attributed to the plugin version that made it.
+//! The target is a [`Sink`] that records every event the `echo` connector (a real WebAssembly
+//! component, built twice with different versions) forwards to it, so that each delivery can be
+//! attributed to the plugin version that made it.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use reqwest::Method;
 use scim_gateway_e2e::{
-    Gateway, TOKEN, build_plugin, create, id_of, scratch_dir, user, write_config,
+    Gateway, Sink, TOKEN, build_plugin, create, id_of, scratch_dir, user, write_config,
 };
 use serde_json::{Value, json};
-
-/// Events received by the sink: (plugin version, operation, resource id).
-type Received = Arc<Mutex<Vec<(String, String, String)>>>;
-
-/// Starts the sink on a free loopback port; answers its origin and what it receives. It
-/// answers every POST with `{"id": "r-<id>"}`; the thread ends with the test process.
-fn sink() -> (String, Received) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind the sink");
-    let origin = format!("http://{}", listener.local_addr().expect("sink address"));
-    let received: Received = Arc::default();
-    let log = received.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let log = log.clone();
-            std::thread::spawn(move || serve_connection(stream, &log));
-        }
-    });
-    (origin, received)
-}
-
-/// Serves HTTP/1.1 requests on one connection until the peer closes it.
-fn serve_connection(stream: std::net::TcpStream, log: &Received) {
-    let mut writer = match stream.try_clone() {
-        Ok(w) => w,
-        Err(_) => return,
-    };
-    let mut reader = BufReader::new(stream);
-    loop {
-        let mut length = 0usize;
-        let mut line = String::new();
-        let mut first = true;
-        loop {
-            line.clear();
-            match reader.read_line(&mut line) {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
-            }
-            if line == "\r\n" && !first {
-                break;
-            }
-            first = false;
-            if let Some((name, value)) = line.split_once(':')
-                && name.eq_ignore_ascii_case("content-length")
-            {
-                length = value.trim().parse().unwrap_or(0);
-            }
-        }
-        let mut body = vec![0; length];
-        if reader.read_exact(&mut body).is_err() {
-            return;
-        }
-        let event: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-        let id = event["id"].as_str().unwrap_or_default().to_owned();
-        log.lock().unwrap().push((
-            event["plugin"].as_str().unwrap_or_default().to_owned(),
-            event["operation"].as_str().unwrap_or_default().to_owned(),
-            id.clone(),
-        ));
-        let answer = json!({"id": format!("r-{id}")}).to_string();
-        let response = format!(
-            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{answer}",
-            answer.len()
-        );
-        if writer.write_all(response.as_bytes()).is_err() {
-            return;
-        }
-    }
-}
 
 /// Waits (at most 90 s) until `check` holds.
 #[track_caller]
@@ -139,7 +68,8 @@ fn pending_jobs(gw: &Gateway) -> u64 {
 /// changes stream in (each change delivered exactly once, by one version or the other), remove.
 #[test]
 fn a_plugin_hot_swapped_under_load_delivers_every_change_exactly_once() {
-    let (sink, received) = sink();
+    let sink = Sink::start();
+    let received = &sink;
     let gw = Gateway::start();
     let (status, v1) = upload(&gw, &echo("1.0.0"), "");
     assert_eq!(status, 201, "{v1}");
@@ -155,7 +85,7 @@ fn a_plugin_hot_swapped_under_load_delivers_every_change_exactly_once() {
     let (status, c) = gw.admin_send(
         Method::PUT,
         "/admin/v1/connectors/sink",
-        &to_sink("echo@1.0.0", &sink),
+        &to_sink("echo@1.0.0", &sink.origin),
     );
     assert_eq!(status, 201, "{c}");
     assert_eq!(c["plugin_version"], "1.0.0");
@@ -188,10 +118,10 @@ fn a_plugin_hot_swapped_under_load_delivers_every_change_exactly_once() {
         ids.push(id);
     }
     eventually("every change reached the sink", || {
-        received.lock().unwrap().len() >= 2 * users
+        received.events().len() >= 2 * users
     });
     eventually("the outbox is empty", || pending_jobs(&gw) == 0);
-    let got = received.lock().unwrap().clone();
+    let got = received.triples();
     let mut times: BTreeMap<(String, String), usize> = BTreeMap::new();
     for (_, op, id) in &got {
         *times.entry((op.clone(), id.clone())).or_default() += 1;
@@ -236,7 +166,8 @@ fn a_plugin_hot_swapped_under_load_delivers_every_change_exactly_once() {
 /// what it held. An API-made connector and its uploaded plugin survive a restart.
 #[test]
 fn disable_holds_enable_delivers_and_definitions_survive_a_restart() {
-    let (sink, received) = sink();
+    let sink = Sink::start();
+    let received = &sink;
     let dir = scratch_dir("admin-restart");
     let mut gw = Gateway::start_in(&dir, &[]);
     let (status, v1) = upload(&gw, &echo("1.0.0"), "");
@@ -245,12 +176,12 @@ fn disable_holds_enable_delivers_and_definitions_survive_a_restart() {
     let (status, _) = gw.admin_send(
         Method::PUT,
         "/admin/v1/connectors/held",
-        &to_sink(&id, &sink),
+        &to_sink(&id, &sink.origin),
     );
     assert_eq!(status, 201);
     create(&gw, "/Users", &user("first"));
     eventually("the first user is delivered", || {
-        received.lock().unwrap().len() == 1
+        received.events().len() == 1
     });
 
     let (status, c) = gw.admin_send(
@@ -266,7 +197,7 @@ fn disable_holds_enable_delivers_and_definitions_survive_a_restart() {
         "a disabled connector records no new job"
     );
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(received.lock().unwrap().len(), 1);
+    assert_eq!(received.events().len(), 1);
 
     gw.stop();
     let gw = Gateway::start_in(&dir, &[]);
@@ -284,19 +215,20 @@ fn disable_holds_enable_delivers_and_definitions_survive_a_restart() {
     );
     assert_eq!(status, 200);
     // Omitted secrets are kept on PUT: the definition still names the secret.
-    let (status, c) = gw.admin_send(Method::PUT, "/admin/v1/connectors/held", &json!({
-        "plugin": id, "resource_types": ["User"], "config": {"url": sink}, "allowed_hosts": [sink]}));
+    let (status, c) = gw.admin_send(
+        Method::PUT,
+        "/admin/v1/connectors/held",
+        &json!({
+        "plugin": id, "resource_types": ["User"], "config": {"url": sink.origin},
+        "allowed_hosts": [sink.origin]}),
+    );
     assert_eq!((status, &c["secrets"]), (200, &json!(["api-token"])), "{c}");
     let third = id_of(&create(&gw, "/Users", &user("third")));
     eventually("changes after enabling are delivered", || {
-        received.lock().unwrap().iter().any(|(_, _, i)| *i == third)
+        received.triples().iter().any(|(_, _, i)| *i == third)
     });
     assert!(
-        !received
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|(_, _, i)| *i == second),
+        !received.triples().iter().any(|(_, _, i)| *i == second),
         "a change made while disabled is not delivered (reconcile is how it would be)"
     );
     let _ = std::fs::remove_dir_all(dir);

@@ -18,5 +18,6 @@ mod observability;
 mod patch;
 mod provisioning;
 mod schema_rules;
+mod scope;
 mod smoke;
 mod users;

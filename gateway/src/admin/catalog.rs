@@ -30,6 +30,7 @@ use crate::auth::sha256_hex;
 use crate::config::ConnectorConfig;
 use crate::delivery::Connector;
 use crate::delivery::registry::{Entry, Registry};
+use crate::delivery::scope::{Scope, ScopeConfig};
 use crate::runtime::connector::{self, SetupError};
 use crate::runtime::{Plugin, Runtime, bundled};
 use crate::scim::discovery::KINDS;
@@ -121,6 +122,8 @@ pub struct ConnectorView {
     pub timeout_ms: u64,
     /// Memory limit of one call, in MiB.
     pub memory_mib: u64,
+    /// Which users and groups it receives.
+    pub scope: ScopeConfig,
     /// Whether it receives and delivers changes.
     pub enabled: bool,
     /// Why it is not running, when a stored definition failed to load at start.
@@ -192,10 +195,14 @@ impl Catalog {
     /// (a failure is logged and shown on the connector; its jobs wait for a fix).
     pub async fn start(&self, from_file: &[ConnectorConfig]) -> Result<(), SetupError> {
         for c in from_file {
+            let scope = Scope::compile(&c.scope).map_err(|reason| SetupError {
+                name: c.name.clone(),
+                reason,
+            })?;
             let instance = connector::load(&self.runtime, c).await?;
             tracing::info!(connector = %c.name, plugin = %c.plugin, "connector ready");
             let plugin = Some(instance.plugin());
-            self.register(c, Arc::new(instance));
+            self.register(c, Arc::new(instance), scope);
             self.define(c.clone(), true, plugin, None);
         }
         let stored = self.store.settings(CONNECTOR).map_err(|e| SetupError {
@@ -215,9 +222,9 @@ impl Catalog {
                 continue;
             }
             match self.build(&c).await {
-                Ok((plugin, instance)) => {
+                Ok((plugin, instance, scope)) => {
                     tracing::info!(connector = %c.name, plugin = %c.plugin, "connector ready");
-                    self.register(&c, instance);
+                    self.register(&c, instance, scope);
                     self.define(c, false, Some(plugin), None);
                 }
                 Err(e) => {
@@ -247,7 +254,7 @@ impl Catalog {
         );
     }
 
-    fn register(&self, c: &ConnectorConfig, instance: Arc<dyn Connector>) {
+    fn register(&self, c: &ConnectorConfig, instance: Arc<dyn Connector>, scope: Scope) {
         let kinds = KINDS
             .into_iter()
             .filter(|k| c.resource_types.iter().any(|t| t == k.name()))
@@ -257,6 +264,7 @@ impl Catalog {
             Entry {
                 connector: instance,
                 kinds,
+                scope: Arc::new(scope),
                 enabled: c.enabled,
             },
         );
@@ -415,16 +423,17 @@ impl Catalog {
 
     // --- connectors ------------------------------------------------------------------------
 
-    /// Resolves the plugin and builds a checked instance, changing nothing.
+    /// Resolves the plugin and builds a checked instance and scope, changing nothing.
     async fn build(
         &self,
         c: &ConnectorConfig,
-    ) -> Result<(Arc<Plugin>, Arc<dyn Connector>), CatalogError> {
+    ) -> Result<(Arc<Plugin>, Arc<dyn Connector>, Scope), CatalogError> {
+        let scope = Scope::compile(&c.scope).map_err(CatalogError::Unprocessable)?;
         let plugin = self.resolve(&c.plugin).await?;
         let instance = connector::configure(&self.runtime, plugin.clone(), c)
             .await
             .map_err(|e| CatalogError::Unprocessable(e.to_string()))?;
-        Ok((plugin, Arc::new(instance)))
+        Ok((plugin, Arc::new(instance), scope))
     }
 
     /// Every connector.
@@ -524,12 +533,12 @@ impl Catalog {
                 "a connector made through the admin API runs a bundled or uploaded plugin, not a file".into(),
             ));
         }
-        let (plugin, instance) = self.build(&c).await?;
+        let (plugin, instance, scope) = self.build(&c).await?;
         let stored = serde_json::to_vec(&c).map_err(|e| StoreError::Io(e.to_string()))?;
         self.store
             .put_settings(vec![(format!("{CONNECTOR}{name}"), Some(stored))])
             .await?;
-        self.register(&c, instance);
+        self.register(&c, instance, scope);
         tracing::info!(connector = %name, plugin = %plugin.descriptor().name,
             version = %plugin.descriptor().version, enabled = c.enabled, "connector applied");
         self.define(c, false, Some(plugin), None);
@@ -554,6 +563,7 @@ fn view_connector(d: &Defined) -> ConnectorView {
         allowed_ranges: c.allowed_ranges.clone(),
         timeout_ms: c.timeout_ms,
         memory_mib: c.memory_mib,
+        scope: c.scope.clone(),
         enabled: c.enabled,
         error: d.error.clone(),
     }

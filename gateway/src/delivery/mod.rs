@@ -15,9 +15,11 @@
 //! It reports what it loads and every attempt's outcome to [`DeliveryMetrics`], and marks there
 //! that it has started once it has read the outbox (what `/readyz` waits for).
 
+pub mod plan;
 pub mod queue;
 pub mod registry;
 pub mod retry;
+pub mod scope;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -292,14 +294,21 @@ async fn attempt(
 fn event_for(store: &dyn Store, job: &Job) -> Result<Option<Event>, crate::store::StoreError> {
     let resource = match job.operation {
         Operation::Delete => Value::Null,
-        Operation::Create | Operation::Replace => {
+        Operation::Create | Operation::Replace | Operation::Deactivate => {
             let kind = KINDS.into_iter().find(|k| k.name() == job.resource_type);
             match kind
                 .map(|k| store.get(k, &job.resource_id))
                 .transpose()?
                 .flatten()
             {
-                Some(current) => current,
+                Some(mut current) => {
+                    if let (Operation::Deactivate, Some(obj)) =
+                        (job.operation, current.as_object_mut())
+                    {
+                        obj.insert("active".into(), Value::Bool(false));
+                    }
+                    current
+                }
                 None => return Ok(None),
             }
         }

@@ -17,6 +17,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use super::Connector;
+use super::scope::Scope;
 use crate::scim::schema::ResourceKind;
 
 /// One connector instance as the registry holds it.
@@ -26,6 +27,8 @@ pub struct Entry {
     pub connector: Arc<dyn Connector>,
     /// The resource types it receives.
     pub kinds: Vec<ResourceKind>,
+    /// Which users and groups of those types it receives.
+    pub scope: Arc<Scope>,
     /// Whether it receives and delivers changes now.
     pub enabled: bool,
 }
@@ -62,16 +65,16 @@ impl Registry {
         self.entries.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The enabled connectors that receive changes of `kind`, by name.
-    pub fn targets(&self, kind: ResourceKind) -> Vec<String> {
-        let mut names: Vec<String> = self
+    /// The enabled connectors that receive changes of `kind`, by name, with their scopes.
+    pub fn routes(&self, kind: ResourceKind) -> Vec<(String, Arc<Scope>)> {
+        let mut routes: Vec<(String, Arc<Scope>)> = self
             .read()
             .iter()
             .filter(|(_, e)| e.enabled && e.kinds.contains(&kind))
-            .map(|(name, _)| name.clone())
+            .map(|(name, e)| (name.clone(), e.scope.clone()))
             .collect();
-        names.sort();
-        names
+        routes.sort_by(|a, b| a.0.cmp(&b.0));
+        routes
     }
 
     /// The instance that should run a job of connector `name` now.

@@ -86,6 +86,7 @@ fn start_reporting(
         Entry {
             connector: connector as Arc<dyn Connector>,
             kinds: vec![ResourceKind::User, ResourceKind::Group],
+            scope: Arc::default(),
             enabled: true,
         },
     )]);
@@ -109,6 +110,7 @@ fn start_reporting(
 
 async fn write(store: &RedbStore, op: WriteOp) {
     let change = Change {
+        scoped: Vec::new(),
         op,
         deliver_to: vec!["c".into()],
         changed_paths: Vec::new(),

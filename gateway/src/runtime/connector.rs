@@ -43,7 +43,7 @@ impl delivery::Connector for Instance {
         let event = Event {
             operation: match event.operation {
                 outbox::Operation::Create => Operation::Create,
-                outbox::Operation::Replace => Operation::Replace,
+                outbox::Operation::Replace | outbox::Operation::Deactivate => Operation::Replace,
                 outbox::Operation::Delete => Operation::Delete,
             },
             resource_type: event.resource_type,

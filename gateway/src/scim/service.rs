@@ -18,6 +18,7 @@ use super::patch;
 use super::raw;
 use super::resource::{etag_matches, now};
 use super::schema::{self, ResourceKind, UnknownAttributes};
+use crate::delivery::plan;
 use crate::delivery::registry::Registry;
 use crate::error::ScimError;
 use crate::store::{Change, Key, Membership, Store, StoreError, Stored, WriteOp};
@@ -35,13 +36,6 @@ pub struct Outbound {
     pub registry: Arc<Registry>,
     /// Signalled after every committed change.
     pub committed: Arc<tokio::sync::Notify>,
-}
-
-impl Outbound {
-    /// The connector instances that receive changes of `kind`.
-    fn targets(&self, kind: ResourceKind) -> Vec<String> {
-        self.registry.targets(kind)
-    }
 }
 
 /// The SCIM service over a store.
@@ -127,7 +121,7 @@ impl Service {
         let ts = now();
         let resource = assemble(kind, &id, attrs, &ts, &ts);
         Ok(self
-            .commit(kind, WriteOp::Create { kind, resource }, Vec::new())
+            .commit(kind, WriteOp::Create { kind, resource }, Vec::new(), None)
             .await?)
     }
 
@@ -189,7 +183,7 @@ impl Service {
             id: id.to_owned(),
             expected_version,
         };
-        self.commit(kind, op, Vec::new()).await?;
+        self.commit(kind, op, Vec::new(), Some(&existing)).await?;
         Ok(())
     }
 
@@ -218,7 +212,10 @@ impl Service {
                 resource,
                 expected_version,
             };
-            match self.commit(kind, op, changed_paths.clone()).await {
+            match self
+                .commit(kind, op, changed_paths.clone(), Some(&existing))
+                .await
+            {
                 Err(StoreError::VersionMismatch) if if_match.is_none() => {
                     let pause = rand::random_range(0..2_000u64);
                     tokio::time::sleep(std::time::Duration::from_micros(pause)).await;
@@ -232,19 +229,26 @@ impl Service {
         ))
     }
 
-    /// Commits a change together with its delivery jobs, then wakes the dispatcher.
+    /// Commits a change together with its delivery jobs (planned from the state it was
+    /// computed from, `before`), then wakes the dispatcher.
     async fn commit(
         &self,
         kind: ResourceKind,
         op: WriteOp,
         changed_paths: Vec<String>,
+        before: Option<&Value>,
     ) -> Result<Value, StoreError> {
-        let deliver_to = self.outbound.targets(kind);
-        let notify = !deliver_to.is_empty() || matches!(op, WriteOp::Delete { .. });
+        let after = match &op {
+            WriteOp::Create { resource, .. } | WriteOp::Replace { resource, .. } => Some(resource),
+            WriteOp::Delete { .. } => None,
+        };
+        let planned = plan::plan(&self.outbound.registry, &*self.store, kind, before, after)?;
+        let notify = !planned.is_empty() || matches!(op, WriteOp::Delete { .. });
         let change = Change {
             op,
-            deliver_to,
+            deliver_to: planned.deliver_to,
             changed_paths,
+            scoped: planned.scoped,
         };
         let stored = self.store.write(change).await?;
         if notify {

@@ -92,6 +92,23 @@ pub struct Change {
     pub deliver_to: Vec<String>,
     /// For a PATCH: the attribute paths it changed (passed on to connectors).
     pub changed_paths: Vec<String>,
+    /// Further jobs it causes: users entering or leaving a connector's scope.
+    pub scoped: Vec<ScopedJob>,
+}
+
+/// A delivery job a change causes besides its own ([`Change::deliver_to`]): for the changed
+/// resource with another operation (it entered or left a connector's scope), or for another
+/// resource (a member whom a group's change moved in or out of scope).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScopedJob {
+    /// The connector instance.
+    pub connector: String,
+    /// The resource's kind.
+    pub kind: ResourceKind,
+    /// The resource's id.
+    pub id: String,
+    /// What the connector is asked to do.
+    pub operation: outbox::Operation,
 }
 
 impl From<WriteOp> for Change {
@@ -100,6 +117,7 @@ impl From<WriteOp> for Change {
             op,
             deliver_to: Vec::new(),
             changed_paths: Vec::new(),
+            scoped: Vec::new(),
         }
     }
 }

@@ -20,6 +20,9 @@ pub enum Operation {
     Replace,
     /// A deleted resource.
     Delete,
+    /// A user that left the connector's scope, where leaving means deactivation: the connector
+    /// receives it as a replace of the current state with `active: false`.
+    Deactivate,
 }
 
 /// Where a job is in its life.

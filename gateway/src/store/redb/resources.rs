@@ -44,6 +44,7 @@ pub(super) fn apply(
         op,
         mut deliver_to,
         changed_paths,
+        scoped,
     } = change;
     let (kind, id, operation) = match &op {
         WriteOp::Create { kind, resource } => (*kind, id_of(resource)?, Operation::Create),
@@ -67,6 +68,19 @@ pub(super) fn apply(
                 id: &id,
                 operation,
                 changed_paths: &changed_paths,
+            },
+        )?;
+    }
+    for job in scoped {
+        jobs::enqueue(
+            txn,
+            &mut counters.job,
+            jobs::NewJob {
+                connector: job.connector,
+                kind: job.kind,
+                id: &job.id,
+                operation: job.operation,
+                changed_paths: &[],
             },
         )?;
     }

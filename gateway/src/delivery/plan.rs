@@ -1,0 +1,189 @@
+//! The delivery jobs a change records: which connectors hear of it, with which operation, and
+//! which members a group's change moves in or out of a connector's scope (see [`scope`]).
+//!
+//! Planned from the state the change was computed from (`before`, read by the service; the
+//! store's version check makes sure it is still the current one when the change commits) and
+//! the state it writes (`after`). A delete goes to every connector whose scope held the
+//! resource before; the store adds every connector that holds a remote id for it (which also
+//! covers a user deactivated when it left a scope). A delete is planned even for a connector
+//! that has not reported the resource delivered yet: its create may still be queued, and the
+//! delete must follow it.
+//!
+//! [`scope`]: super::scope
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+use super::registry::Registry;
+use super::scope::Scope;
+use crate::scim::schema::ResourceKind;
+use crate::store::outbox::Operation;
+use crate::store::{Membership, ScopedJob, Store, StoreError};
+
+/// The jobs of one change.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Planned {
+    /// Connectors that receive the change itself, with its own operation.
+    pub deliver_to: Vec<String>,
+    /// Everything else: the changed resource entering or leaving a scope, and moved members.
+    pub scoped: Vec<ScopedJob>,
+}
+
+impl Planned {
+    /// Whether nothing is to be delivered.
+    pub fn is_empty(&self) -> bool {
+        self.deliver_to.is_empty() && self.scoped.is_empty()
+    }
+
+    /// Records the job for connector `name` for resource `(kind, id)`, judged in scope before
+    /// and after the change (`(was, is)`); `own` is the change's own operation.
+    fn judge(
+        &mut self,
+        name: &str,
+        scope: &Scope,
+        (kind, id): (ResourceKind, &str),
+        (was, is): (bool, bool),
+        own: Operation,
+    ) {
+        match scope.transition(kind, was, is) {
+            Some(op) if op == own => self.deliver_to.push(name.to_owned()),
+            Some(operation) => self.scoped.push(ScopedJob {
+                connector: name.to_owned(),
+                kind,
+                id: id.to_owned(),
+                operation,
+            }),
+            None => {}
+        }
+    }
+}
+
+fn text<'a>(v: &'a Value, key: &str) -> &'a str {
+    v.get(key).and_then(Value::as_str).unwrap_or_default()
+}
+
+/// Plans the jobs of a change of a `kind` resource from `before` (`None`: a create) to `after`
+/// (`None`: a delete).
+pub fn plan(
+    registry: &Registry,
+    store: &dyn Store,
+    kind: ResourceKind,
+    before: Option<&Value>,
+    after: Option<&Value>,
+) -> Result<Planned, StoreError> {
+    let mut planned = Planned::default();
+    let own = if before.is_some() {
+        Operation::Replace
+    } else {
+        Operation::Create
+    };
+    match kind {
+        ResourceKind::User => {
+            let routes = registry.routes(ResourceKind::User);
+            let id = text(after.or(before).unwrap_or(&Value::Null), "id");
+            // A user's own write does not change its memberships; read them only if they matter.
+            let groups = match before {
+                Some(_) if routes.iter().any(|(_, s)| s.has_role_condition()) => {
+                    store.groups_of(id)?
+                }
+                _ => Vec::new(),
+            };
+            for (name, scope) in &routes {
+                let was = before.is_some_and(|b| scope.admits_user(b, &groups));
+                match after {
+                    Some(after) => {
+                        let is = scope.admits_user(after, &groups);
+                        planned.judge(name, scope, (kind, id), (was, is), own);
+                    }
+                    None if was => planned.deliver_to.push(name.clone()),
+                    None => {}
+                }
+            }
+        }
+        ResourceKind::Group => {
+            let id = text(after.or(before).unwrap_or(&Value::Null), "id");
+            for (name, scope) in &registry.routes(ResourceKind::Group) {
+                let was = before.is_some_and(|b| scope.admits_group(b));
+                match after {
+                    Some(after) => {
+                        let is = scope.admits_group(after);
+                        planned.judge(name, scope, (kind, id), (was, is), own);
+                    }
+                    None if was => planned.deliver_to.push(name.clone()),
+                    None => {}
+                }
+            }
+            for (name, scope) in &registry.routes(ResourceKind::User) {
+                if scope.has_role_condition() {
+                    moved_members(store, &mut planned, name, scope, id, before, after)?;
+                }
+            }
+        }
+    }
+    Ok(planned)
+}
+
+/// Judges every user that the group's change added to or removed from a role group of
+/// connector `name`.
+fn moved_members(
+    store: &dyn Store,
+    planned: &mut Planned,
+    name: &str,
+    scope: &Scope,
+    group_id: &str,
+    before: Option<&Value>,
+    after: Option<&Value>,
+) -> Result<(), StoreError> {
+    // The user members of the group, when the group is one of the scope's role groups.
+    let members = |group: Option<&Value>| -> BTreeSet<String> {
+        let Some(g) = group.filter(|g| scope.names_group(group_id, text(g, "displayName"))) else {
+            return BTreeSet::new();
+        };
+        g.get("members")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|m| text(m, "type") != "Group")
+            .map(|m| text(m, "value").to_owned())
+            .collect()
+    };
+    let (was_in, is_in) = (members(before), members(after));
+    let membership = |group: Option<&Value>| Membership {
+        group_id: group_id.to_owned(),
+        display: group
+            .map(|g| text(g, "displayName"))
+            .unwrap_or_default()
+            .to_owned(),
+    };
+    for user_id in was_in.symmetric_difference(&is_in) {
+        let Some(user) = store.get(ResourceKind::User, user_id)? else {
+            continue;
+        };
+        let others: Vec<Membership> = store
+            .groups_of(user_id)?
+            .into_iter()
+            .filter(|m| m.group_id != group_id)
+            .collect();
+        let with = |member: bool, group: Option<&Value>| {
+            let mut groups = others.clone();
+            if member {
+                groups.push(membership(group));
+            }
+            groups
+        };
+        let was = scope.admits_user(&user, &with(was_in.contains(user_id), before));
+        let is = scope.admits_user(&user, &with(is_in.contains(user_id), after));
+        if was != is {
+            // Entering is a create, leaving a deprovision; both are jobs of the member.
+            planned.judge(
+                name,
+                scope,
+                (ResourceKind::User, user_id),
+                (was, is),
+                Operation::Replace,
+            );
+        }
+    }
+    Ok(())
+}
