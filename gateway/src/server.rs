@@ -6,6 +6,7 @@ use tokio::net::TcpListener;
 
 use crate::admin::AdminState;
 use crate::admin::catalog::Catalog;
+use crate::admin::reconcile::Reconciler;
 use crate::auth::{Bootstrap, TokenSet};
 use crate::config::Config;
 use crate::delivery::Dispatcher;
@@ -129,6 +130,11 @@ pub async fn serve(
         )),
         scim_tokens: tokens.clone(),
         catalog,
+        reconciler: Arc::new(Reconciler::new(
+            store.clone(),
+            outbound.registry.clone(),
+            outbound.committed.clone(),
+        )),
     };
     let state = AppState::new(App {
         service: Service::new(

@@ -212,3 +212,81 @@ fn a_rule_scope_follows_the_users_attributes_and_deactivates_who_leaves() {
             .contains("scope filter")
     );
 }
+
+/// A connector added after the users were gets every user in its scope by a reconcile, with
+/// its progress reported; a second reconcile replaces what the connector now holds.
+#[test]
+fn reconcile_pushes_every_user_in_scope_to_a_new_connector() {
+    let sink = Sink::start();
+    let gw = Gateway::start();
+    let mut sales = Vec::new();
+    for i in 0..30 {
+        let mut u = user(&format!("r{i}"));
+        u["title"] = json!(if i % 3 == 0 { "Support" } else { "Sales" });
+        let id = id_of(&create(&gw, "/Users", &u));
+        if i % 3 != 0 {
+            sales.push(id);
+        }
+    }
+    connect(
+        &gw,
+        "late",
+        &sink,
+        &["User"],
+        json!({"filter": "title eq \"Sales\""}),
+    );
+    assert!(
+        settled(&gw, &sink, 0).is_empty(),
+        "nothing is sent before a reconcile"
+    );
+
+    let (status, started) = gw.admin_send(
+        Method::POST,
+        "/admin/v1/connectors/late/reconcile",
+        &Value::Null,
+    );
+    assert_eq!(
+        (status, started["state"].as_str()),
+        (202, Some("running")),
+        "{started}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let done = loop {
+        let p = gw.admin("/admin/v1/connectors/late/reconcile");
+        if p["state"] == "done" {
+            break p;
+        }
+        assert!(Instant::now() < deadline, "{p}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(
+        (done["scanned"].as_u64(), done["enqueued"].as_u64()),
+        (Some(30), Some(20))
+    );
+    let events = settled(&gw, &sink, 20);
+    for id in &sales {
+        assert_eq!(ops(&events, id), ["create"]);
+    }
+    assert_eq!(events.len(), 20, "only users in scope");
+
+    let (status, _) = gw.admin_send(
+        Method::POST,
+        "/admin/v1/connectors/late/reconcile",
+        &Value::Null,
+    );
+    assert_eq!(status, 202);
+    let events = settled(&gw, &sink, 40);
+    for id in &sales {
+        assert_eq!(
+            ops(&events, id),
+            ["create", "replace"],
+            "held resources are replaced"
+        );
+    }
+    let (status, e) = gw.admin_send(
+        Method::POST,
+        "/admin/v1/connectors/none/reconcile",
+        &Value::Null,
+    );
+    assert_eq!((status, &e["error"]["status"]), (404, &json!(404)));
+}

@@ -12,6 +12,7 @@
 pub mod catalog;
 mod connectors;
 mod plugins;
+pub mod reconcile;
 
 use std::sync::Arc;
 
@@ -43,6 +44,8 @@ pub struct AdminState {
     pub scim_tokens: Arc<TokenSet>,
     /// Plugins and connector instances.
     pub catalog: Arc<Catalog>,
+    /// Reconcile runs.
+    pub reconciler: Arc<reconcile::Reconciler>,
 }
 
 /// An admin API failure.
@@ -109,6 +112,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/jobs/{seq}", get(get_job))
         .merge(plugins::routes())
         .merge(connectors::routes())
+        .merge(reconcile::routes())
         .fallback(|| async { AdminError::new(StatusCode::NOT_FOUND, "no such admin endpoint") })
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -86,6 +86,13 @@ impl Registry {
         }
     }
 
+    /// The resource types and scope of connector `name`.
+    pub fn scope(&self, name: &str) -> Option<(Vec<ResourceKind>, Arc<Scope>)> {
+        self.read()
+            .get(name)
+            .map(|e| (e.kinds.clone(), e.scope.clone()))
+    }
+
     /// Adds a connector, or replaces the one with the same name (a hot swap).
     pub fn insert(&self, name: String, entry: Entry) {
         self.entries

@@ -230,6 +230,9 @@ pub trait Store: Send + Sync + 'static {
         id: &str,
     ) -> Result<Option<RemoteRef>, StoreError>;
 
+    /// Records delivery jobs that no change caused (a reconcile), durably.
+    fn enqueue(&self, jobs: Vec<ScopedJob>) -> WriteFuture;
+
     /// One admin document (an uploaded plugin, a connector instance made through the admin
     /// API) by key.
     fn setting(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;

@@ -2,8 +2,8 @@
 
 use redb::{ReadableTable, WriteTransaction};
 
-use super::super::StoreError;
 use super::super::outbox::{Job, JobOutcome, JobState, Operation, now_ms};
+use super::super::{ScopedJob, StoreError};
 use super::{DEAD, ID_MAP, OUTBOX, io};
 use crate::scim::schema::ResourceKind;
 
@@ -75,6 +75,25 @@ pub(super) fn enqueue(
         .insert(*seq, bytes.as_slice())
         .map_err(io)?;
     Ok(())
+}
+
+/// Records a job for a resource other than the change's own, or with another operation.
+pub(super) fn enqueue_scoped(
+    txn: &WriteTransaction,
+    seq: &mut u64,
+    job: ScopedJob,
+) -> Result<(), StoreError> {
+    enqueue(
+        txn,
+        seq,
+        NewJob {
+            connector: job.connector,
+            kind: job.kind,
+            id: &job.id,
+            operation: job.operation,
+            changed_paths: &[],
+        },
+    )
 }
 
 /// Records how an attempt ended: delivered jobs leave the outbox (keeping or forgetting the

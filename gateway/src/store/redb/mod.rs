@@ -26,7 +26,9 @@ use tokio::sync::oneshot;
 
 use super::index::Index;
 use super::outbox::{Job, JobOutcome, RemoteRef};
-use super::{Change, Key, Membership, Store, StoreError, Stored, WriteFuture, WriteResult};
+use super::{
+    Change, Key, Membership, ScopedJob, Store, StoreError, Stored, WriteFuture, WriteResult,
+};
 use crate::scim::schema::ResourceKind;
 
 mod jobs;
@@ -112,6 +114,8 @@ enum Command {
     Finish(u64, JobOutcome),
     /// Store or remove admin documents.
     Settings(Vec<(String, Option<Vec<u8>>)>),
+    /// Record delivery jobs that no change caused.
+    Enqueue(Vec<ScopedJob>),
 }
 
 /// A command waiting for the writer thread.
@@ -351,6 +355,10 @@ impl Store for RedbStore {
         Ok(out)
     }
 
+    fn enqueue(&self, jobs: Vec<ScopedJob>) -> WriteFuture {
+        self.submit(Command::Enqueue(jobs))
+    }
+
     fn put_settings(&self, entries: Vec<(String, Option<Vec<u8>>)>) -> WriteFuture {
         self.submit(Command::Settings(entries))
     }
@@ -466,6 +474,10 @@ fn apply_batch(
             Command::Change(change) => resources::apply(&txn, &mut counters, change),
             Command::Finish(seq, outcome) => jobs::finish(&txn, seq, outcome).map(|()| Value::Null),
             Command::Settings(entries) => put_settings(&txn, entries).map(|()| Value::Null),
+            Command::Enqueue(scoped) => scoped
+                .into_iter()
+                .try_for_each(|job| jobs::enqueue_scoped(&txn, &mut counters.job, job))
+                .map(|()| Value::Null),
         };
         // A logical refusal wrote nothing; an engine error may have written half: abort all.
         if let Err(StoreError::Io(e)) = &result {

@@ -72,17 +72,7 @@ pub(super) fn apply(
         )?;
     }
     for job in scoped {
-        jobs::enqueue(
-            txn,
-            &mut counters.job,
-            jobs::NewJob {
-                connector: job.connector,
-                kind: job.kind,
-                id: &job.id,
-                operation: job.operation,
-                changed_paths: &[],
-            },
-        )?;
+        jobs::enqueue_scoped(txn, &mut counters.job, job)?;
     }
     Ok(stored)
 }

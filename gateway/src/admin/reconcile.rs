@@ -1,0 +1,240 @@
+//! Reconcile: push every resource in a connector's scope to it as ordinary delivery jobs, for a
+//! connector added after the users were (or one that missed changes while disabled).
+//!
+//! `POST /admin/v1/connectors/{name}/reconcile` starts a run in the background and answers
+//! `202` with its progress; `GET` on the same path shows the progress of the latest run. A run
+//! pages through users, then groups (so that members are there when their groups arrive),
+//! judges each against the connector's scope and records a *create* job (a *replace* where the
+//! connector already holds the resource) in batches, each batch durable before the next is
+//! read. The jobs then take the normal path: in order per resource, retried, visible under
+//! `/admin/v1/jobs`. One run per connector at a time.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+use tokio::sync::Notify;
+
+use super::{AdminError, AdminState};
+use crate::delivery::registry::Registry;
+use crate::delivery::scope::Scope;
+use crate::scim::schema::ResourceKind;
+use crate::store::outbox::{Operation, now_ms};
+use crate::store::{ScopedJob, Store, StoreError};
+
+/// Resources read (and jobs recorded) per batch.
+const BATCH: usize = 500;
+
+/// Where a run is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunState {
+    /// Reading resources and recording jobs.
+    Running,
+    /// Every in-scope resource has its job.
+    Done,
+    /// Stopped by a store failure (see `error`); the jobs recorded so far stand.
+    Failed,
+}
+
+/// The progress of a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Progress {
+    /// The connector.
+    pub connector: String,
+    /// Where the run is.
+    pub state: RunState,
+    /// When it started (ms since the Unix epoch).
+    pub started_ms: u64,
+    /// When it ended.
+    pub finished_ms: Option<u64>,
+    /// Resources read so far.
+    pub scanned: u64,
+    /// Jobs recorded so far (resources in scope).
+    pub enqueued: u64,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+/// The runs, by connector.
+pub struct Reconciler {
+    /// Where resources are read and jobs recorded.
+    store: Arc<dyn Store>,
+    /// The connectors' scopes.
+    registry: Arc<Registry>,
+    /// Wakes the dispatcher after each batch.
+    committed: Arc<Notify>,
+    /// The latest run of each connector.
+    runs: Mutex<HashMap<String, Progress>>,
+}
+
+impl Reconciler {
+    /// A reconciler over the store and the live connectors.
+    pub fn new(store: Arc<dyn Store>, registry: Arc<Registry>, committed: Arc<Notify>) -> Self {
+        Self {
+            store,
+            registry,
+            committed,
+            runs: Mutex::default(),
+        }
+    }
+
+    fn runs(&self) -> std::sync::MutexGuard<'_, HashMap<String, Progress>> {
+        self.runs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn update(&self, connector: &str, change: impl FnOnce(&mut Progress)) {
+        if let Some(p) = self.runs().get_mut(connector) {
+            change(p);
+        }
+    }
+
+    /// Starts a run for `connector`; `409` while one runs, `404` for an unknown connector.
+    pub fn start(self: &Arc<Self>, connector: &str) -> Result<Progress, AdminError> {
+        let (kinds, scope) = self.registry.scope(connector).ok_or_else(|| {
+            AdminError::new(
+                StatusCode::NOT_FOUND,
+                format!("no connector named '{connector}'"),
+            )
+        })?;
+        let progress = {
+            let mut runs = self.runs();
+            if runs
+                .get(connector)
+                .is_some_and(|p| p.state == RunState::Running)
+            {
+                return Err(AdminError::new(
+                    StatusCode::CONFLICT,
+                    format!("a reconcile of '{connector}' is already running"),
+                ));
+            }
+            let progress = Progress {
+                connector: connector.to_owned(),
+                state: RunState::Running,
+                started_ms: now_ms(),
+                finished_ms: None,
+                scanned: 0,
+                enqueued: 0,
+                error: None,
+            };
+            runs.insert(connector.to_owned(), progress.clone());
+            progress
+        };
+        let this = self.clone();
+        let name = connector.to_owned();
+        tokio::spawn(async move {
+            let result = this.run(&name, &kinds, &scope).await;
+            this.update(&name, |p| {
+                p.finished_ms = Some(now_ms());
+                match result {
+                    Ok(()) => p.state = RunState::Done,
+                    Err(e) => {
+                        tracing::error!(connector = %name, error = %e, "reconcile failed");
+                        p.state = RunState::Failed;
+                        p.error = Some(e.to_string());
+                    }
+                }
+            });
+        });
+        Ok(progress)
+    }
+
+    /// The latest run of `connector`.
+    pub fn progress(&self, connector: &str) -> Option<Progress> {
+        self.runs().get(connector).cloned()
+    }
+
+    async fn run(
+        &self,
+        connector: &str,
+        kinds: &[ResourceKind],
+        scope: &Scope,
+    ) -> Result<(), StoreError> {
+        for kind in [ResourceKind::User, ResourceKind::Group] {
+            if !kinds.contains(&kind) {
+                continue;
+            }
+            let mut skip = 0u64;
+            loop {
+                let page = self.store.page(kind, skip, BATCH)?;
+                if page.is_empty() {
+                    break;
+                }
+                skip += page.len() as u64;
+                let mut jobs = Vec::new();
+                for resource in &page {
+                    let id = resource
+                        .get("id")
+                        .and_then(|v| v.as_str())
+                        .unwrap_or_default();
+                    let in_scope = match kind {
+                        ResourceKind::User => {
+                            let groups = if scope.has_role_condition() {
+                                self.store.groups_of(id)?
+                            } else {
+                                Vec::new()
+                            };
+                            scope.admits_user(resource, &groups)
+                        }
+                        ResourceKind::Group => scope.admits_group(resource),
+                    };
+                    if !in_scope {
+                        continue;
+                    }
+                    let held = self.store.remote_ref(connector, kind.name(), id)?.is_some();
+                    jobs.push(ScopedJob {
+                        connector: connector.to_owned(),
+                        kind,
+                        id: id.to_owned(),
+                        operation: if held {
+                            Operation::Replace
+                        } else {
+                            Operation::Create
+                        },
+                    });
+                }
+                let recorded = jobs.len() as u64;
+                if !jobs.is_empty() {
+                    self.store.enqueue(jobs).await?;
+                    self.committed.notify_one();
+                }
+                self.update(connector, |p| {
+                    p.scanned += page.len() as u64;
+                    p.enqueued += recorded;
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The reconcile routes.
+pub fn routes() -> Router<AdminState> {
+    Router::new().route("/connectors/{name}/reconcile", get(show).post(start))
+}
+
+async fn start(
+    State(state): State<AdminState>,
+    Path(name): Path<String>,
+) -> Result<Response, AdminError> {
+    let progress = state.reconciler.start(&name)?;
+    Ok((StatusCode::ACCEPTED, Json(progress)).into_response())
+}
+
+async fn show(
+    State(state): State<AdminState>,
+    Path(name): Path<String>,
+) -> Result<Response, AdminError> {
+    match state.reconciler.progress(&name) {
+        Some(p) => Ok(Json(p).into_response()),
+        None => Err(AdminError::new(
+            StatusCode::NOT_FOUND,
+            format!("no reconcile of '{name}' has run"),
+        )),
+    }
+}
