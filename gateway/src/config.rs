@@ -132,10 +132,26 @@ pub struct ConnectorConfig {
     /// Which users (and groups) it receives, beyond `resource_types`.
     #[serde(default)]
     pub scope: ScopeConfig,
+    /// `async` (the client is answered once the change is committed) or `blocking` (the
+    /// client's request waits for this connector, and fails if it does).
+    #[serde(default)]
+    pub pattern: Pattern,
     /// Whether it receives and delivers changes now. A disabled connector records no new jobs,
     /// and the jobs it has wait until it is enabled.
     #[serde(default = "enabled_by_default")]
     pub enabled: bool,
+}
+
+/// When a connector delivers, relative to the client's request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Pattern {
+    /// After the change is committed, from the outbox, with retries.
+    #[default]
+    Async,
+    /// Before the change is committed, while the client waits: if the connector fails, the
+    /// client gets a SCIM error with its reason and nothing is committed.
+    Blocking,
 }
 
 fn enabled_by_default() -> bool {

@@ -16,6 +16,7 @@ mod groups;
 mod listing;
 mod observability;
 mod patch;
+mod patterns;
 mod provisioning;
 mod schema_rules;
 mod scope;

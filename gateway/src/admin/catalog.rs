@@ -27,7 +27,7 @@ use serde_json::Value;
 use tokio::sync::Notify;
 
 use crate::auth::sha256_hex;
-use crate::config::ConnectorConfig;
+use crate::config::{ConnectorConfig, Pattern};
 use crate::delivery::Connector;
 use crate::delivery::registry::{Entry, Registry};
 use crate::delivery::scope::{Scope, ScopeConfig};
@@ -124,6 +124,8 @@ pub struct ConnectorView {
     pub memory_mib: u64,
     /// Which users and groups it receives.
     pub scope: ScopeConfig,
+    /// `async` or `blocking`.
+    pub pattern: Pattern,
     /// Whether it receives and delivers changes.
     pub enabled: bool,
     /// Why it is not running, when a stored definition failed to load at start.
@@ -265,6 +267,7 @@ impl Catalog {
                 connector: instance,
                 kinds,
                 scope: Arc::new(scope),
+                blocking: c.pattern == Pattern::Blocking,
                 enabled: c.enabled,
             },
         );
@@ -564,6 +567,7 @@ fn view_connector(d: &Defined) -> ConnectorView {
         timeout_ms: c.timeout_ms,
         memory_mib: c.memory_mib,
         scope: c.scope.clone(),
+        pattern: c.pattern,
         enabled: c.enabled,
         error: d.error.clone(),
     }

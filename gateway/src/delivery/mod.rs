@@ -15,6 +15,7 @@
 //! It reports what it loads and every attempt's outcome to [`DeliveryMetrics`], and marks there
 //! that it has started once it has read the outbox (what `/readyz` waits for).
 
+pub mod blocking;
 pub mod plan;
 pub mod queue;
 pub mod registry;
@@ -325,7 +326,7 @@ fn event_for(store: &dyn Store, job: &Job) -> Result<Option<Event>, crate::store
 }
 
 /// Remote ids of other resources at the same connector.
-fn id_lookup(store: Arc<dyn Store>, connector: &str) -> IdLookup {
+pub(crate) fn id_lookup(store: Arc<dyn Store>, connector: &str) -> IdLookup {
     let connector = connector.to_owned();
     Arc::new(move |resource_type: &str, id: &str| {
         store

@@ -18,6 +18,8 @@ use std::sync::{Arc, RwLock};
 
 use super::Connector;
 use super::scope::Scope;
+#[cfg(doc)]
+use crate::config::Pattern;
 use crate::scim::schema::ResourceKind;
 
 /// One connector instance as the registry holds it.
@@ -29,6 +31,8 @@ pub struct Entry {
     pub kinds: Vec<ResourceKind>,
     /// Which users and groups of those types it receives.
     pub scope: Arc<Scope>,
+    /// Whether it delivers while the client waits (see [`Pattern::Blocking`]).
+    pub blocking: bool,
     /// Whether it receives and delivers changes now.
     pub enabled: bool,
 }
@@ -84,6 +88,14 @@ impl Registry {
             Some(_) => Lookup::Paused,
             None => Lookup::Missing,
         }
+    }
+
+    /// Connector `name`, when it is enabled and delivers while the client waits.
+    pub fn blocking(&self, name: &str) -> Option<Arc<dyn Connector>> {
+        self.read()
+            .get(name)
+            .filter(|e| e.enabled && e.blocking)
+            .map(|e| e.connector.clone())
     }
 
     /// The resource types and scope of connector `name`.

@@ -87,6 +87,7 @@ fn start_reporting(
             connector: connector as Arc<dyn Connector>,
             kinds: vec![ResourceKind::User, ResourceKind::Group],
             scope: Arc::default(),
+            blocking: false,
             enabled: true,
         },
     )]);
@@ -111,6 +112,7 @@ fn start_reporting(
 async fn write(store: &RedbStore, op: WriteOp) {
     let change = Change {
         scoped: Vec::new(),
+        delivered: Vec::new(),
         op,
         deliver_to: vec!["c".into()],
         changed_paths: Vec::new(),

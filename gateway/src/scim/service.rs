@@ -18,9 +18,11 @@ use super::patch;
 use super::raw;
 use super::resource::{etag_matches, now};
 use super::schema::{self, ResourceKind, UnknownAttributes};
+use crate::delivery::blocking::{Blocked, Subject, deliver_now};
 use crate::delivery::plan;
 use crate::delivery::registry::Registry;
 use crate::error::ScimError;
+use crate::store::outbox::Operation;
 use crate::store::{Change, Key, Membership, Store, StoreError, Stored, WriteOp};
 
 /// How often a write is recomputed after losing a race with another writer. Each round lets at
@@ -216,7 +218,7 @@ impl Service {
                 .commit(kind, op, changed_paths.clone(), Some(&existing))
                 .await
             {
-                Err(StoreError::VersionMismatch) if if_match.is_none() => {
+                Err(CommitError::Store(StoreError::VersionMismatch)) if if_match.is_none() => {
                     let pause = rand::random_range(0..2_000u64);
                     tokio::time::sleep(std::time::Duration::from_micros(pause)).await;
                 }
@@ -237,18 +239,33 @@ impl Service {
         op: WriteOp,
         changed_paths: Vec<String>,
         before: Option<&Value>,
-    ) -> Result<Value, StoreError> {
-        let after = match &op {
-            WriteOp::Create { resource, .. } | WriteOp::Replace { resource, .. } => Some(resource),
-            WriteOp::Delete { .. } => None,
+    ) -> Result<Value, CommitError> {
+        let (after, id, operation) = match &op {
+            WriteOp::Create { resource, .. } => {
+                (Some(resource), resource.get("id"), Operation::Create)
+            }
+            WriteOp::Replace { resource, .. } => {
+                (Some(resource), resource.get("id"), Operation::Replace)
+            }
+            WriteOp::Delete { .. } => (None, before.and_then(|b| b.get("id")), Operation::Delete),
         };
-        let planned = plan::plan(&self.outbound.registry, &*self.store, kind, before, after)?;
+        let registry = &self.outbound.registry;
+        let mut planned = plan::plan(registry, &*self.store, kind, before, after)?;
+        let subject = Subject {
+            kind,
+            id: id.and_then(Value::as_str).unwrap_or_default(),
+            operation,
+            after,
+            changed_paths: &changed_paths,
+        };
+        let delivered = deliver_now(registry, &self.store, &subject, &mut planned).await?;
         let notify = !planned.is_empty() || matches!(op, WriteOp::Delete { .. });
         let change = Change {
             op,
             deliver_to: planned.deliver_to,
             changed_paths,
             scoped: planned.scoped,
+            delivered,
         };
         let stored = self.store.write(change).await?;
         if notify {
@@ -492,6 +509,27 @@ impl Service {
         }
         out.extend_from_slice(b"]}");
         Ok(out)
+    }
+}
+
+/// Why a change was not committed.
+#[derive(Debug, thiserror::Error)]
+enum CommitError {
+    /// The store refused it or failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A blocking connector did not accept it.
+    #[error(transparent)]
+    Blocked(#[from] Blocked),
+}
+
+impl From<CommitError> for ScimError {
+    fn from(e: CommitError) -> Self {
+        match e {
+            CommitError::Store(e) => e.into(),
+            // The upstream system refused or failed: 502, with its reason.
+            CommitError::Blocked(b) => ScimError::new(StatusCode::BAD_GATEWAY, b.to_string()),
+        }
     }
 }
 

@@ -94,6 +94,10 @@ pub struct Change {
     pub changed_paths: Vec<String>,
     /// Further jobs it causes: users entering or leaving a connector's scope.
     pub scoped: Vec<ScopedJob>,
+    /// Blocking connectors that already delivered it, before the commit: their id map is
+    /// updated in the same transaction (a remote reference kept, or forgotten for a delete)
+    /// and they get no job for it.
+    pub delivered: Vec<(String, Option<RemoteRef>)>,
 }
 
 /// A delivery job a change causes besides its own ([`Change::deliver_to`]): for the changed
@@ -118,6 +122,7 @@ impl From<WriteOp> for Change {
             deliver_to: Vec::new(),
             changed_paths: Vec::new(),
             scoped: Vec::new(),
+            delivered: Vec::new(),
         }
     }
 }

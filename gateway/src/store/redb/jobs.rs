@@ -2,7 +2,7 @@
 
 use redb::{ReadableTable, WriteTransaction};
 
-use super::super::outbox::{Job, JobOutcome, JobState, Operation, now_ms};
+use super::super::outbox::{Job, JobOutcome, JobState, Operation, RemoteRef, now_ms};
 use super::super::{ScopedJob, StoreError};
 use super::{DEAD, ID_MAP, OUTBOX, io};
 use crate::scim::schema::ResourceKind;
@@ -14,6 +14,28 @@ const SEP: char = '\u{1f}';
 /// The id-map key of a resource at a connector.
 pub(super) fn id_map_key(resource_type: &str, id: &str, connector: &str) -> String {
     format!("{resource_type}{SEP}{id}{SEP}{connector}")
+}
+
+/// Keeps (`Some`) or forgets (`None`) what `connector` calls a resource.
+pub(super) fn set_remote(
+    txn: &WriteTransaction,
+    resource_type: &str,
+    id: &str,
+    connector: &str,
+    remote: Option<&RemoteRef>,
+) -> Result<(), StoreError> {
+    let key = id_map_key(resource_type, id, connector);
+    let mut id_map = txn.open_table(ID_MAP).map_err(io)?;
+    match remote {
+        Some(remote) => {
+            let bytes = serde_json::to_vec(remote).map_err(io)?;
+            id_map.insert(key.as_str(), bytes.as_slice()).map_err(io)?;
+        }
+        None => {
+            id_map.remove(key.as_str()).map_err(io)?;
+        }
+    }
+    Ok(())
 }
 
 /// The connectors that hold a remote id for the resource.
@@ -112,16 +134,10 @@ pub(super) fn finish(
         JobOutcome::Delivered(attempt, remote) => {
             job.attempts.push(attempt);
             outbox.remove(seq).map_err(io)?;
-            let key = id_map_key(&job.resource_type, &job.resource_id, &job.connector);
-            let mut id_map = txn.open_table(ID_MAP).map_err(io)?;
+            let (kind, id, connector) = (&job.resource_type, &job.resource_id, &job.connector);
             match (job.operation, remote) {
-                (Operation::Delete, _) => {
-                    id_map.remove(key.as_str()).map_err(io)?;
-                }
-                (_, Some(remote)) => {
-                    let bytes = serde_json::to_vec(&remote).map_err(io)?;
-                    id_map.insert(key.as_str(), bytes.as_slice()).map_err(io)?;
-                }
+                (Operation::Delete, _) => set_remote(txn, kind, id, connector, None)?,
+                (_, Some(remote)) => set_remote(txn, kind, id, connector, Some(&remote))?,
                 (_, None) => {}
             }
         }

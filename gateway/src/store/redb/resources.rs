@@ -45,6 +45,7 @@ pub(super) fn apply(
         mut deliver_to,
         changed_paths,
         scoped,
+        delivered,
     } = change;
     let (kind, id, operation) = match &op {
         WriteOp::Create { kind, resource } => (*kind, id_of(resource)?, Operation::Create),
@@ -52,6 +53,10 @@ pub(super) fn apply(
         WriteOp::Delete { kind, id, .. } => (*kind, id.clone(), Operation::Delete),
     };
     let stored = apply_op(txn, &mut counters.version, op)?;
+    for (connector, remote) in &delivered {
+        let remote = remote.as_ref().filter(|_| operation != Operation::Delete);
+        jobs::set_remote(txn, kind.name(), &id, connector, remote)?;
+    }
     if operation == Operation::Delete {
         // A delete reaches every connector that holds the resource, in scope or not.
         deliver_to.extend(jobs::holders(txn, kind.name(), &id)?);

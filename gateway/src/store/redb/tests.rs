@@ -204,6 +204,7 @@ async fn the_outbox_records_jobs_with_their_change_and_follows_outcomes() {
     };
     let to = |op: WriteOp, connectors: &[&str]| Change {
         scoped: Vec::new(),
+        delivered: Vec::new(),
         op,
         deliver_to: connectors.iter().map(|c| c.to_string()).collect(),
         changed_paths: vec!["active".into()],

@@ -1,0 +1,116 @@
+//! Blocking connectors: the share of a change that is delivered while the client waits,
+//! before the change is committed.
+//!
+//! The service plans a change as usual, then calls every blocking connector that the plan names
+//! for the changed resource itself, in turn. If one fails, the client gets a SCIM error with
+//! that connector's reason and nothing is committed (connectors called before it in the same
+//! request did receive the change; they are the ones to make that idempotent, as every
+//! connector must be). If all succeed, the change is committed with their remote references in
+//! the same transaction and without jobs for them. Jobs for other resources (members a group's
+//! change moves in or out of scope) stay asynchronous.
+//!
+//! Because the connector is called before the commit, a commit that then fails (a concurrent
+//! change: the service recomputes and calls again with the newer state; a `userName` taken in
+//! the meantime: the client gets `409`) can leave the target a step ahead of the gateway.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::plan::Planned;
+use super::registry::Registry;
+use super::{Event, Failure, id_lookup};
+use crate::scim::schema::ResourceKind;
+use crate::store::Store;
+use crate::store::outbox::{Operation, RemoteRef};
+
+/// A blocking connector refused or failed the change.
+#[derive(Debug, thiserror::Error)]
+#[error("connector '{connector}' did not accept the change ({}): {}", failure.kind, failure.message)]
+pub struct Blocked {
+    /// The connector.
+    pub connector: String,
+    /// Its reason.
+    pub failure: Failure,
+}
+
+/// The change being delivered.
+pub struct Subject<'a> {
+    /// Users or Groups.
+    pub kind: ResourceKind,
+    /// The resource's id.
+    pub id: &'a str,
+    /// The change's own operation.
+    pub operation: Operation,
+    /// The resource as it will be committed (`None` for a delete).
+    pub after: Option<&'a Value>,
+    /// For a PATCH, the changed paths.
+    pub changed_paths: &'a [String],
+}
+
+/// Delivers the blocking connectors' jobs of `planned` for the changed resource now, removing
+/// them from `planned`; answers what each reported.
+pub async fn deliver_now(
+    registry: &Registry,
+    store: &Arc<dyn Store>,
+    subject: &Subject<'_>,
+    planned: &mut Planned,
+) -> Result<Vec<(String, Option<RemoteRef>)>, Blocked> {
+    let mut now: Vec<(String, Operation)> = Vec::new();
+    planned.deliver_to.retain(|name| {
+        let blocking = registry.blocking(name).is_some();
+        if blocking {
+            now.push((name.clone(), subject.operation));
+        }
+        !blocking
+    });
+    planned.scoped.retain(|job| {
+        let own = job.kind == subject.kind && job.id == subject.id;
+        let blocking = own && registry.blocking(&job.connector).is_some();
+        if blocking {
+            now.push((job.connector.clone(), job.operation));
+        }
+        !blocking
+    });
+    let mut delivered = Vec::with_capacity(now.len());
+    for (name, operation) in now {
+        let Some(connector) = registry.blocking(&name) else {
+            continue;
+        };
+        let fail = |failure: Failure| Blocked {
+            connector: name.clone(),
+            failure,
+        };
+        let remote = store
+            .remote_ref(&name, subject.kind.name(), subject.id)
+            .map_err(|e| {
+                fail(Failure::transient(format!(
+                    "reading the id map failed: {e}"
+                )))
+            })?;
+        let mut resource = match (operation, subject.after) {
+            (Operation::Delete, _) | (_, None) => Value::Null,
+            (_, Some(after)) => after.clone(),
+        };
+        if let (Operation::Deactivate, Some(obj)) = (operation, resource.as_object_mut()) {
+            obj.insert("active".into(), Value::Bool(false));
+        }
+        let event = Event {
+            operation,
+            resource_type: subject.kind.name().to_owned(),
+            id: subject.id.to_owned(),
+            remote_id: remote.map(|r| r.remote_id),
+            resource,
+            changed_paths: subject.changed_paths.to_vec(),
+        };
+        let answer = connector
+            .deliver(event, id_lookup(store.clone(), &name))
+            .await
+            .map_err(fail)?;
+        tracing::info!(connector = %name, resource = %format!("{}/{}", subject.kind.name(), subject.id),
+            "delivered while the client waited");
+        let keep = !matches!(operation, Operation::Delete);
+        delivered.push((name, keep.then_some(answer)));
+    }
+    Ok(delivered)
+}

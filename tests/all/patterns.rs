@@ -1,0 +1,80 @@
+//! Provisioning patterns: a blocking connector delivers while the client waits, and a change it
+//! cannot deliver is refused with its reason and not committed (gateway A provisioning to
+//! gateway B through the bundled `scim2` connector).
+
+use scim_gateway_e2e::{
+    Gateway, TOKEN, assert_scim_error, create, id_of, parts, scratch_dir, user, write_config,
+};
+use serde_json::json;
+
+/// Starts A with one blocking `scim2` connector to `b_base`.
+fn start_blocking_a(b_base: &str) -> (Gateway, std::path::PathBuf) {
+    let dir = scratch_dir("blocking-a");
+    let config = write_config(
+        &dir,
+        &format!(
+            "[[connectors]]\nname = \"b\"\nplugin = \"scim2\"\npattern = \"blocking\"\n\
+             resource_types = [\"User\"]\nallowed_hosts = [\"{b_base}\"]\n\
+             [connectors.config]\nbase_url = \"{b_base}\"\n\
+             [connectors.secrets]\ntoken = \"{TOKEN}\"\n"
+        ),
+    );
+    let a = Gateway::start_in(&dir, &["--config", config.to_str().expect("utf-8 path")]);
+    (a, dir)
+}
+
+fn count(gw: &Gateway, filter: &str) -> u64 {
+    let (status, list) = parts(gw.get(&format!(
+        "/Users?filter={}",
+        scim_gateway_e2e::encode(filter)
+    )));
+    assert_eq!(status, 200, "{list}");
+    list["totalResults"].as_u64().unwrap_or(u64::MAX)
+}
+
+#[test]
+fn a_blocking_connector_answers_before_the_client_does_and_its_failure_refuses_the_change() {
+    let mut b = Gateway::start();
+    let (a, dir) = start_blocking_a(&b.base);
+
+    // Delivered before A answers: B has the user the moment A's 201 arrives.
+    let ann = id_of(&create(&a, "/Users", &user("ann@example.com")));
+    assert_eq!(count(&b, "userName eq \"ann@example.com\""), 1);
+    let r = a.patch_ops(
+        &format!("/Users/{ann}"),
+        json!([{"op": "replace", "path": "title", "value": "Lead"}]),
+    );
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(count(&b, "title eq \"Lead\""), 1);
+    assert_eq!(
+        a.admin("/admin/v1/jobs?state=pending")["total"],
+        0,
+        "no job is left behind"
+    );
+
+    // B goes away: every change is refused with the connector's reason, and nothing changes.
+    b.stop();
+    let e = assert_scim_error(a.post("/Users", &user("bob@example.com")), 502, None);
+    let detail = e["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("connector 'b'"), "{detail}");
+    assert_eq!(
+        count(&a, "userName eq \"bob@example.com\""),
+        0,
+        "not committed"
+    );
+    let r = a.patch_ops(
+        &format!("/Users/{ann}"),
+        json!([{"op": "replace", "path": "title", "value": "Gone"}]),
+    );
+    assert_scim_error(r, 502, None);
+    assert_eq!(count(&a, "title eq \"Lead\""), 1, "the user is unchanged");
+    assert_scim_error(a.delete(&format!("/Users/{ann}")), 502, None);
+    assert_eq!(
+        count(&a, "userName eq \"ann@example.com\""),
+        1,
+        "not deleted"
+    );
+    assert_eq!(a.admin("/admin/v1/jobs?state=pending")["total"], 0);
+    drop(a);
+    let _ = std::fs::remove_dir_all(dir);
+}
