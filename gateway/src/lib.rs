@@ -7,9 +7,10 @@
 //!
 //! - [`server`]: starts everything: opens the store, loads tokens, binds the listener, shuts down
 //!   on a signal.
-//! - [`http`]: the axum router under `/scim/v2`, the bearer-token check, extractors that turn bad
-//!   input into SCIM errors, and one small handler per route; [`http::health`]: the
-//!   unauthenticated `/healthz` and `/readyz` probes.
+//! - [`http`]: the axum router under `/scim/v2`, the bearer-token check (which hands the token's
+//!   name down as the author of changes), extractors that turn bad input into SCIM errors, and
+//!   one small handler per route; [`http::health`]: the unauthenticated `/healthz` and `/readyz`
+//!   probes.
 //! - [`error`]: [`ScimError`](error::ScimError), the single error type the edge answers with;
 //!   every module's typed error converts into it once.
 //! - [`scim`]: the protocol, independent of HTTP:
@@ -21,17 +22,22 @@
 //!     operations; [`scim::list`]: query parameters, index plans, sorting, paging;
 //!   - [`scim::bulk`]: `/Bulk`; [`scim::discovery`]: `/ServiceProviderConfig`, `/ResourceTypes`,
 //!     `/Schemas`; [`scim::resource`]: timestamps and ETags.
-//! - [`store`]: the [`Store`](store::Store) trait (resources, indexes, conditional writes) and its
-//!   embedded redb implementation with group commit.
+//! - [`store`]: the [`Store`](store::Store) trait (resources, indexes, conditional writes, the
+//!   outbox, dead letters and delivery history, the audit trail) and its embedded redb
+//!   implementation with group commit; [`store::audit`]: audit records, queries and retention.
 //! - [`delivery`]: the dispatcher that takes jobs from the store's outbox and hands each to its
-//!   connector, in order per (connector, resource), with retries and dead letters.
+//!   connector, in order per (connector, resource), with retries and dead letters; each
+//!   attempt's record keeps the plugin's log lines.
 //! - [`runtime`]: the sandboxed wasmtime runtime that runs connector plugins (the WIT contract
 //!   in `wit/`), its egress policy, and the plugins bundled into the binary.
-//! - [`admin`]: the admin API under `/admin/v1` (admin tokens only): delivery jobs and dead
-//!   letters.
+//! - [`admin`]: the admin API under `/admin/v1` (admin tokens only): [`admin::jobs`] (delivery
+//!   jobs by state, one job with its attempts, retrying and discarding dead letters) and
+//!   [`admin::audit`] (the audit trail); `admin` itself holds the auth, the error shape and the
+//!   router.
 //! - [`metrics`]: `GET /metrics` in the Prometheus text format: HTTP requests by route template
 //!   (recorded by a middleware), the outbox and attempts by connector, plugin call latency and
-//!   faults (reported by the dispatcher); a small registry of our own.
+//!   faults (reported by the dispatcher, which also marks there the jobs it is running); a small
+//!   registry of our own.
 //! - [`config`] and [`auth`]: the TOML configuration (including the log format) and the hashed
 //!   bearer tokens.
 

@@ -5,9 +5,7 @@
 use std::time::{Duration, Instant};
 
 use reqwest::Method;
-use scim_gateway_e2e::{
-    ADMIN_TOKEN, Gateway, TOKEN, create, id_of, parts, scratch_dir, user,
-};
+use scim_gateway_e2e::{ADMIN_TOKEN, Gateway, TOKEN, create, id_of, parts, scratch_dir, user};
 use serde_json::{Value, json};
 
 /// Waits (at most 90 s) until `check` answers `Ok`; panics with its last complaint.
@@ -56,12 +54,17 @@ fn jobs(gw: &Gateway, query: &str) -> Vec<Value> {
 }
 
 fn seq(job: &Value) -> u64 {
-    job["seq"].as_u64().unwrap_or_else(|| panic!("no seq in {job}"))
+    job["seq"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no seq in {job}"))
 }
 
 /// The dead job of resource `id`.
 fn dead_job_of(gw: &Gateway, id: &str) -> Value {
-    let dead = jobs(gw, &format!("?state=dead&resource_type=User&resource_id={id}"));
+    let dead = jobs(
+        gw,
+        &format!("?state=dead&resource_type=User&resource_id={id}"),
+    );
     assert_eq!(dead.len(), 1, "{dead:?}");
     dead[0].clone()
 }
@@ -135,7 +138,10 @@ fn dead_jobs_are_retried_once_the_target_is_up_or_discarded() {
     admin_error(admin(&a, Method::DELETE, "/jobs/999999", None), 404);
     admin_error(admin(&a, Method::GET, "/jobs?state=lost", None), 400);
     admin_error(admin(&a, Method::GET, "/jobs?after=x", None), 400);
-    admin_error(admin(&a, Method::POST, "/jobs/discard", Some(json!({}))), 400);
+    admin_error(
+        admin(&a, Method::POST, "/jobs/discard", Some(json!({}))),
+        400,
+    );
 
     // The target comes up; bob already exists there, so delivering him makes the plugin log
     // that it adopts him.
@@ -165,7 +171,10 @@ fn dead_jobs_are_retried_once_the_target_is_up_or_discarded() {
     let (_, at_b) = parts(b.get("/Users?filter=userName%20eq%20%22ann@example.com%22"));
     assert_eq!(at_b["totalResults"], 1, "{at_b}");
     let (_, delivered) = admin(&a, Method::GET, &format!("/jobs/{new_seq}"), None);
-    let attempts = delivered["attempts"].as_array().cloned().unwrap_or_default();
+    let attempts = delivered["attempts"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     assert_eq!(attempts.len(), 2, "the failed attempt is kept: {delivered}");
     assert_eq!(attempts[1]["outcome"], "delivered");
     // Only dead jobs can be retried or discarded.
@@ -186,12 +195,7 @@ fn dead_jobs_are_retried_once_the_target_is_up_or_discarded() {
 
     // Discard one.
     let cy_job = dead_job_of(&a, &cy);
-    let (status, discarded) = admin(
-        &a,
-        Method::DELETE,
-        &format!("/jobs/{}", seq(&cy_job)),
-        None,
-    );
+    let (status, discarded) = admin(&a, Method::DELETE, &format!("/jobs/{}", seq(&cy_job)), None);
     assert_eq!((status, &discarded["discarded"]), (200, &json!(1)));
     admin_error(
         admin(&a, Method::GET, &format!("/jobs/{}", seq(&cy_job)), None),
@@ -216,7 +220,10 @@ fn dead_jobs_are_retried_once_the_target_is_up_or_discarded() {
     let (_, bob_job) = admin(&a, Method::GET, &format!("/jobs/{bob_seq}"), None);
     assert_eq!(bob_job["resource_id"], bob.as_str());
     let logs = bob_job["attempts"][1]["logs"].to_string();
-    assert!(logs.contains("adopting"), "the plugin's log lines: {bob_job}");
+    assert!(
+        logs.contains("adopting"),
+        "the plugin's log lines: {bob_job}"
+    );
     assert!(jobs(&a, "?state=dead").is_empty());
     assert_eq!(metric(&a, dead_gauge).as_deref(), Some("0"));
 
@@ -246,7 +253,10 @@ fn dead_jobs_are_retried_once_the_target_is_up_or_discarded() {
         &format!("/jobs?state=delivered&after={bob_seq}"),
         None,
     );
-    assert_eq!((last["total"].clone(), last["next"].clone()), (json!(0), Value::Null));
+    assert_eq!(
+        (last["total"].clone(), last["next"].clone()),
+        (json!(0), Value::Null)
+    );
     // Nothing is left in the outbox.
     for state in ["", "?state=pending", "?state=retrying", "?state=running"] {
         assert!(jobs(&a, state).is_empty(), "{state}");

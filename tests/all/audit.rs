@@ -157,7 +157,11 @@ fn every_accepted_change_is_audited_with_its_token_and_digests() {
 
     // Errors in the admin shape; a SCIM token cannot read the trail.
     let (status, body) = audit(&gw, &[("since", "yesterday")]);
-    assert_eq!((status, &body["error"]["status"]), (400, &json!(400)), "{body}");
+    assert_eq!(
+        (status, &body["error"]["status"]),
+        (400, &json!(400)),
+        "{body}"
+    );
     let r = gw
         .client
         .get(format!("{}/admin/v1/audit", gw.origin()))
@@ -165,7 +169,11 @@ fn every_accepted_change_is_audited_with_its_token_and_digests() {
         .send()
         .expect("audit");
     let (status, body) = parts(r);
-    assert_eq!((status, &body["error"]["status"]), (403, &json!(403)), "{body}");
+    assert_eq!(
+        (status, &body["error"]["status"]),
+        (403, &json!(403)),
+        "{body}"
+    );
 }
 
 #[test]
@@ -185,7 +193,11 @@ fn bulk_operations_are_audited_one_by_one() {
     let (status, answer) = parts(gw.post("/Bulk", &body));
     assert_eq!(status, 200, "{answer}");
     let done = changes(&entries(&gw, &[("actor", "env")]));
-    assert_eq!(done.len(), 2, "the refused duplicate is not audited: {done:?}");
+    assert_eq!(
+        done.len(),
+        2,
+        "the refused duplicate is not audited: {done:?}"
+    );
     assert!(done.iter().all(|e| e["operation"] == "create"));
     let mut ids: Vec<&str> = done
         .iter()

@@ -181,10 +181,7 @@ async fn list(
             (jobs, next)
         }
     };
-    let jobs: Vec<Job> = jobs
-        .into_iter()
-        .map(|j| shown(j, &running))
-        .collect();
+    let jobs: Vec<Job> = jobs.into_iter().map(|j| shown(j, &running)).collect();
     Ok(Json(json!({"total": jobs.len(), "next": next, "jobs": jobs})).into_response())
 }
 

@@ -137,4 +137,3 @@ pub async fn require_admin(State(state): State<AdminState>, req: Request, next: 
         .into_response(),
     }
 }
-

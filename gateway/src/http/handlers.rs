@@ -121,7 +121,11 @@ pub async fn create(
     ScimJson(body): ScimJson,
 ) -> Result<Response, ScimError> {
     let kind = kind_of(&endpoint)?;
-    let stored = state.service.acting_as(&actor.0).create(kind, &body).await?;
+    let stored = state
+        .service
+        .acting_as(&actor.0)
+        .create(kind, &body)
+        .await?;
     // A new resource is in no group yet.
     render(
         &state.service,

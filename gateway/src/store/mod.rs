@@ -27,8 +27,8 @@ use serde_json::Value;
 
 use crate::scim::schema::ResourceKind;
 
-pub use index::Index;
 pub use audit::{AuditEntry, AuditQuery};
+pub use index::Index;
 pub use outbox::{DeadAction, DeadSelection, Job, JobFilter, JobOutcome, RemoteRef, Shelf};
 
 /// A failed store operation.

@@ -27,8 +27,8 @@ use redb::{
 use serde_json::Value;
 use tokio::sync::oneshot;
 
-use super::index::Index;
 use super::audit::{AuditEntry, AuditQuery};
+use super::index::Index;
 use super::outbox::{DeadAction, DeadSelection, Job, JobFilter, JobOutcome, RemoteRef, Shelf};
 use super::{
     Change, DeadFuture, Key, Membership, PruneFuture, Store, StoreError, Stored, WriteFuture,

@@ -9,8 +9,7 @@ use super::super::index::{Index, member_ids};
 use super::super::outbox::Operation;
 use super::super::{Change, StoreError, WriteOp, WriteResult};
 use super::{
-    Counters, MEMBER_OF, USER_NAME, audit, decode, id_of, index_table, io, jobs, table,
-    version_of,
+    Counters, MEMBER_OF, USER_NAME, audit, decode, id_of, index_table, io, jobs, table, version_of,
 };
 use crate::scim::resource::now;
 use crate::scim::schema::ResourceKind;

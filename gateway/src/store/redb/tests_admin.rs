@@ -181,7 +181,10 @@ async fn dead_jobs_are_discarded_by_connector_or_by_seq() {
     let left = store.dead_jobs().unwrap();
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].connector, "y");
-    assert!(store.jobs_after(0, 10).unwrap().is_empty(), "nothing queued");
+    assert!(
+        store.jobs_after(0, 10).unwrap().is_empty(),
+        "nothing queued"
+    );
     // Both parts given: only jobs matching both.
     let mismatch = DeadSelection {
         connector: Some("x".into()),
@@ -234,7 +237,10 @@ async fn a_change_is_audited_in_its_transaction_and_a_refused_one_is_not() {
 
     let entries = all_audit(&store);
     assert_eq!(entries.len(), 3, "{entries:?}");
-    assert!(entries.windows(2).all(|w| w[0].seq > w[1].seq), "newest first");
+    assert!(
+        entries.windows(2).all(|w| w[0].seq > w[1].seq),
+        "newest first"
+    );
     assert!(entries.windows(2).all(|w| w[0].at_ms >= w[1].at_ms));
     let [delivery, replace, create] = &entries[..] else {
         unreachable!()
@@ -271,7 +277,10 @@ async fn a_change_is_audited_in_its_transaction_and_a_refused_one_is_not() {
         }
     );
     assert_eq!(
-        (delivery.resource_type.as_str(), delivery.resource_id.as_str()),
+        (
+            delivery.resource_type.as_str(),
+            delivery.resource_id.as_str()
+        ),
         ("User", "a")
     );
 
