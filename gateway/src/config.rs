@@ -40,6 +40,23 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Who may read `/metrics`.
     pub metrics: MetricsConfig,
+    /// How long the audit trail is kept.
+    pub audit: AuditConfig,
+}
+
+/// The `[audit]` section.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// Days an audit entry is kept; older ones are pruned at start and every hour. `0` keeps
+    /// them forever.
+    pub retention_days: u64,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self { retention_days: 90 }
+    }
 }
 
 /// How log lines are written.
@@ -73,6 +90,9 @@ pub struct DeliveryConfig {
     pub max_delay_ms: u64,
     /// Most deliveries in flight at once, across connectors.
     pub workers: usize,
+    /// How many delivered jobs the delivery history keeps for the admin API (the oldest are
+    /// pruned as new ones arrive); `0` keeps none.
+    pub keep_delivered: u64,
 }
 
 impl Default for DeliveryConfig {
@@ -83,6 +103,7 @@ impl Default for DeliveryConfig {
             base_delay_ms: retry.base_delay_ms,
             max_delay_ms: retry.max_delay_ms,
             workers: 32,
+            keep_delivered: 10_000,
         }
     }
 }
@@ -217,6 +238,7 @@ impl Default for Config {
             connectors: Vec::new(),
             log_format: LogFormat::Text,
             metrics: MetricsConfig::default(),
+            audit: AuditConfig::default(),
         }
     }
 }

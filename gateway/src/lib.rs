@@ -7,9 +7,10 @@
 //!
 //! - [`server`]: starts everything: opens the store, loads tokens, binds the listener, shuts down
 //!   on a signal.
-//! - [`http`]: the axum router under `/scim/v2`, the bearer-token check, extractors that turn bad
-//!   input into SCIM errors, and one small handler per route; [`http::health`]: the
-//!   unauthenticated `/healthz` and `/readyz` probes.
+//! - [`http`]: the axum router under `/scim/v2`, the bearer-token check (which hands the token's
+//!   name down as the author of changes), extractors that turn bad input into SCIM errors, and
+//!   one small handler per route; [`http::health`]: the unauthenticated `/healthz` and `/readyz`
+//!   probes.
 //! - [`error`]: [`ScimError`](error::ScimError), the single error type the edge answers with;
 //!   every module's typed error converts into it once.
 //! - [`scim`]: the protocol, independent of HTTP:
@@ -23,18 +24,26 @@
 //!     `/Schemas`; [`scim::resource`]: timestamps and ETags; [`scim::raw`]: serving stored JSON
 //!     text without decoding it (the fast path of plain reads).
 //! - [`store`]: the [`Store`](store::Store) trait (resources, indexes, conditional writes, the
-//!   outbox, the id map, admin documents) and its embedded redb implementation with group commit.
+//!   outbox, dead letters and delivery history, the id map, the audit trail, admin documents)
+//!   and its embedded redb implementation with group commit; [`store::audit`]: audit records,
+//!   queries and retention.
 //! - [`delivery`]: the dispatcher that takes jobs from the store's outbox and hands each to its
-//!   connector, in order per (connector, resource), with retries and dead letters;
-//!   [`delivery::registry`]: the live set of connector instances, swapped at runtime.
+//!   connector, in order per (connector, resource), with retries and dead letters (each
+//!   attempt's record keeps the plugin's log lines); [`delivery::registry`]: the live set of
+//!   connector instances, swapped at runtime; [`delivery::scope`] and [`delivery::plan`]: who
+//!   goes where and the jobs a change records; [`delivery::blocking`]: connectors that deliver
+//!   while the client waits.
 //! - [`runtime`]: the sandboxed wasmtime runtime that runs connector plugins (the WIT contract
 //!   in `wit/`), its egress policy, and the plugins bundled into the binary.
-//! - [`admin`]: the admin API under `/admin/v1` (admin tokens only): delivery jobs and dead
-//!   letters, uploaded plugins and live connector instances; [`admin::catalog`] keeps plugins
-//!   and connector definitions in the store and applies changes to the registry.
+//! - [`admin`]: the admin API under `/admin/v1` (admin tokens only): [`admin::jobs`] (delivery
+//!   jobs by state, one job with its attempts, retrying and discarding dead letters),
+//!   [`admin::audit`] (the audit trail), plugins and connector instances managed live
+//!   ([`admin::catalog`] keeps them in the store and applies changes to the registry), and
+//!   [`admin::reconcile`]; `admin` itself holds the auth, the error shape and the router.
 //! - [`metrics`]: `GET /metrics` in the Prometheus text format: HTTP requests by route template
 //!   (recorded by a middleware), the outbox and attempts by connector, plugin call latency and
-//!   faults (reported by the dispatcher); a small registry of our own.
+//!   faults (reported by the dispatcher, which also marks there the jobs it is running); a small
+//!   registry of our own.
 //! - [`config`] and [`auth`]: the TOML configuration (including the log format) and the hashed
 //!   bearer tokens.
 

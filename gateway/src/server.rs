@@ -17,7 +17,7 @@ use crate::runtime::connector::SetupError;
 use crate::runtime::{Runtime, RuntimeConfig};
 use crate::scim::service::{Outbound, Service};
 use crate::store::Store;
-use crate::store::redb::RedbStore;
+use crate::store::redb::{RedbStore, StoreOptions};
 use tokio::sync::Notify;
 
 /// Why a gateway could not start.
@@ -113,7 +113,11 @@ pub async fn serve(
         );
         println!("SCIM_TOKEN={token}");
     }
-    let store: Arc<dyn Store> = Arc::new(RedbStore::open(&config.data_dir)?);
+    let options = StoreOptions {
+        keep_delivered: config.delivery.keep_delivered,
+    };
+    let store: Arc<dyn Store> = Arc::new(RedbStore::open_with(&config.data_dir, options)?);
+    crate::store::audit::spawn_pruning(store.clone(), config.audit.retention_days);
     let metrics = Metrics::new(config.connectors.iter().map(|c| c.name.as_str()));
     let (outbound, catalog) =
         start_delivery(&config, store.clone(), metrics.delivery.clone()).await?;
@@ -135,6 +139,8 @@ pub async fn serve(
             outbound.registry.clone(),
             outbound.committed.clone(),
         )),
+        delivery: metrics.delivery.clone(),
+        committed: outbound.committed.clone(),
     };
     let state = AppState::new(App {
         service: Service::new(

@@ -4,6 +4,8 @@
 //! Run with `cargo test --workspace` (the gateway is built on first use).
 
 mod admin_connectors;
+mod admin_jobs;
+mod audit;
 mod auth;
 mod bulk;
 mod crash;

@@ -319,8 +319,10 @@ fn a_job_waiting_for_a_retry_is_counted_as_retrying_and_ages() {
     });
     let e = scrape(&gw);
     assert_eq!(jobs(&e, "dead"), 0.0);
+    let retrying = gw.admin("/admin/v1/jobs?state=retrying");
+    assert_eq!(retrying["jobs"][0]["state"], "retrying", "{retrying}");
     let pending = gw.admin("/admin/v1/jobs?state=pending");
-    assert_eq!(pending["jobs"][0]["state"], "retrying", "{pending}");
+    assert_eq!(pending["total"], 0, "{pending}");
 }
 
 #[test]

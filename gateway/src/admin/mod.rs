@@ -4,13 +4,15 @@
 //!
 //! Errors have one shape: `{"error": {"status": 404, "message": "..."}}`.
 //!
-//! It answers what happened to deliveries: `GET /admin/v1/jobs?state=pending|dead` (outbox or
-//! dead letters, optionally `&connector=NAME`) and `GET /admin/v1/jobs/{seq}`, each job with
-//! every attempt and its reason; and it manages plugins (`plugins.rs`) and connector instances
-//! (`connectors.rs`) live, through the [`catalog`].
+//! This module holds the authentication, the error type and the router; each area has its own
+//! file: [`jobs`] (delivery jobs: list, show, retry, discard), [`audit`] (the audit trail),
+//! `plugins.rs` and `connectors.rs` (plugins and connector instances, managed live through the
+//! [`catalog`]) and [`reconcile`].
 
+pub mod audit;
 pub mod catalog;
 mod connectors;
+pub mod jobs;
 mod plugins;
 pub mod reconcile;
 
@@ -18,16 +20,17 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use serde::Deserialize;
 use serde_json::json;
+use tokio::sync::Notify;
 
 use crate::auth::TokenSet;
-use crate::store::{Job, Store};
+use crate::metrics::DeliveryMetrics;
+use crate::store::Store;
 use catalog::{Catalog, CatalogError};
 
 /// The admin API's base path.
@@ -36,7 +39,7 @@ pub const BASE_PATH: &str = "/admin/v1";
 /// What the admin handlers reach.
 #[derive(Clone)]
 pub struct AdminState {
-    /// The store (jobs, dead letters).
+    /// The store (jobs, dead letters, delivery history, audit trail).
     pub store: Arc<dyn Store>,
     /// Accepted admin tokens.
     pub admin_tokens: Arc<TokenSet>,
@@ -46,6 +49,11 @@ pub struct AdminState {
     pub catalog: Arc<Catalog>,
     /// Reconcile runs.
     pub reconciler: Arc<reconcile::Reconciler>,
+    /// The dispatcher's figures: which jobs run now; dead letters retried or discarded are
+    /// reported here.
+    pub delivery: Arc<DeliveryMetrics>,
+    /// Wakes the dispatcher (after a retry put jobs back in the outbox).
+    pub committed: Arc<Notify>,
 }
 
 /// An admin API failure.
@@ -58,11 +66,17 @@ pub struct AdminError {
 }
 
 impl AdminError {
-    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> Self {
+    /// An error with this status and message.
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
         Self {
             status,
             message: message.into(),
         }
+    }
+
+    /// A `400`.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
     }
 }
 
@@ -105,15 +119,33 @@ fn json_body(bytes: &[u8]) -> Result<serde_json::Value, AdminError> {
         .map_err(|e| AdminError::new(StatusCode::BAD_REQUEST, format!("invalid JSON body: {e}")))
 }
 
+impl From<QueryRejection> for AdminError {
+    fn from(e: QueryRejection) -> Self {
+        AdminError::bad_request(e.body_text())
+    }
+}
+
+impl From<JsonRejection> for AdminError {
+    fn from(e: JsonRejection) -> Self {
+        AdminError::new(e.status(), e.body_text())
+    }
+}
+
 /// The admin routes.
 pub fn router(state: AdminState) -> Router {
     Router::new()
-        .route("/jobs", get(list_jobs))
-        .route("/jobs/{seq}", get(get_job))
+        .merge(jobs::router())
+        .merge(audit::router())
         .merge(plugins::routes())
         .merge(connectors::routes())
         .merge(reconcile::routes())
         .fallback(|| async { AdminError::new(StatusCode::NOT_FOUND, "no such admin endpoint") })
+        .method_not_allowed_fallback(|| async {
+            AdminError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "this method is not supported on this endpoint",
+            )
+        })
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             require_admin,
@@ -136,55 +168,5 @@ pub async fn require_admin(State(state): State<AdminState>, req: Request, next: 
             "an admin bearer token is required",
         )
         .into_response(),
-    }
-}
-
-/// Query of `GET /jobs`.
-#[derive(Debug, Deserialize)]
-struct JobQuery {
-    /// `pending` (the outbox: pending and retrying) or `dead`.
-    state: Option<String>,
-    /// Only this connector's jobs.
-    connector: Option<String>,
-}
-
-/// Most jobs one listing returns.
-const MAX_LISTED: usize = 1000;
-
-async fn list_jobs(
-    State(state): State<AdminState>,
-    Query(q): Query<JobQuery>,
-) -> Result<Response, AdminError> {
-    let jobs: Vec<Job> = match q.state.as_deref().unwrap_or("pending") {
-        "pending" => state.store.jobs_after(0, MAX_LISTED)?,
-        "dead" => state.store.dead_jobs()?,
-        other => {
-            return Err(AdminError::new(
-                StatusCode::BAD_REQUEST,
-                format!("state must be 'pending' or 'dead', not '{other}'"),
-            ));
-        }
-    };
-    let jobs: Vec<Job> = jobs
-        .into_iter()
-        .filter(|j| q.connector.as_ref().is_none_or(|c| *c == j.connector))
-        .take(MAX_LISTED)
-        .collect();
-    Ok(Json(json!({"total": jobs.len(), "jobs": jobs})).into_response())
-}
-
-async fn get_job(
-    State(state): State<AdminState>,
-    Path(seq): Path<String>,
-) -> Result<Response, AdminError> {
-    let seq: u64 = seq
-        .parse()
-        .map_err(|_| AdminError::new(StatusCode::BAD_REQUEST, "a job id is a number"))?;
-    match state.store.job(seq)? {
-        Some(job) => Ok(Json(job).into_response()),
-        None => Err(AdminError::new(
-            StatusCode::NOT_FOUND,
-            format!("job {seq} not found"),
-        )),
     }
 }

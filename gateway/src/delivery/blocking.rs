@@ -106,6 +106,7 @@ pub async fn deliver_now(
         let answer = connector
             .deliver(event, id_lookup(store.clone(), &name))
             .await
+            .result
             .map_err(fail)?;
         tracing::info!(connector = %name, resource = %format!("{}/{}", subject.kind.name(), subject.id),
             "delivered while the client waited");

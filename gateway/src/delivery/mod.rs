@@ -13,7 +13,9 @@
 //! the only source of truth and a restart simply reads it from the start.
 //!
 //! It reports what it loads and every attempt's outcome to [`DeliveryMetrics`], and marks there
-//! that it has started once it has read the outbox (what `/readyz` waits for).
+//! that it has started once it has read the outbox (what `/readyz` waits for) and which jobs
+//! are running (what the admin API lists as `running`). Each attempt's record keeps the lines
+//! the plugin logged during it.
 
 pub mod blocking;
 pub mod plan;
@@ -91,8 +93,26 @@ impl Failure {
 /// knows it by.
 pub type IdLookup = Arc<dyn Fn(&str, &str) -> Option<String> + Send + Sync>;
 
+/// What a connector attempt answers: its result and the lines the plugin logged meanwhile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempted {
+    /// The remote reference, or why the attempt failed.
+    pub result: Result<RemoteRef, Failure>,
+    /// The plugin's log lines of this attempt (capped by the runtime).
+    pub logs: Vec<String>,
+}
+
+impl From<Result<RemoteRef, Failure>> for Attempted {
+    fn from(result: Result<RemoteRef, Failure>) -> Self {
+        Attempted {
+            result,
+            logs: Vec::new(),
+        }
+    }
+}
+
 /// A connector attempt in flight.
-pub type DeliverFuture = Pin<Box<dyn Future<Output = Result<RemoteRef, Failure>> + Send>>;
+pub type DeliverFuture = Pin<Box<dyn Future<Output = Attempted> + Send>>;
 
 /// Something that delivers events: a connector instance running a plugin.
 pub trait Connector: Send + Sync {
@@ -213,8 +233,10 @@ impl Dispatcher {
         };
         let policy = self.policy.clone();
         let metrics = self.metrics.clone();
+        metrics.running_started(seq);
         tokio::spawn(async move {
             let retry_at = attempt(store, connector, policy, &metrics, &key.connector, seq).await;
+            metrics.running_ended(seq);
             let _ = done.send(Completion { key, retry_at });
         });
     }
@@ -244,6 +266,7 @@ async fn attempt(
     };
     let started = now_ms();
     let mut plugin_call = None;
+    let mut logs = Vec::new();
     let result = match connector {
         Some(c) => match event_for(&*store, &job) {
             Ok(Some(event)) => {
@@ -252,7 +275,8 @@ async fn attempt(
                     .deliver(event, id_lookup(store.clone(), &job.connector))
                     .await;
                 plugin_call = Some(called.elapsed());
-                delivered.map(Some)
+                logs = delivered.logs;
+                delivered.result.map(Some)
             }
             Ok(None) => Ok(None),
             Err(e) => Err(Failure::transient(format!(
@@ -265,7 +289,7 @@ async fn attempt(
         ))),
     };
     let finished = now_ms();
-    let (record, retry_at) = outcome(&job, result, &policy, started, finished);
+    let (record, retry_at) = outcome(&job, result, logs, &policy, started, finished);
     log_outcome(&job, &record);
     metrics.attempted(
         &job.connector,
@@ -341,6 +365,7 @@ pub(crate) fn id_lookup(store: Arc<dyn Store>, connector: &str) -> IdLookup {
 fn outcome(
     job: &Job,
     result: Result<Option<RemoteRef>, Failure>,
+    logs: Vec<String>,
     policy: &RetryPolicy,
     started: u64,
     finished: u64,
@@ -350,6 +375,7 @@ fn outcome(
         duration_ms: finished.saturating_sub(started),
         outcome: outcome.to_owned(),
         message,
+        logs,
     };
     match result {
         Ok(Some(remote)) => (

@@ -42,13 +42,17 @@ impl Connector for Recorder {
         Box::pin(async move {
             // Yield so that attempts of different resources interleave.
             tokio::task::yield_now().await;
-            if failing {
+            let result = if failing {
                 Err(failure)
             } else {
                 Ok(RemoteRef {
                     remote_id: format!("remote-{}", event.id),
                     remote_version: None,
                 })
+            };
+            Attempted {
+                result,
+                logs: vec![format!("info: saw {}", event.id)],
             }
         })
     }
@@ -116,6 +120,7 @@ async fn write(store: &RedbStore, op: WriteOp) {
         op,
         deliver_to: vec!["c".into()],
         changed_paths: Vec::new(),
+        actor: None,
     };
     store.write(change).await.unwrap();
 }
@@ -176,6 +181,16 @@ async fn changes_of_one_resource_arrive_in_order_and_jobs_leave_the_outbox() {
     until(|| store.jobs_after(0, 10).unwrap().is_empty()).await;
     let remote = store.remote_ref("c", "User", "u3").unwrap().unwrap();
     assert_eq!(remote.remote_id, "remote-u3");
+    // Delivered jobs are kept in the history, each attempt with what the connector logged.
+    let filter = crate::store::JobFilter {
+        resource_id: Some("u3".into()),
+        ..Default::default()
+    };
+    let history = store
+        .list_jobs(crate::store::Shelf::Delivered, &filter, 0, 10)
+        .unwrap();
+    assert_eq!(history.len(), 4);
+    assert_eq!(history[0].attempts[0].logs, ["info: saw u3"]);
     let _ = std::fs::remove_dir_all(dir);
 }
 

@@ -1,4 +1,5 @@
-//! The bearer-token check in front of every SCIM route.
+//! The bearer-token check in front of every SCIM route; it hands the token's name to the
+//! handlers as an [`Actor`] (the author of changes in the audit trail).
 
 use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
@@ -9,8 +10,17 @@ use tracing::Instrument;
 use super::AppState;
 use crate::error::ScimError;
 
+/// The configured name of the token a request was authenticated with (`env` for
+/// `SCIM_GATEWAY_TOKEN`), set as a request extension by [`require_token`].
+#[derive(Debug, Clone)]
+pub struct Actor(pub String);
+
 /// Answers `401` (with `WWW-Authenticate`) unless the request carries a known bearer token.
-pub async fn require_token(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn require_token(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let presented = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -30,5 +40,6 @@ pub async fn require_token(State(state): State<AppState>, req: Request, next: Ne
             .into_response();
     };
     let span = tracing::debug_span!("scim", caller = name);
+    req.extensions_mut().insert(Actor(name.to_owned()));
     next.run(req).instrument(span).await
 }

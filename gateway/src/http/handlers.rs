@@ -1,11 +1,12 @@
 //! One handler per route: extract, call the service, render with the SCIM media type and ETag.
 
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::AppState;
+use super::auth::Actor;
 use super::extract::{BaseUrl, ListParams, ScimJson, ScimPath, header_text};
 use crate::error::{ScimError, scim_body, scim_bytes};
 use crate::scim::discovery::{self, KINDS};
@@ -113,13 +114,18 @@ pub async fn search_root(
 
 pub async fn create(
     State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
     ScimPath(endpoint): ScimPath<String>,
     BaseUrl(base): BaseUrl,
     ListParams(q): ListParams,
     ScimJson(body): ScimJson,
 ) -> Result<Response, ScimError> {
     let kind = kind_of(&endpoint)?;
-    let stored = state.service.create(kind, &body).await?;
+    let stored = state
+        .service
+        .acting_as(&actor.0)
+        .create(kind, &body)
+        .await?;
     // A new resource is in no group yet.
     render(
         &state.service,
@@ -163,6 +169,7 @@ pub async fn get_one(
 
 pub async fn replace(
     State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
     ScimPath((endpoint, id)): ScimPath<(String, String)>,
     BaseUrl(base): BaseUrl,
     ListParams(q): ListParams,
@@ -171,7 +178,9 @@ pub async fn replace(
 ) -> Result<Response, ScimError> {
     let kind = kind_of(&endpoint)?;
     let if_match = header_text(&headers, header::IF_MATCH);
-    let stored = state.service.replace(kind, &id, &body, if_match).await?;
+    let stored = (state.service.acting_as(&actor.0))
+        .replace(kind, &id, &body, if_match)
+        .await?;
     render(
         &state.service,
         kind,
@@ -185,6 +194,7 @@ pub async fn replace(
 
 pub async fn patch(
     State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
     ScimPath((endpoint, id)): ScimPath<(String, String)>,
     BaseUrl(base): BaseUrl,
     ListParams(q): ListParams,
@@ -193,7 +203,9 @@ pub async fn patch(
 ) -> Result<Response, ScimError> {
     let kind = kind_of(&endpoint)?;
     let if_match = header_text(&headers, header::IF_MATCH);
-    let stored = state.service.patch(kind, &id, &body, if_match).await?;
+    let stored = (state.service.acting_as(&actor.0))
+        .patch(kind, &id, &body, if_match)
+        .await?;
     render(
         &state.service,
         kind,
@@ -207,22 +219,27 @@ pub async fn patch(
 
 pub async fn delete(
     State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
     ScimPath((endpoint, id)): ScimPath<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ScimError> {
     let kind = kind_of(&endpoint)?;
     let if_match = header_text(&headers, header::IF_MATCH);
-    state.service.delete(kind, &id, if_match).await?;
+    (state.service.acting_as(&actor.0))
+        .delete(kind, &id, if_match)
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 pub async fn bulk(
     State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
     BaseUrl(base): BaseUrl,
     ScimJson(body): ScimJson,
 ) -> Result<Response, ScimError> {
+    // Every operation is committed (and audited) on its own, each with the caller as author.
     let response = bulk::execute(
-        &state.service,
+        &state.service.acting_as(&actor.0),
         &body,
         state.config.bulk.max_operations,
         &base,

@@ -7,9 +7,11 @@
 //! counted from the store once at start and then as jobs die. A scrape costs a few lines per
 //! connector, however large the backlog.
 //!
-//! The dispatcher also marks here when it has started, which `/readyz` reports.
+//! The dispatcher also marks here when it has started, which `/readyz` reports, and which jobs
+//! it is attempting right now, which the admin API lists as `running`. The admin API reports
+//! here the dead letters an operator retried or discarded.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
@@ -28,6 +30,8 @@ pub struct DeliveryMetrics {
     connectors: Mutex<BTreeMap<String, ConnectorStats>>,
     /// Whether the dispatcher has started and read the outbox once.
     started: AtomicBool,
+    /// Seqs of the jobs being attempted right now.
+    running: Mutex<BTreeSet<u64>>,
 }
 
 /// One connector's figures.
@@ -119,6 +123,7 @@ impl DeliveryMetrics {
         Self {
             connectors: Mutex::new(connectors),
             started: AtomicBool::new(false),
+            running: Mutex::new(BTreeSet::new()),
         }
     }
 
@@ -141,6 +146,38 @@ impl DeliveryMetrics {
     /// Whether [`mark_started`](Self::mark_started) was called.
     pub fn has_started(&self) -> bool {
         self.started.load(Ordering::Acquire)
+    }
+
+    /// An attempt of job `seq` starts.
+    pub fn running_started(&self, seq: u64) {
+        self.running
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(seq);
+    }
+
+    /// The attempt of job `seq` is over (and its outcome recorded, or given up on).
+    pub fn running_ended(&self, seq: u64) {
+        self.running
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&seq);
+    }
+
+    /// Seqs of the jobs being attempted right now, ascending.
+    pub fn running(&self) -> Vec<u64> {
+        self.running
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .copied()
+            .collect()
+    }
+
+    /// An operator retried or discarded one of `connector`'s dead letters (a retried job is
+    /// counted again when the dispatcher loads it).
+    pub fn dead_left(&self, connector: &str) {
+        self.with(connector, |s| s.dead = s.dead.saturating_sub(1));
     }
 
     /// Counts dead letters found in the store at start.
@@ -325,6 +362,7 @@ mod tests {
             next_attempt_ms: 0,
             attempts: Vec::new(),
             created_ms,
+            retried_from: None,
         }
     }
 
@@ -334,6 +372,7 @@ mod tests {
             duration_ms: 0,
             outcome: outcome.into(),
             message: String::new(),
+            logs: Vec::new(),
         }
     }
 

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::ConnectorConfig;
-use crate::delivery::{self, DeliverFuture, Failure, IdLookup};
+use crate::delivery::{self, Attempted, DeliverFuture, Failure, IdLookup};
 use crate::runtime::{
     AllowedHost, CallError, Cidr, ConnectorInstance, Event, InstanceConfig, Limits, Operation,
     Plugin, Runtime, bundled,
@@ -56,11 +56,12 @@ impl delivery::Connector for Instance {
             changed_paths: event.changed_paths,
         };
         Box::pin(async move {
-            let delivered = instance.provision(&event, ids).await.map_err(failure)?;
-            Ok(RemoteRef {
-                remote_id: delivered.remote_id,
-                remote_version: delivered.remote_version,
-            })
+            let (delivered, logs) = instance.provision_logged(&event, ids).await;
+            let result = delivered.map_err(failure).map(|d| RemoteRef {
+                remote_id: d.remote_id,
+                remote_version: d.remote_version,
+            });
+            Attempted { result, logs }
         })
     }
 }

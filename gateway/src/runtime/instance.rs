@@ -93,7 +93,30 @@ impl ConnectorInstance {
         event: &Event,
         remote_ids: RemoteIdLookup,
     ) -> Result<Delivered, CallError> {
-        let wire = v0_1::types::Event {
+        self.provision_logged(event, remote_ids).await.0
+    }
+
+    /// [`provision`](Self::provision), also answering the lines the plugin logged during the
+    /// call (capped: see [`sandbox::CALL_LOG_LINES`]), whatever its outcome.
+    pub async fn provision_logged(
+        &self,
+        event: &Event,
+        remote_ids: RemoteIdLookup,
+    ) -> (Result<Delivered, CallError>, Vec<String>) {
+        let (answer, logs) = run_logged(
+            &self.runtime.engine,
+            &self.plugin.code,
+            self.sandbox.clone(),
+            Some(remote_ids),
+            Call::Provision(self.wire_event(event)),
+        )
+        .await;
+        (answer.and_then(|a| self.delivered(event, a)), logs)
+    }
+
+    /// The event as the contract carries it.
+    fn wire_event(&self, event: &Event) -> v0_1::types::Event {
+        v0_1::types::Event {
             operation: match event.operation {
                 Operation::Create => v0_1::types::Operation::Create,
                 Operation::Replace => v0_1::types::Operation::Replace,
@@ -105,8 +128,11 @@ impl ConnectorInstance {
             resource: event.resource.clone(),
             changed_paths: event.changed_paths.clone(),
             config: self.config.clone(),
-        };
-        let answer = self.run(Call::Provision(wire), Some(remote_ids)).await?;
+        }
+    }
+
+    /// Checks a provision call's answer.
+    fn delivered(&self, event: &Event, answer: Answer) -> Result<Delivered, CallError> {
         let Answer::Provision(result) = answer else {
             return Err(unexpected());
         };
@@ -306,6 +332,17 @@ pub(crate) async fn run(
     lookup: Option<RemoteIdLookup>,
     call: Call,
 ) -> Result<Answer, CallError> {
+    run_logged(engine, code, sandbox, lookup, call).await.0
+}
+
+/// [`run`], also answering the lines the plugin logged during the call.
+pub(crate) async fn run_logged(
+    engine: &wasmtime::Engine,
+    code: &PluginCode,
+    sandbox: Arc<Sandbox>,
+    lookup: Option<RemoteIdLookup>,
+    call: Call,
+) -> (Result<Answer, CallError>, Vec<String>) {
     let timeout = sandbox.limits.timeout;
     let memory_bytes = sandbox.limits.memory_bytes;
     let deadline = Instant::now() + timeout;
@@ -331,7 +368,7 @@ pub(crate) async fn run(
         }),
     };
     state.flush_output();
-    result
+    (result, state.take_call_log())
 }
 
 /// Whether an error is the pooling allocator's "no free slot" (more calls in flight than

@@ -12,6 +12,11 @@
 //! turns an allocation failure into an abort (an `unreachable` trap) that would otherwise look
 //! like any other trap. Log lines are capped in number and length per call, stdout and stderr in
 //! bytes: a flood costs the plugin its lines, never the gateway its memory.
+//!
+//! Besides going to the gateway's log, the lines of one call (its `log` calls, then its stdout
+//! and stderr) are kept in a [`CallLog`] of at most [`CALL_LOG_LINES`] lines and
+//! [`CALL_LOG_BYTES`] bytes, which the caller gets with the call's outcome (the delivery
+//! dispatcher records them in the job's attempt).
 
 use std::collections::HashMap;
 use std::io;
@@ -83,6 +88,49 @@ pub(crate) struct HostState {
     http_requests: usize,
     /// The guest's stdout and stderr.
     pub(crate) output: CapturedOutput,
+    /// The lines of this call kept for its caller.
+    call_log: CallLog,
+}
+
+/// Most plugin log lines one call hands back to its caller.
+pub const CALL_LOG_LINES: usize = 50;
+
+/// Most bytes of plugin log lines one call hands back to its caller.
+pub const CALL_LOG_BYTES: usize = 4096;
+
+/// The log lines of one call kept for its caller, capped in lines and bytes; what does not fit
+/// is counted and noted in a last line.
+#[derive(Debug, Default)]
+pub(crate) struct CallLog {
+    /// The lines kept, each prefixed with its level or stream.
+    lines: Vec<String>,
+    /// Their total length in bytes.
+    bytes: usize,
+    /// Lines that did not fit.
+    dropped: usize,
+}
+
+impl CallLog {
+    /// Keeps `line` if it fits.
+    fn push(&mut self, line: String) {
+        if self.lines.len() >= CALL_LOG_LINES || self.bytes + line.len() > CALL_LOG_BYTES {
+            self.dropped += 1;
+            return;
+        }
+        self.bytes += line.len();
+        self.lines.push(line);
+    }
+
+    /// The lines kept (and a note of the ones dropped), emptying the log.
+    fn take(&mut self) -> Vec<String> {
+        let mut lines = std::mem::take(&mut self.lines);
+        if self.dropped > 0 {
+            lines.push(format!("({} more lines not kept)", self.dropped));
+        }
+        self.bytes = 0;
+        self.dropped = 0;
+        lines
+    }
 }
 
 impl HostState {
@@ -108,7 +156,13 @@ impl HostState {
             log_dropped: 0,
             http_requests: 0,
             output,
+            call_log: CallLog::default(),
         }
+    }
+
+    /// The lines this call logged, for its caller (call after [`flush_output`](Self::flush_output)).
+    pub(crate) fn take_call_log(&mut self) -> Vec<String> {
+        self.call_log.take()
     }
 
     /// Writes what the guest printed, and the count of dropped log lines, to the log.
@@ -119,6 +173,7 @@ impl HostState {
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
             let line = truncate(line.to_owned(), max);
             tracing::warn!(connector = %name, stream = "stdio", "{line}");
+            self.call_log.push(format!("stdio: {line}"));
         }
         if dropped > 0 {
             tracing::warn!(connector = %name, "plugin output over the cap: {dropped} bytes dropped");
@@ -464,6 +519,14 @@ impl v0_1::host::Host for HostState {
         self.log_lines += 1;
         let message = truncate(message, limits.max_log_line_bytes);
         let name = &self.sandbox.name;
+        let label = match level {
+            Level::Trace => "trace",
+            Level::Debug => "debug",
+            Level::Info => "info",
+            Level::Warn => "warn",
+            Level::Error => "error",
+        };
+        self.call_log.push(format!("{label}: {message}"));
         match level {
             Level::Trace => tracing::trace!(connector = %name, "{message}"),
             Level::Debug => tracing::debug!(connector = %name, "{message}"),

@@ -51,6 +51,8 @@ pub struct Service {
     max_results: usize,
     /// What to do with attributes no schema defines.
     unknown: UnknownAttributes,
+    /// Who the changes are made for (the SCIM token's name), recorded in the audit trail.
+    actor: Option<Arc<str>>,
 }
 
 /// A resource a search selected.
@@ -108,6 +110,16 @@ impl Service {
             outbound,
             max_results,
             unknown,
+            actor: None,
+        }
+    }
+
+    /// The same service, recording `actor` (the name of the caller's token) as the author of
+    /// every change it commits.
+    pub fn acting_as(&self, actor: &str) -> Self {
+        Self {
+            actor: Some(Arc::from(actor)),
+            ..self.clone()
         }
     }
 
@@ -266,6 +278,7 @@ impl Service {
             changed_paths,
             scoped: planned.scoped,
             delivered,
+            actor: self.actor.as_deref().map(str::to_owned),
         };
         let stored = self.store.write(change).await?;
         if notify {

@@ -7,6 +7,8 @@
 //!
 //! The same transaction that commits a change records its delivery jobs (the transactional
 //! [`outbox`]): nothing is delivered that was not committed, and nothing committed is forgotten.
+//! It also appends the change to the [`audit`] trail, as the transaction recording a delivery
+//! outcome appends that outcome.
 //!
 //! Admin state that must survive a restart (uploaded plugins, connector instances made through
 //! the admin API) is kept as documents by key (`setting`, `put_settings`): the store does not
@@ -16,6 +18,7 @@
 //! `meta.{resourceType,created,lastModified,version}`. `meta.location`, `$ref`s and `User.groups`
 //! depend on the request or on other resources and are added when a resource is served.
 
+pub mod audit;
 pub mod index;
 pub mod outbox;
 pub mod redb;
@@ -28,8 +31,9 @@ use serde_json::Value;
 
 use crate::scim::schema::ResourceKind;
 
+pub use audit::{AuditEntry, AuditQuery};
 pub use index::Index;
-pub use outbox::{Job, JobOutcome, RemoteRef};
+pub use outbox::{DeadAction, DeadSelection, Job, JobFilter, JobOutcome, RemoteRef, Shelf};
 
 /// A failed store operation.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -98,6 +102,8 @@ pub struct Change {
     /// updated in the same transaction (a remote reference kept, or forgotten for a delete)
     /// and they get no job for it.
     pub delivered: Vec<(String, Option<RemoteRef>)>,
+    /// Who made it: the name of the SCIM token, recorded in the audit trail.
+    pub actor: Option<String>,
 }
 
 /// A delivery job a change causes besides its own ([`Change::deliver_to`]): for the changed
@@ -123,6 +129,7 @@ impl From<WriteOp> for Change {
             changed_paths: Vec::new(),
             scoped: Vec::new(),
             delivered: Vec::new(),
+            actor: None,
         }
     }
 }
@@ -132,6 +139,13 @@ pub type WriteResult = Result<Value, StoreError>;
 
 /// A write in flight.
 pub type WriteFuture = Pin<Box<dyn Future<Output = WriteResult> + Send>>;
+
+/// An operator's action on dead jobs in flight; answers the jobs it affected (for a retry, as
+/// they are back in the outbox, with their new seq).
+pub type DeadFuture = Pin<Box<dyn Future<Output = Result<Vec<Job>, StoreError>> + Send>>;
+
+/// A pruning pass in flight; answers how many records it removed.
+pub type PruneFuture = Pin<Box<dyn Future<Output = Result<usize, StoreError>> + Send>>;
 
 /// A group a resource belongs to, as `User.groups` lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -221,12 +235,31 @@ pub trait Store: Send + Sync + 'static {
 
     /// Outbox jobs (pending or retrying) with `seq > after`, in `seq` order, at most `limit`.
     fn jobs_after(&self, after: u64, limit: usize) -> Result<Vec<Job>, StoreError>;
-    /// One job, whether in the outbox or dead.
+    /// One job, whether in the outbox, dead, or in the delivery history.
     fn job(&self, seq: u64) -> Result<Option<Job>, StoreError>;
     /// Dead-lettered jobs, in `seq` order.
     fn dead_jobs(&self) -> Result<Vec<Job>, StoreError>;
-    /// Records how a job attempt ended (durably, like a write).
+    /// The jobs of one shelf that `filter` selects with `seq > after`, in `seq` order, at most
+    /// `limit` (the admin API's listings).
+    fn list_jobs(
+        &self,
+        shelf: Shelf,
+        filter: &JobFilter,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Job>, StoreError>;
+    /// Records how a job attempt ended (durably, like a write): the job stays in the outbox,
+    /// moves to the dead letters, or moves to the delivery history (which keeps the newest
+    /// jobs only); the outcome is appended to the audit trail in the same transaction.
     fn finish_job(&self, seq: u64, outcome: JobOutcome) -> WriteFuture;
+    /// Retries or discards the dead jobs `selection` names (durably, in one transaction). A
+    /// retried job goes back to the outbox as pending with its attempts and a fresh seq, so it
+    /// runs after every job of its resource already queued.
+    fn act_on_dead(&self, action: DeadAction, selection: DeadSelection) -> DeadFuture;
+    /// Audit entries `query` selects, newest first.
+    fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError>;
+    /// Removes at most `max` of the oldest audit entries committed before `before_ms`.
+    fn prune_audit(&self, before_ms: u64, max: usize) -> PruneFuture;
     /// What a connector calls a resource, once it reported it.
     fn remote_ref(
         &self,

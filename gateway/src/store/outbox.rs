@@ -35,6 +35,12 @@ pub enum JobState {
     Retrying,
     /// Failed for good (or ran out of attempts); kept with its last error.
     Dead,
+    /// Delivered (or skipped); kept in the delivery history, which holds the newest
+    /// `[delivery] keep_delivered` jobs.
+    Delivered,
+    /// Being attempted right now. Never stored: the admin API reports it for the jobs the
+    /// dispatcher has in flight.
+    Running,
 }
 
 /// One try at delivering a job.
@@ -48,6 +54,10 @@ pub struct Attempt {
     pub outcome: String,
     /// The connector's message or the runtime's reason.
     pub message: String,
+    /// What the plugin logged during the attempt (its `log` calls, then its stdout and
+    /// stderr), capped per attempt; empty for records written before logs were kept.
+    #[serde(default)]
+    pub logs: Vec<String>,
 }
 
 /// A delivery job.
@@ -73,6 +83,9 @@ pub struct Job {
     pub attempts: Vec<Attempt>,
     /// When the change was committed (ms since the Unix epoch).
     pub created_ms: u64,
+    /// For a dead job an operator sent back to the outbox: the seq it had when it died.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retried_from: Option<u64>,
 }
 
 impl Job {
@@ -116,6 +129,64 @@ pub enum JobOutcome {
     Retry(Attempt, u64),
     /// Give up: the job moves to the dead letters.
     Dead(Attempt),
+}
+
+/// Where job records are kept: the three places a stored job can be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shelf {
+    /// The outbox: pending and retrying jobs.
+    Outbox,
+    /// The dead letters.
+    Dead,
+    /// The delivery history (the newest delivered jobs).
+    Delivered,
+}
+
+/// Which jobs of one shelf to list, in `seq` order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobFilter {
+    /// Only jobs in this stored state (`Pending` or `Retrying` make sense in the outbox).
+    pub state: Option<JobState>,
+    /// Only this connector's jobs.
+    pub connector: Option<String>,
+    /// Only jobs of this resource type.
+    pub resource_type: Option<String>,
+    /// Only jobs of this resource id.
+    pub resource_id: Option<String>,
+}
+
+impl JobFilter {
+    /// Whether `job` passes.
+    pub fn matches(&self, job: &Job) -> bool {
+        self.state.is_none_or(|s| s == job.state)
+            && self.connector.as_ref().is_none_or(|c| *c == job.connector)
+            && self
+                .resource_type
+                .as_ref()
+                .is_none_or(|t| *t == job.resource_type)
+            && self
+                .resource_id
+                .as_ref()
+                .is_none_or(|i| *i == job.resource_id)
+    }
+}
+
+/// What to do with dead jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeadAction {
+    /// Send them back to the outbox (state pending, attempts kept, a fresh seq).
+    Retry,
+    /// Remove them for good.
+    Discard,
+}
+
+/// Which dead jobs an operator acts on. Both parts given: jobs that match both.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeadSelection {
+    /// Only this connector's dead jobs.
+    pub connector: Option<String>,
+    /// Only these seqs (those that are not dead jobs are passed over).
+    pub seqs: Option<Vec<u64>>,
 }
 
 /// The current time in ms since the Unix epoch.

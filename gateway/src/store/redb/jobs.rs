@@ -1,11 +1,19 @@
-//! Outbox jobs and the id map inside the writer's transaction.
+//! Outbox jobs, dead letters, the delivery history and the id map inside the writer's
+//! transaction.
 
-use redb::{ReadableTable, WriteTransaction};
+use redb::{ReadableTable, ReadableTableMetadata, WriteTransaction};
 
-use super::super::outbox::{Job, JobOutcome, JobState, Operation, RemoteRef, now_ms};
+use super::super::audit::AuditEvent;
+use super::super::outbox::{
+    DeadAction, DeadSelection, Job, JobOutcome, JobState, Operation, RemoteRef, now_ms,
+};
 use super::super::{ScopedJob, StoreError};
-use super::{DEAD, ID_MAP, OUTBOX, io};
+use super::{Counters, DEAD, DELIVERED, ID_MAP, OUTBOX, audit, io};
 use crate::scim::schema::ResourceKind;
+
+/// Most old entries one delivery removes from the history when it is over its size (more than
+/// one only after `keep_delivered` was lowered: the excess goes over the next deliveries).
+const HISTORY_PRUNE_STEP: usize = 64;
 
 /// Separates the parts of an id-map key; it cannot occur in ids, type names or connector names
 /// that come from configuration.
@@ -90,6 +98,7 @@ pub(super) fn enqueue(
         next_attempt_ms: now,
         attempts: Vec::new(),
         created_ms: now,
+        retried_from: None,
     };
     let bytes = serde_json::to_vec(&job).map_err(io)?;
     txn.open_table(OUTBOX)
@@ -118,21 +127,30 @@ pub(super) fn enqueue_scoped(
     )
 }
 
-/// Records how an attempt ended: delivered jobs leave the outbox (keeping or forgetting the
-/// remote id), retried ones wait, dead ones move to the dead letters.
+/// Records how an attempt ended: delivered jobs move from the outbox to the history (keeping or
+/// forgetting the remote id; the history keeps the newest `keep_delivered`), retried ones wait,
+/// dead ones move to the dead letters. The outcome is appended to the audit trail.
 pub(super) fn finish(
     txn: &WriteTransaction,
+    counters: &mut Counters,
     seq: u64,
     outcome: JobOutcome,
+    keep_delivered: u64,
 ) -> Result<(), StoreError> {
     let mut outbox = txn.open_table(OUTBOX).map_err(io)?;
     let mut job: Job = match outbox.get(seq).map_err(io)? {
         Some(bytes) => serde_json::from_slice(bytes.value()).map_err(io)?,
         None => return Err(StoreError::NotFound(format!("job {seq}"))),
     };
+    let (attempt_outcome, result) = match &outcome {
+        JobOutcome::Delivered(a, _) => (a.outcome.clone(), "delivered"),
+        JobOutcome::Retry(a, _) => (a.outcome.clone(), "retrying"),
+        JobOutcome::Dead(a) => (a.outcome.clone(), "dead"),
+    };
     match outcome {
         JobOutcome::Delivered(attempt, remote) => {
             job.attempts.push(attempt);
+            job.state = JobState::Delivered;
             outbox.remove(seq).map_err(io)?;
             let (kind, id, connector) = (&job.resource_type, &job.resource_id, &job.connector);
             match (job.operation, remote) {
@@ -140,6 +158,7 @@ pub(super) fn finish(
                 (_, Some(remote)) => set_remote(txn, kind, id, connector, Some(&remote))?,
                 (_, None) => {}
             }
+            remember_delivered(txn, &job, keep_delivered)?;
         }
         JobOutcome::Retry(attempt, next_attempt_ms) => {
             job.attempts.push(attempt);
@@ -159,5 +178,85 @@ pub(super) fn finish(
                 .map_err(io)?;
         }
     }
+    audit::append(
+        txn,
+        counters,
+        &job.resource_type,
+        &job.resource_id,
+        AuditEvent::Delivery {
+            connector: job.connector.clone(),
+            job_seq: seq,
+            outcome: attempt_outcome,
+            result: result.to_owned(),
+        },
+    )
+}
+
+/// Adds a delivered job to the history and drops the oldest entries over `keep`.
+fn remember_delivered(txn: &WriteTransaction, job: &Job, keep: u64) -> Result<(), StoreError> {
+    let mut history = txn.open_table(DELIVERED).map_err(io)?;
+    if keep > 0 {
+        let bytes = serde_json::to_vec(job).map_err(io)?;
+        history.insert(job.seq, bytes.as_slice()).map_err(io)?;
+    }
+    let excess = history.len().map_err(io)?.saturating_sub(keep);
+    let step = usize::try_from(excess)
+        .unwrap_or(usize::MAX)
+        .min(HISTORY_PRUNE_STEP);
+    for _ in 0..step {
+        history.pop_first().map_err(io)?;
+    }
     Ok(())
+}
+
+/// Retries or discards the dead jobs `selection` names; answers the affected jobs (retried ones
+/// as they are back in the outbox, with a fresh seq and `retried_from` set).
+pub(super) fn act_on_dead(
+    txn: &WriteTransaction,
+    counters: &mut Counters,
+    action: DeadAction,
+    selection: &DeadSelection,
+) -> Result<Vec<Job>, StoreError> {
+    let mut dead = txn.open_table(DEAD).map_err(io)?;
+    let mut chosen: Vec<Job> = Vec::new();
+    match &selection.seqs {
+        Some(seqs) => {
+            let mut seqs = seqs.clone();
+            seqs.sort_unstable();
+            seqs.dedup();
+            for seq in seqs {
+                if let Some(bytes) = dead.get(seq).map_err(io)? {
+                    chosen.push(serde_json::from_slice(bytes.value()).map_err(io)?);
+                }
+            }
+        }
+        None => {
+            for entry in dead.iter().map_err(io)? {
+                let (_, bytes) = entry.map_err(io)?;
+                chosen.push(serde_json::from_slice(bytes.value()).map_err(io)?);
+            }
+        }
+    }
+    chosen.retain(|j| {
+        selection
+            .connector
+            .as_ref()
+            .is_none_or(|c| *c == j.connector)
+    });
+    let mut outbox = txn.open_table(OUTBOX).map_err(io)?;
+    let mut affected = Vec::with_capacity(chosen.len());
+    for mut job in chosen {
+        dead.remove(job.seq).map_err(io)?;
+        if action == DeadAction::Retry {
+            counters.job += 1;
+            job.retried_from = Some(job.seq);
+            job.seq = counters.job;
+            job.state = JobState::Pending;
+            job.next_attempt_ms = now_ms();
+            let bytes = serde_json::to_vec(&job).map_err(io)?;
+            outbox.insert(job.seq, bytes.as_slice()).map_err(io)?;
+        }
+        affected.push(job);
+    }
+    Ok(affected)
 }

@@ -12,6 +12,9 @@
 //! members) before it writes anything, so a refused operation leaves no partial change behind in
 //! the shared transaction. Only an engine failure aborts the batch, and then every caller in it
 //! gets the error: nothing was acknowledged that was not committed.
+//!
+//! Files: [`resources`] (changes), [`jobs`] (the outbox, dead letters, delivery history and id
+//! map), [`audit`] (the audit trail).
 
 use std::ops::ControlFlow;
 use std::path::Path;
@@ -24,25 +27,33 @@ use redb::{
 use serde_json::Value;
 use tokio::sync::oneshot;
 
+use super::audit::{AuditEntry, AuditQuery};
 use super::index::Index;
-use super::outbox::{Job, JobOutcome, RemoteRef};
+use super::outbox::{DeadAction, DeadSelection, Job, JobFilter, JobOutcome, RemoteRef, Shelf};
 use super::{
-    Change, Key, Membership, ScopedJob, Store, StoreError, Stored, WriteFuture, WriteResult,
+    Change, DeadFuture, Key, Membership, PruneFuture, ScopedJob, Store, StoreError, Stored,
+    WriteFuture, WriteResult,
 };
 use crate::scim::schema::ResourceKind;
 
+mod audit;
 mod jobs;
 mod resources;
 mod snapshot;
 
 const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
 const GROUPS: TableDefinition<&str, &[u8]> = TableDefinition::new("groups");
-/// Counters: `version` (resource versions) and `job` (outbox sequence).
+/// Counters: `version` (resource versions), `job` (outbox sequence), `audit` (audit sequence)
+/// and `audit_ms` (the time of the newest audit entry).
 const SEQUENCE: TableDefinition<&str, u64> = TableDefinition::new("sequence");
 /// Outbox jobs waiting for delivery, by seq.
 const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox");
 /// Dead-lettered jobs, by seq.
 const DEAD: TableDefinition<u64, &[u8]> = TableDefinition::new("dead_jobs");
+/// The delivery history: the newest delivered jobs, by seq.
+const DELIVERED: TableDefinition<u64, &[u8]> = TableDefinition::new("delivered_jobs");
+/// The audit trail, by audit seq.
+const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
 /// `{type}\x1f{id}\x1f{connector}` → the connector's [`RemoteRef`] for the resource. Keyed by
 /// resource first so that a delete finds every connector holding the resource by prefix.
 const ID_MAP: TableDefinition<&str, &[u8]> = TableDefinition::new("id_map");
@@ -116,6 +127,30 @@ enum Command {
     Settings(Vec<(String, Option<Vec<u8>>)>),
     /// Record delivery jobs that no change caused.
     Enqueue(Vec<ScopedJob>),
+    /// Retry or discard dead jobs; answers the affected jobs as a JSON array.
+    Dead(DeadAction, DeadSelection),
+    /// Remove at most `max` audit entries older than `before_ms`; answers the count.
+    PruneAudit {
+        /// The cutoff (ms since the Unix epoch).
+        before_ms: u64,
+        /// Most entries removed.
+        max: usize,
+    },
+}
+
+/// Settings of the store that are not part of its data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// How many delivered jobs the delivery history keeps (the oldest are pruned).
+    pub keep_delivered: u64,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            keep_delivered: 10_000,
+        }
+    }
 }
 
 /// A command waiting for the writer thread.
@@ -138,8 +173,14 @@ pub struct RedbStore {
 }
 
 impl RedbStore {
-    /// Opens (creating if needed) `gateway.redb` in `dir` and starts the writer thread.
+    /// Opens (creating if needed) `gateway.redb` in `dir` with the default options and starts
+    /// the writer thread.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        Self::open_with(dir, StoreOptions::default())
+    }
+
+    /// Opens (creating if needed) `gateway.redb` in `dir` and starts the writer thread.
+    pub fn open_with(dir: &Path, options: StoreOptions) -> Result<Self, StoreError> {
         std::fs::create_dir_all(dir).map_err(io)?;
         let db = Database::create(dir.join("gateway.redb")).map_err(io)?;
         let txn = db.begin_write().map_err(io)?;
@@ -150,6 +191,8 @@ impl RedbStore {
             txn.open_table(SEQUENCE).map_err(io)?;
             txn.open_table(OUTBOX).map_err(io)?;
             txn.open_table(DEAD).map_err(io)?;
+            txn.open_table(DELIVERED).map_err(io)?;
+            txn.open_table(AUDIT).map_err(io)?;
             txn.open_table(ID_MAP).map_err(io)?;
             txn.open_table(SETTINGS).map_err(io)?;
             for def in [
@@ -171,7 +214,7 @@ impl RedbStore {
         let writer_snapshots = snapshots.clone();
         std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || writer_loop(&writer_db, &writer_snapshots, &commands))
+            .spawn(move || writer_loop(&writer_db, &writer_snapshots, &commands, options))
             .map_err(io)?;
         Ok(Self {
             db,
@@ -297,7 +340,7 @@ impl Store for RedbStore {
 
     fn job(&self, seq: u64) -> Result<Option<Job>, StoreError> {
         let txn = self.read()?;
-        for def in [OUTBOX, DEAD] {
+        for def in [OUTBOX, DEAD, DELIVERED] {
             if let Some(bytes) = txn.open_table(def).map_err(io)?.get(seq).map_err(io)? {
                 return serde_json::from_slice(bytes.value()).map(Some).map_err(io);
             }
@@ -316,8 +359,53 @@ impl Store for RedbStore {
         Ok(out)
     }
 
+    fn list_jobs(
+        &self,
+        shelf: Shelf,
+        filter: &JobFilter,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Job>, StoreError> {
+        let txn = self.read()?;
+        let def = match shelf {
+            Shelf::Outbox => OUTBOX,
+            Shelf::Dead => DEAD,
+            Shelf::Delivered => DELIVERED,
+        };
+        let t = txn.open_table(def).map_err(io)?;
+        let mut out = Vec::new();
+        for entry in t.range(after.saturating_add(1)..).map_err(io)? {
+            if out.len() >= limit {
+                break;
+            }
+            let (_, bytes) = entry.map_err(io)?;
+            let job: Job = serde_json::from_slice(bytes.value()).map_err(io)?;
+            if filter.matches(&job) {
+                out.push(job);
+            }
+        }
+        Ok(out)
+    }
+
     fn finish_job(&self, seq: u64, outcome: JobOutcome) -> WriteFuture {
         self.submit(Command::Finish(seq, outcome))
+    }
+
+    fn act_on_dead(&self, action: DeadAction, selection: DeadSelection) -> DeadFuture {
+        let answer = self.submit(Command::Dead(action, selection));
+        Box::pin(async move { serde_json::from_value(answer.await?).map_err(io) })
+    }
+
+    fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError> {
+        audit::query(&self.read()?, query)
+    }
+
+    fn prune_audit(&self, before_ms: u64, max: usize) -> PruneFuture {
+        let answer = self.submit(Command::PruneAudit { before_ms, max });
+        Box::pin(async move {
+            let n = answer.await?.as_u64().unwrap_or(0);
+            Ok(usize::try_from(n).unwrap_or(usize::MAX))
+        })
     }
 
     fn remote_ref(
@@ -428,7 +516,12 @@ fn groups_in(
 
 /// Takes every waiting command, applies them in one transaction, commits, answers. Ends when
 /// the store is dropped.
-fn writer_loop(db: &Database, snapshots: &snapshot::Snapshots, queue: &mpsc::Receiver<Pending>) {
+fn writer_loop(
+    db: &Database,
+    snapshots: &snapshot::Snapshots,
+    queue: &mpsc::Receiver<Pending>,
+    options: StoreOptions,
+) {
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -439,7 +532,7 @@ fn writer_loop(db: &Database, snapshots: &snapshot::Snapshots, queue: &mpsc::Rec
         }
         let (commands, replies): (Vec<Command>, Vec<_>) =
             batch.into_iter().map(|p| (p.command, p.reply)).unzip();
-        let (results, outcome) = apply_batch(db, commands);
+        let (results, outcome) = apply_batch(db, commands, options);
         // Before any caller hears of the commit: from now on readers take a new snapshot.
         snapshots.committed();
         for (reply, result) in replies.into_iter().zip(results) {
@@ -457,6 +550,7 @@ fn writer_loop(db: &Database, snapshots: &snapshot::Snapshots, queue: &mpsc::Rec
 fn apply_batch(
     db: &Database,
     commands: Vec<Command>,
+    options: StoreOptions,
 ) -> (Vec<WriteResult>, Result<(), StoreError>) {
     let n = commands.len();
     let failed = |e: StoreError| (vec![Err(e.clone()); n], Err(e));
@@ -472,7 +566,17 @@ fn apply_batch(
     for command in commands {
         let result = match command {
             Command::Change(change) => resources::apply(&txn, &mut counters, change),
-            Command::Finish(seq, outcome) => jobs::finish(&txn, seq, outcome).map(|()| Value::Null),
+            Command::Finish(seq, outcome) => {
+                jobs::finish(&txn, &mut counters, seq, outcome, options.keep_delivered)
+                    .map(|()| Value::Null)
+            }
+            Command::Dead(action, selection) => {
+                jobs::act_on_dead(&txn, &mut counters, action, &selection)
+                    .and_then(|jobs| serde_json::to_value(jobs).map_err(io))
+            }
+            Command::PruneAudit { before_ms, max } => {
+                audit::prune(&txn, before_ms, max).map(Value::from)
+            }
             Command::Settings(entries) => put_settings(&txn, entries).map(|()| Value::Null),
             Command::Enqueue(scoped) => scoped
                 .into_iter()
@@ -498,6 +602,11 @@ struct Counters {
     version: u64,
     /// The last outbox seq handed out.
     job: u64,
+    /// The last audit seq handed out.
+    audit: u64,
+    /// The time of the newest audit entry (ms since the Unix epoch): no entry is stamped
+    /// earlier, so the trail's order is also its time order.
+    audit_ms: u64,
 }
 
 impl Counters {
@@ -509,6 +618,8 @@ impl Counters {
         Ok(Counters {
             version: get("version")?,
             job: get("job")?,
+            audit: get("audit")?,
+            audit_ms: get("audit_ms")?,
         })
     }
 
@@ -516,9 +627,13 @@ impl Counters {
         let mut t = txn.open_table(SEQUENCE).map_err(io)?;
         t.insert("version", self.version).map_err(io)?;
         t.insert("job", self.job).map_err(io)?;
+        t.insert("audit", self.audit).map_err(io)?;
+        t.insert("audit_ms", self.audit_ms).map_err(io)?;
         Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_admin;

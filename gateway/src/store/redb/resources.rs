@@ -1,14 +1,15 @@
 //! Resource changes inside the writer's transaction: checks first, then the row, its index
-//! entries, group memberships, and the change's delivery jobs.
+//! entries, group memberships, the change's delivery jobs and its audit entry.
 
 use redb::{ReadableMultimapTable, ReadableTable, WriteTransaction};
 use serde_json::Value;
 
+use super::super::audit::{AuditEvent, digest};
 use super::super::index::{Index, member_ids};
 use super::super::outbox::Operation;
 use super::super::{Change, StoreError, WriteOp, WriteResult};
 use super::{
-    Counters, MEMBER_OF, USER_NAME, decode, id_of, index_table, io, jobs, table, version_of,
+    Counters, MEMBER_OF, USER_NAME, audit, decode, id_of, index_table, io, jobs, table, version_of,
 };
 use crate::scim::resource::now;
 use crate::scim::schema::ResourceKind;
@@ -34,7 +35,19 @@ fn check_version(current: &Value, expected: Option<&str>) -> Result<(), StoreErr
     }
 }
 
-/// Applies one change and enqueues its delivery jobs.
+/// The digest of the row as stored now, if there is one.
+fn stored_digest(
+    txn: &WriteTransaction,
+    kind: ResourceKind,
+    id: &str,
+) -> Result<Option<String>, StoreError> {
+    let t = txn.open_table(table(kind)).map_err(io)?;
+    let found = t.get(id).map_err(io)?;
+    Ok(found.map(|bytes| digest(bytes.value())))
+}
+
+/// Applies one change, enqueues its delivery jobs and appends it to the audit trail. A refused
+/// change writes none of these.
 pub(super) fn apply(
     txn: &WriteTransaction,
     counters: &mut Counters,
@@ -46,17 +59,42 @@ pub(super) fn apply(
         changed_paths,
         scoped,
         delivered,
+        actor,
     } = change;
     let (kind, id, operation) = match &op {
         WriteOp::Create { kind, resource } => (*kind, id_of(resource)?, Operation::Create),
         WriteOp::Replace { kind, resource, .. } => (*kind, id_of(resource)?, Operation::Replace),
         WriteOp::Delete { kind, id, .. } => (*kind, id.clone(), Operation::Delete),
     };
+    let before_sha256 = match operation {
+        Operation::Create => None,
+        Operation::Replace | Operation::Delete | Operation::Deactivate => {
+            stored_digest(txn, kind, &id)?
+        }
+    };
     let stored = apply_op(txn, &mut counters.version, op)?;
     for (connector, remote) in &delivered {
         let remote = remote.as_ref().filter(|_| operation != Operation::Delete);
         jobs::set_remote(txn, kind.name(), &id, connector, remote)?;
     }
+    let after_sha256 = match operation {
+        Operation::Delete => None,
+        Operation::Create | Operation::Replace | Operation::Deactivate => {
+            stored_digest(txn, kind, &id)?
+        }
+    };
+    audit::append(
+        txn,
+        counters,
+        kind.name(),
+        &id,
+        AuditEvent::Change {
+            actor,
+            operation,
+            before_sha256,
+            after_sha256,
+        },
+    )?;
     if operation == Operation::Delete {
         // A delete reaches every connector that holds the resource, in scope or not.
         deliver_to.extend(jobs::holders(txn, kind.name(), &id)?);

@@ -42,6 +42,7 @@ fn a_refused_operation_leaves_no_trace_in_a_shared_batch() {
         .into_iter()
         .map(Command::Change)
         .collect(),
+        StoreOptions::default(),
     );
     assert_eq!(committed, Ok(()));
     assert!(results[0].is_ok() && results[3].is_ok());
@@ -201,6 +202,7 @@ async fn the_outbox_records_jobs_with_their_change_and_follows_outcomes() {
         duration_ms: 1,
         outcome: outcome.into(),
         message: String::new(),
+        logs: Vec::new(),
     };
     let to = |op: WriteOp, connectors: &[&str]| Change {
         scoped: Vec::new(),
@@ -208,6 +210,7 @@ async fn the_outbox_records_jobs_with_their_change_and_follows_outcomes() {
         op,
         deliver_to: connectors.iter().map(|c| c.to_string()).collect(),
         changed_paths: vec!["active".into()],
+        actor: None,
     };
     store
         .write(to(
