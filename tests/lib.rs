@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use reqwest::Method;
 use reqwest::blocking::{Client, RequestBuilder, Response};
@@ -655,6 +655,19 @@ fn sink_connection(stream: std::net::TcpStream, log: &Mutex<Vec<Value>>) {
         );
         if writer.write_all(response.as_bytes()).is_err() {
             return;
+        }
+    }
+}
+
+/// Waits (at most 90 s) until `check` answers `Ok`; panics with its last complaint.
+#[track_caller]
+pub fn eventually(mut check: impl FnMut() -> Result<(), String>) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        match check() {
+            Ok(()) => return,
+            Err(why) if Instant::now() > deadline => panic!("not reached in 90 s: {why}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
         }
     }
 }

@@ -2,24 +2,11 @@
 //! attempts and the plugin's log lines, retrying and discarding dead jobs (one or in bulk), and
 //! the error shape.
 
-use std::time::{Duration, Instant};
-
 use reqwest::Method;
-use scim_gateway_e2e::{ADMIN_TOKEN, Gateway, TOKEN, create, id_of, parts, scratch_dir, user};
+use scim_gateway_e2e::{
+    ADMIN_TOKEN, Gateway, TOKEN, create, eventually, id_of, parts, scratch_dir, user,
+};
 use serde_json::{Value, json};
-
-/// Waits (at most 90 s) until `check` answers `Ok`; panics with its last complaint.
-#[track_caller]
-fn eventually(mut check: impl FnMut() -> Result<(), String>) {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        match check() {
-            Ok(()) => return,
-            Err(why) if Instant::now() > deadline => panic!("not reached in 90 s: {why}"),
-            Err(_) => std::thread::sleep(Duration::from_millis(100)),
-        }
-    }
-}
 
 /// An admin request with the admin token: (status, JSON body).
 fn admin(gw: &Gateway, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {

@@ -2,12 +2,10 @@
 //! digests of the state before and after, every delivery outcome, queried through
 //! `GET /admin/v1/audit` with filters and paging, newest first.
 
-use std::time::{Duration, Instant};
-
 use reqwest::Method;
 use scim_gateway_e2e::{
-    ADMIN_TOKEN, BULK_REQUEST, Gateway, TOKEN, USER_SCHEMA, create, id_of, parts, patch_body,
-    query, user,
+    ADMIN_TOKEN, BULK_REQUEST, Gateway, TOKEN, USER_SCHEMA, create, eventually, id_of, parts,
+    patch_body, query, user,
 };
 use serde_json::{Value, json};
 
@@ -52,19 +50,6 @@ fn changes(entries: &[Value]) -> Vec<Value> {
         .filter(|e| e["kind"] == "change")
         .cloned()
         .collect()
-}
-
-/// Waits (at most 90 s) until `check` answers `Ok`; panics with its last complaint.
-#[track_caller]
-fn eventually(mut check: impl FnMut() -> Result<(), String>) {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        match check() {
-            Ok(()) => return,
-            Err(why) if Instant::now() > deadline => panic!("not reached in 90 s: {why}"),
-            Err(_) => std::thread::sleep(Duration::from_millis(100)),
-        }
-    }
 }
 
 #[test]

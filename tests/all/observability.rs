@@ -4,12 +4,12 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::blocking::Response;
 use scim_gateway_e2e::{
-    ADMIN_TOKEN, Gateway, TOKEN, create, expect, gateway_bin, id_of, parts, scratch_dir, user,
-    write_config,
+    ADMIN_TOKEN, Gateway, TOKEN, create, eventually, expect, gateway_bin, id_of, parts,
+    scratch_dir, user, write_config,
 };
 use serde_json::{Value, json};
 
@@ -105,19 +105,6 @@ fn parse_labels(body: &str) -> BTreeMap<String, String> {
         }
     }
     labels
-}
-
-/// Waits (at most 90 s) until `check` answers `Ok`; panics with its last complaint.
-#[track_caller]
-fn eventually(mut check: impl FnMut() -> Result<(), String>) {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        match check() {
-            Ok(()) => return,
-            Err(why) if Instant::now() > deadline => panic!("not reached in 90 s: {why}"),
-            Err(_) => std::thread::sleep(Duration::from_millis(100)),
-        }
-    }
 }
 
 const REQUESTS: &str = "scim_gateway_http_requests_total";

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use scim_gateway_e2e::{
-    Gateway, TOKEN, build_plugin, create, group, id_of, parts, scratch_dir, user, workspace,
-    write_config,
+    Gateway, TOKEN, build_plugin, create, eventually, group, id_of, parts, scratch_dir, user,
+    workspace, write_config,
 };
 use serde_json::{Value, json};
 
@@ -39,19 +39,6 @@ fn start_a(dir: &Path, config: &Path, b_base: &str) -> Gateway {
             ("TARGET_SCIM_TOKEN", TOKEN),
         ],
     )
-}
-
-/// Waits (at most 90 s) until `check` answers `Ok`; panics with its last complaint.
-#[track_caller]
-fn eventually(mut check: impl FnMut() -> Result<(), String>) {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        match check() {
-            Ok(()) => return,
-            Err(why) if Instant::now() > deadline => panic!("not reached in 90 s: {why}"),
-            Err(_) => std::thread::sleep(Duration::from_millis(100)),
-        }
-    }
 }
 
 /// Every resource of an endpoint (up to 1000).
