@@ -59,7 +59,7 @@ fn to_sink(plugin: &str, sink: &str) -> Value {
 }
 
 fn pending_jobs(gw: &Gateway) -> u64 {
-    gw.admin("/admin/v1/jobs?state=pending")["total"]
+    gw.admin("/admin/v1/jobs")["total"]
         .as_u64()
         .unwrap_or(u64::MAX)
 }
