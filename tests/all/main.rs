@@ -17,6 +17,7 @@ mod filters;
 mod groups;
 mod listing;
 mod observability;
+mod openapi;
 mod patch;
 mod patterns;
 mod provisioning;
