@@ -8,6 +8,7 @@ mod admin_jobs;
 mod audit;
 mod auth;
 mod bulk;
+mod cli;
 mod crash;
 mod discovery;
 mod durability;
