@@ -38,17 +38,23 @@
 //! - [`admin`]: the admin API under `/admin/v1` (admin tokens only): [`admin::jobs`] (delivery
 //!   jobs by state, one job with its attempts, retrying and discarding dead letters),
 //!   [`admin::audit`] (the audit trail), plugins and connector instances managed live
-//!   ([`admin::catalog`] keeps them in the store and applies changes to the registry), and
-//!   [`admin::reconcile`]; `admin` itself holds the auth, the error shape and the router.
+//!   ([`admin::catalog`] keeps them in the store and applies changes to the registry),
+//!   [`admin::reconcile`], and [`admin::openapi`] (the OpenAPI 3.1 document describing all of
+//!   it); `admin` itself holds the auth, the error shape and the router.
 //! - [`metrics`]: `GET /metrics` in the Prometheus text format: HTTP requests by route template
 //!   (recorded by a middleware), the outbox and attempts by connector, plugin call latency and
 //!   faults (reported by the dispatcher, which also marks there the jobs it is running); a small
 //!   registry of our own.
 //! - [`config`] and [`auth`]: the TOML configuration (including the log format) and the hashed
 //!   bearer tokens.
+//!
+//! Beside the server, [`cli`] is `scim-gateway admin …`: the admin API for people, over HTTP to a
+//! running gateway ([`cli::client`]), printed as aligned tables ([`cli::table`]) or as JSON;
+//! [`cli::jobs`] and [`cli::connectors`] turn each answer into output.
 
 pub mod admin;
 pub mod auth;
+pub mod cli;
 pub mod config;
 pub mod delivery;
 pub mod error;

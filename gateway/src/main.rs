@@ -1,8 +1,10 @@
-//! The `scim-gateway` command: `serve` runs the gateway; `hash-token` helps write its config.
+//! The `scim-gateway` command: `serve` runs the gateway; `hash-token` helps write its config;
+//! `admin` manages a running gateway through its admin API (see [`scim_gateway::cli`]).
 
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -48,9 +50,11 @@ enum Command {
     },
     /// Print the SHA-256 of a token read from standard input, for the config's `sha256` field.
     HashToken,
+    /// Manage a running gateway through its admin API: jobs, plugins, connectors, audit.
+    Admin(scim_gateway::cli::AdminArgs),
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<ExitCode> {
     match Cli::parse().command {
         Command::Serve {
             config,
@@ -89,7 +93,7 @@ fn main() -> anyhow::Result<()> {
                 env_tokens,
                 shutdown_signal(),
             ))?;
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
         Command::HashToken => {
             let mut token = String::new();
@@ -99,8 +103,9 @@ fn main() -> anyhow::Result<()> {
             let token = token.trim_end_matches(['\r', '\n']);
             anyhow::ensure!(!token.is_empty(), "no token on standard input");
             writeln!(std::io::stdout(), "{}", scim_gateway::auth::hash_hex(token))?;
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
+        Command::Admin(args) => Ok(scim_gateway::cli::main(args)),
     }
 }
 

@@ -7,12 +7,14 @@
 //! This module holds the authentication, the error type and the router; each area has its own
 //! file: [`jobs`] (delivery jobs: list, show, retry, discard), [`audit`] (the audit trail),
 //! `plugins.rs` and `connectors.rs` (plugins and connector instances, managed live through the
-//! [`catalog`]) and [`reconcile`].
+//! [`catalog`]), [`reconcile`] and [`openapi`] (`GET /openapi.json`, the OpenAPI 3.1
+//! description of all of it).
 
 pub mod audit;
 pub mod catalog;
 mod connectors;
 pub mod jobs;
+pub mod openapi;
 mod plugins;
 pub mod reconcile;
 
@@ -139,6 +141,7 @@ pub fn router(state: AdminState) -> Router {
         .merge(plugins::routes())
         .merge(connectors::routes())
         .merge(reconcile::routes())
+        .merge(openapi::routes())
         .fallback(|| async { AdminError::new(StatusCode::NOT_FOUND, "no such admin endpoint") })
         .method_not_allowed_fallback(|| async {
             AdminError::new(
