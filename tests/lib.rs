@@ -659,7 +659,8 @@ fn sink_connection(stream: std::net::TcpStream, log: &Mutex<Vec<Value>>) {
     }
 }
 
-/// Waits (at most 180 s: a bound, not a timing claim; the machine may be busy) until `check` answers `Ok`; panics with its last complaint.
+/// Waits (at most 180 s: a bound, not a timing claim; the machine may be busy) until `check`
+/// answers `Ok`; panics with its last complaint.
 #[track_caller]
 pub fn eventually(mut check: impl FnMut() -> Result<(), String>) {
     let deadline = Instant::now() + Duration::from_secs(180);
