@@ -339,12 +339,7 @@ pub fn parts(r: Response) -> (u16, Value) {
 /// Asserts that `r` is a SCIM error with `status` and (if given) `scim_type`; returns the body.
 #[track_caller]
 pub fn assert_scim_error(r: Response, status: u16, scim_type: Option<&str>) -> Value {
-    let ct = r
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
+    let ct = header(&r, "content-type").unwrap_or_default();
     let (got, body) = parts(r);
     assert_eq!(got, status, "status; body: {body}");
     assert!(ct.starts_with("application/scim+json"), "content-type {ct}");
@@ -671,4 +666,9 @@ pub fn eventually(mut check: impl FnMut() -> Result<(), String>) {
             Err(_) => std::thread::sleep(Duration::from_millis(100)),
         }
     }
+}
+
+/// `Ok` when `cond` holds, else `what` as the complaint: [`eventually`] with a plain condition.
+pub fn when(cond: bool, what: &str) -> Result<(), String> {
+    if cond { Ok(()) } else { Err(what.to_owned()) }
 }

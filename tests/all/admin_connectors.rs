@@ -7,23 +7,14 @@
 //! attributed to the plugin version that made it.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::Method;
 use scim_gateway_e2e::{
-    Gateway, Sink, TOKEN, build_plugin, create, id_of, scratch_dir, user, write_config,
+    Gateway, Sink, TOKEN, build_plugin, create, eventually, id_of, scratch_dir, user, when,
+    write_config,
 };
 use serde_json::{Value, json};
-
-/// Waits (at most 180 s: a bound, not a timing claim; the machine may be busy) until `check` holds.
-#[track_caller]
-fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(180);
-    while !check() {
-        assert!(Instant::now() < deadline, "not reached in 180 s: {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 /// Uploads a `.wasm`; answers the status and the answer.
 fn upload(gw: &Gateway, wasm: &[u8], query: &str) -> (u16, Value) {
@@ -117,10 +108,13 @@ fn a_plugin_hot_swapped_under_load_delivers_every_change_exactly_once() {
         assert_eq!(r.status().as_u16(), 200);
         ids.push(id);
     }
-    eventually("every change reached the sink", || {
-        received.events().len() >= 2 * users
+    eventually(|| {
+        when(
+            received.events().len() >= 2 * users,
+            "every change reached the sink",
+        )
     });
-    eventually("the outbox is empty", || pending_jobs(&gw) == 0);
+    eventually(|| when(pending_jobs(&gw) == 0, "the outbox is empty"));
     let got = received.triples();
     let mut times: BTreeMap<(String, String), usize> = BTreeMap::new();
     for (_, op, id) in &got {
@@ -180,9 +174,7 @@ fn disable_holds_enable_delivers_and_definitions_survive_a_restart() {
     );
     assert_eq!(status, 201);
     create(&gw, "/Users", &user("first"));
-    eventually("the first user is delivered", || {
-        received.events().len() == 1
-    });
+    eventually(|| when(received.events().len() == 1, "the first user is delivered"));
 
     let (status, c) = gw.admin_send(
         Method::PATCH,
@@ -224,8 +216,11 @@ fn disable_holds_enable_delivers_and_definitions_survive_a_restart() {
     );
     assert_eq!((status, &c["secrets"]), (200, &json!(["api-token"])), "{c}");
     let third = id_of(&create(&gw, "/Users", &user("third")));
-    eventually("changes after enabling are delivered", || {
-        received.triples().iter().any(|(_, _, i)| *i == third)
+    eventually(|| {
+        when(
+            received.triples().iter().any(|(_, _, i)| *i == third),
+            "changes after enabling are delivered",
+        )
     });
     assert!(
         !received.triples().iter().any(|(_, _, i)| *i == second),

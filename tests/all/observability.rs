@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use reqwest::blocking::Response;
 use scim_gateway_e2e::{
-    ADMIN_TOKEN, Gateway, TOKEN, create, eventually, expect, gateway_bin, id_of, parts,
+    ADMIN_TOKEN, Gateway, TOKEN, create, eventually, expect, gateway_bin, header, id_of, parts,
     scratch_dir, user, write_config,
 };
 use serde_json::{Value, json};
@@ -118,12 +118,7 @@ fn metrics_need_an_admin_token_unless_made_public() {
     assert_eq!(get_metrics(&gw, Some(TOKEN)).status().as_u16(), 403);
     let r = get_metrics(&gw, Some(ADMIN_TOKEN));
     assert_eq!(r.status().as_u16(), 200);
-    let ct = r
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
+    let ct = header(&r, "content-type").unwrap_or_default();
     assert!(ct.starts_with("text/plain; version=0.0.4"), "{ct}");
     let text = r.text().expect("text");
     assert!(

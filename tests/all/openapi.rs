@@ -1,7 +1,7 @@
 //! `GET /admin/v1/openapi.json`: the admin API describes itself, behind the admin token.
 
 use reqwest::Method;
-use scim_gateway_e2e::Gateway;
+use scim_gateway_e2e::{Gateway, header};
 use serde_json::Value;
 
 #[test]
@@ -12,12 +12,7 @@ fn the_openapi_document_is_served_to_admins_and_names_every_area() {
         .send()
         .expect("request");
     assert_eq!(r.status().as_u16(), 200);
-    let ct = r
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
+    let ct = header(&r, "content-type").unwrap_or_default();
     assert!(ct.starts_with("application/json"), "{ct}");
     let doc: Value = r.json().expect("JSON");
     assert_eq!(doc["openapi"], "3.1.0");

@@ -311,7 +311,7 @@ impl Catalog {
             size_bytes: wasm.len(),
             uploaded_ms: now_ms(),
         };
-        let meta = serde_json::to_vec(&info).map_err(|e| StoreError::Io(e.to_string()))?;
+        let meta = serde_json::to_vec(&info).map_err(StoreError::io)?;
         self.store
             .put_settings(vec![
                 (format!("{PLUGIN}{id}"), Some(meta)),
@@ -325,7 +325,7 @@ impl Catalog {
     fn plugin_info(&self, id: &str) -> Result<Option<PluginInfo>, CatalogError> {
         match self.store.setting(&format!("{PLUGIN}{id}"))? {
             Some(bytes) => Ok(Some(
-                serde_json::from_slice(&bytes).map_err(|e| StoreError::Io(e.to_string()))?,
+                serde_json::from_slice(&bytes).map_err(StoreError::io)?,
             )),
             None => Ok(None),
         }
@@ -344,8 +344,7 @@ impl Catalog {
     pub fn plugins(&self) -> Result<Vec<PluginView>, CatalogError> {
         let mut out = Vec::new();
         for (_, bytes) in self.store.settings(PLUGIN)? {
-            let info: PluginInfo =
-                serde_json::from_slice(&bytes).map_err(|e| StoreError::Io(e.to_string()))?;
+            let info: PluginInfo = serde_json::from_slice(&bytes).map_err(StoreError::io)?;
             out.push(self.view_plugin(info));
         }
         Ok(out)
@@ -474,8 +473,7 @@ impl Catalog {
         let current = self
             .editable(name)?
             .ok_or_else(|| CatalogError::NotFound(format!("no connector named '{name}'")))?;
-        let mut merged =
-            serde_json::to_value(current).map_err(|e| StoreError::Io(e.to_string()))?;
+        let mut merged = serde_json::to_value(current).map_err(StoreError::io)?;
         merge_patch(&mut merged, &patch);
         self.apply(name, merged).await
     }
@@ -537,7 +535,7 @@ impl Catalog {
             ));
         }
         let (plugin, instance, scope) = self.build(&c).await?;
-        let stored = serde_json::to_vec(&c).map_err(|e| StoreError::Io(e.to_string()))?;
+        let stored = serde_json::to_vec(&c).map_err(StoreError::io)?;
         self.store
             .put_settings(vec![(format!("{CONNECTOR}{name}"), Some(stored))])
             .await?;

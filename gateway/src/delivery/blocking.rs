@@ -19,7 +19,7 @@ use serde_json::Value;
 
 use super::plan::Planned;
 use super::registry::Registry;
-use super::{Event, Failure, id_lookup};
+use super::{Connector, Event, Failure, as_delivered, id_lookup};
 use crate::scim::schema::ResourceKind;
 use crate::store::Store;
 use crate::store::outbox::{Operation, RemoteRef};
@@ -55,28 +55,29 @@ pub async fn deliver_now(
     store: &Arc<dyn Store>,
     subject: &Subject<'_>,
     planned: &mut Planned,
-) -> Result<Vec<(String, Option<RemoteRef>)>, Blocked> {
-    let mut now: Vec<(String, Operation)> = Vec::new();
-    planned.deliver_to.retain(|name| {
-        let blocking = registry.blocking(name).is_some();
-        if blocking {
-            now.push((name.clone(), subject.operation));
-        }
-        !blocking
-    });
+) -> Result<Vec<(String, RemoteRef)>, Blocked> {
+    let mut now: Vec<(String, Operation, Arc<dyn Connector>)> = Vec::new();
+    planned
+        .deliver_to
+        .retain(|name| match registry.blocking(name) {
+            Some(connector) => {
+                now.push((name.clone(), subject.operation, connector));
+                false
+            }
+            None => true,
+        });
     planned.scoped.retain(|job| {
         let own = job.kind == subject.kind && job.id == subject.id;
-        let blocking = own && registry.blocking(&job.connector).is_some();
-        if blocking {
-            now.push((job.connector.clone(), job.operation));
+        match own.then(|| registry.blocking(&job.connector)).flatten() {
+            Some(connector) => {
+                now.push((job.connector.clone(), job.operation, connector));
+                false
+            }
+            None => true,
         }
-        !blocking
     });
     let mut delivered = Vec::with_capacity(now.len());
-    for (name, operation) in now {
-        let Some(connector) = registry.blocking(&name) else {
-            continue;
-        };
+    for (name, operation, connector) in now {
         let fail = |failure: Failure| Blocked {
             connector: name.clone(),
             failure,
@@ -88,13 +89,10 @@ pub async fn deliver_now(
                     "reading the id map failed: {e}"
                 )))
             })?;
-        let mut resource = match (operation, subject.after) {
+        let resource = match (operation, subject.after) {
             (Operation::Delete, _) | (_, None) => Value::Null,
-            (_, Some(after)) => after.clone(),
+            (_, Some(after)) => as_delivered(operation, after.clone()),
         };
-        if let (Operation::Deactivate, Some(obj)) = (operation, resource.as_object_mut()) {
-            obj.insert("active".into(), Value::Bool(false));
-        }
         let event = Event {
             operation,
             resource_type: subject.kind.name().to_owned(),
@@ -110,8 +108,7 @@ pub async fn deliver_now(
             .map_err(fail)?;
         tracing::info!(connector = %name, resource = %format!("{}/{}", subject.kind.name(), subject.id),
             "delivered while the client waited");
-        let keep = !matches!(operation, Operation::Delete);
-        delivered.push((name, keep.then_some(answer)));
+        delivered.push((name, answer));
     }
     Ok(delivered)
 }

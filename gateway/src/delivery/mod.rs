@@ -309,6 +309,14 @@ async fn attempt(
     }
 }
 
+/// The resource as a job of `operation` sends it: a deactivation sends it with `active: false`.
+pub(crate) fn as_delivered(operation: Operation, mut resource: Value) -> Value {
+    if let (Operation::Deactivate, Some(obj)) = (operation, resource.as_object_mut()) {
+        obj.insert("active".into(), Value::Bool(false));
+    }
+    resource
+}
+
 /// The event a job delivers, or `None` when there is nothing to deliver because the resource
 /// was deleted since (its delete job comes next in the same queue).
 ///
@@ -326,14 +334,7 @@ fn event_for(store: &dyn Store, job: &Job) -> Result<Option<Event>, crate::store
                 .transpose()?
                 .flatten()
             {
-                Some(mut current) => {
-                    if let (Operation::Deactivate, Some(obj)) =
-                        (job.operation, current.as_object_mut())
-                    {
-                        obj.insert("active".into(), Value::Bool(false));
-                    }
-                    current
-                }
+                Some(current) => as_delivered(job.operation, current),
                 None => return Ok(None),
             }
         }

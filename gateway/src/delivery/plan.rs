@@ -16,7 +16,7 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 use super::registry::Registry;
-use super::scope::Scope;
+use super::scope::{Scope, text};
 use crate::scim::schema::ResourceKind;
 use crate::store::outbox::Operation;
 use crate::store::{Membership, ScopedJob, Store, StoreError};
@@ -57,10 +57,6 @@ impl Planned {
             None => {}
         }
     }
-}
-
-fn text<'a>(v: &'a Value, key: &str) -> &'a str {
-    v.get(key).and_then(Value::as_str).unwrap_or_default()
 }
 
 /// Plans the jobs of a change of a `kind` resource from `before` (`None`: a create) to `after`

@@ -122,7 +122,8 @@ impl Scope {
     }
 }
 
-fn text<'a>(v: &'a Value, key: &str) -> &'a str {
+/// The string `key` of a JSON object, or `""`.
+pub(super) fn text<'a>(v: &'a Value, key: &str) -> &'a str {
     v.get(key).and_then(Value::as_str).unwrap_or_default()
 }
 

@@ -55,6 +55,13 @@ pub enum StoreError {
     Io(String),
 }
 
+impl StoreError {
+    /// An engine or encoding failure, with its message (`map_err(StoreError::io)`).
+    pub fn io(e: impl std::fmt::Display) -> Self {
+        StoreError::Io(e.to_string())
+    }
+}
+
 /// A change to submit. Each is checked completely before anything is written, so a rejected
 /// operation leaves no trace, whichever other operations share its transaction.
 #[derive(Debug, Clone)]
@@ -98,10 +105,10 @@ pub struct Change {
     pub changed_paths: Vec<String>,
     /// Further jobs it causes: users entering or leaving a connector's scope.
     pub scoped: Vec<ScopedJob>,
-    /// Blocking connectors that already delivered it, before the commit: their id map is
-    /// updated in the same transaction (a remote reference kept, or forgotten for a delete)
-    /// and they get no job for it.
-    pub delivered: Vec<(String, Option<RemoteRef>)>,
+    /// Blocking connectors that already delivered it, before the commit, with what they
+    /// answered: their id map is updated in the same transaction (the remote reference kept,
+    /// or forgotten for a delete) and they get no job for it.
+    pub delivered: Vec<(String, RemoteRef)>,
     /// Who made it: the name of the SCIM token, recorded in the audit trail.
     pub actor: Option<String>,
 }
@@ -179,7 +186,7 @@ pub struct Stored {
 impl Stored {
     /// The resource as a JSON value.
     pub fn decode(&self) -> Result<Value, StoreError> {
-        serde_json::from_slice(&self.json).map_err(|e| StoreError::Io(e.to_string()))
+        serde_json::from_slice(&self.json).map_err(StoreError::io)
     }
 }
 
@@ -220,7 +227,7 @@ pub trait Store: Send + Sync + 'static {
             let Some(resource) = self.get(kind, &id)? else {
                 continue;
             };
-            let json = serde_json::to_vec(&resource).map_err(|e| StoreError::Io(e.to_string()))?;
+            let json = serde_json::to_vec(&resource).map_err(StoreError::io)?;
             let groups = match kind {
                 ResourceKind::User => self.groups_of(&id)?,
                 ResourceKind::Group => Vec::new(),

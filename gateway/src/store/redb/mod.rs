@@ -97,7 +97,7 @@ fn index_table(
 }
 
 fn io(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Io(e.to_string())
+    StoreError::io(e)
 }
 
 fn decode(bytes: &[u8]) -> Result<Value, StoreError> {

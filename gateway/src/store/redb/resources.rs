@@ -74,7 +74,7 @@ pub(super) fn apply(
     };
     let stored = apply_op(txn, &mut counters.version, op)?;
     for (connector, remote) in &delivered {
-        let remote = remote.as_ref().filter(|_| operation != Operation::Delete);
+        let remote = Some(remote).filter(|_| operation != Operation::Delete);
         jobs::set_remote(txn, kind.name(), &id, connector, remote)?;
     }
     let after_sha256 = match operation {
