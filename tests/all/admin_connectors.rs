@@ -293,6 +293,16 @@ fn the_admin_api_refuses_bad_plugins_and_definitions_clearly() {
         .send()
         .expect("request");
     admin_error((r.status().as_u16(), r.json().unwrap_or(Value::Null)), 400);
+    let r = gw
+        .admin_req(Method::PUT, "/admin/v1/connectors/x")
+        .body(vec![b' '; 3 << 20])
+        .send()
+        .expect("request");
+    let msg = admin_error((r.status().as_u16(), r.json().unwrap_or(Value::Null)), 413);
+    assert!(
+        msg.contains("length limit"),
+        "an oversized body is refused in the shape: {msg}"
+    );
     let msg = admin_error(put("from-file", &json!({"plugin": "scim2"})), 409);
     assert!(msg.contains("config file"), "{msg}");
     admin_error(

@@ -9,6 +9,7 @@
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -39,11 +40,11 @@ async fn show(
 async fn put(
     State(state): State<AdminState>,
     Path(name): Path<String>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, AdminError> {
     let created = state
         .catalog
-        .put_connector(&name, json_body(&body)?)
+        .put_connector(&name, json_body(&body?)?)
         .await?;
     let status = if created {
         StatusCode::CREATED
@@ -56,11 +57,11 @@ async fn put(
 async fn patch(
     State(state): State<AdminState>,
     Path(name): Path<String>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, AdminError> {
     state
         .catalog
-        .patch_connector(&name, json_body(&body)?)
+        .patch_connector(&name, json_body(&body?)?)
         .await?;
     Ok(Json(state.catalog.connector(&name)?).into_response())
 }

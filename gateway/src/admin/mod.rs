@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::{BytesRejection, JsonRejection, QueryRejection};
 use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
@@ -119,6 +119,13 @@ impl From<CatalogError> for AdminError {
 fn json_body(bytes: &[u8]) -> Result<serde_json::Value, AdminError> {
     serde_json::from_slice(bytes)
         .map_err(|e| AdminError::new(StatusCode::BAD_REQUEST, format!("invalid JSON body: {e}")))
+}
+
+impl From<BytesRejection> for AdminError {
+    fn from(e: BytesRejection) -> Self {
+        // A body over the limit answers 413, in the admin error shape like every other refusal.
+        AdminError::new(e.status(), e.body_text())
+    }
 }
 
 impl From<QueryRejection> for AdminError {

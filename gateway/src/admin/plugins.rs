@@ -7,6 +7,7 @@
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -37,9 +38,10 @@ struct UploadQuery {
 
 async fn upload(
     State(state): State<AdminState>,
-    Query(q): Query<UploadQuery>,
-    body: Bytes,
+    query: Result<Query<UploadQuery>, QueryRejection>,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, AdminError> {
+    let (Query(q), body) = (query?, body?);
     if body.is_empty() {
         return Err(AdminError::new(
             StatusCode::BAD_REQUEST,
