@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use reqwest::Method;
 use scim_gateway_e2e::{
-    Gateway, Sink, TOKEN, build_plugin, create, eventually, id_of, scratch_dir, user, when,
+    Gateway, Sink, TOKEN, build_plugin, create, eventually, header, id_of, scratch_dir, user, when,
     write_config,
 };
 use serde_json::{Value, json};
@@ -298,6 +298,7 @@ fn the_admin_api_refuses_bad_plugins_and_definitions_clearly() {
         .body(vec![b' '; 3 << 20])
         .send()
         .expect("request");
+    assert_eq!(header(&r, "connection").as_deref(), Some("close"));
     let msg = admin_error((r.status().as_u16(), r.json().unwrap_or(Value::Null)), 413);
     assert!(
         msg.contains("length limit"),

@@ -99,7 +99,13 @@ fn body_over_max_body_bytes_is_413() {
     let path = format!("/Users/{}", id_of(&small));
     let mut big = user("bo@example.com");
     big["displayName"] = json!("x".repeat(2000));
-    assert_scim_error(gw.post("/Users", &big), 413, None);
+    let r = gw.post("/Users", &big);
+    assert_eq!(
+        header(&r, "connection").as_deref(),
+        Some("close"),
+        "the unread body ends the connection, and the client is told so"
+    );
+    assert_scim_error(r, 413, None);
     assert_scim_error(gw.put(&path, &big), 413, None);
     let big_patch = patch_body(json!([
         {"op": "replace", "path": "displayName", "value": "y".repeat(2000)}

@@ -121,6 +121,24 @@ pub fn router(state: AppState, admin: AdminState, metrics: Metrics) -> Router {
             metrics.http,
             metrics::requests::track,
         ))
+        .layer(axum::middleware::map_response(close_after_unread_body))
+}
+
+/// Marks a `413` answer `Connection: close`.
+///
+/// The refused body was never read, so hyper cannot reuse the connection and closes it after
+/// answering. Without the header a keep-alive client returns that connection to its pool and
+/// its next request fails on a closed socket; with it, the client knows to open a new one.
+async fn close_after_unread_body(
+    mut response: axum::response::Response,
+) -> axum::response::Response {
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        response.headers_mut().insert(
+            axum::http::header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
+    }
+    response
 }
 
 async fn not_found() -> ScimError {
