@@ -1,15 +1,16 @@
-//! `scim2`: provisions users and groups to any SCIM 2.0 service provider.
+//! `scim2`: provisions users and groups to any SCIM 2.0 service provider, and reads them back.
 //!
 //! Configuration: `base_url` (the target's SCIM base, e.g. `https://idp.example.com/scim/v2`),
 //! `update` (`put`, the default, or `patch` for targets that prefer PATCH), `auth` (`bearer`, the
-//! default, or `none`). Secret: `token`, sent by the host as `Authorization: Bearer <token>`;
-//! this connector never sees it.
+//! default, or `none`), `adopt` (`true`, the default, or `false`: see create below). Secret:
+//! `token`, sent by the host as `Authorization: Bearer <token>`; this connector never sees it.
 //!
 //! What it does per event:
 //! - create: `POST` the resource. If the target answers `409` (it already holds a user with that
 //!   `userName`, or a group with that `displayName`), the existing one is found by filter and
 //!   adopted, then updated, instead of being duplicated. Redelivery after a crash is therefore
-//!   harmless.
+//!   harmless. With `adopt = false` the `409` is not adopted: the delivery fails permanently with
+//!   a message starting `conflict:` (and the target's `detail`, if it gave one).
 //! - replace: update the remote resource (`PUT`, or `PATCH` replacing every attribute); without a
 //!   remote id yet, or when the target lost it (`404`), it is created (or adopted) instead.
 //! - delete: `DELETE` it; a target that no longer has it counts as done.
@@ -17,10 +18,22 @@
 //! Group members are translated to the target's ids through the host. A member the target does
 //! not know yet (its own delivery has not happened) makes the group's delivery fail transiently,
 //! so it is retried after the member arrived.
+//!
+//! Reading (the `reader` interface, for reconciliation), with the same `base_url`, `auth` and
+//! headers as provisioning:
+//! - get: `GET {base_url}/Users/{id}` (or `Groups`, the id percent-encoded). The resource is
+//!   answered as the target sent it (it must be a JSON object); `404` means there is none.
+//! - list: `GET {base_url}/Users?startIndex=N&count=M`, with `&filter=…` when a filter is given.
+//!   The ListResponse's `totalResults` (the number of `Resources` if absent) and `Resources`
+//!   (none if absent) make the page; any other shape is a permanent error saying what is wrong.
+//!
+//! Other statuses fail as provisioning does: `408`, `429` and `5xx` transiently, the rest
+//! permanently.
 
 use scim_gateway_plugin_sdk::http::{Request, Response};
 use scim_gateway_plugin_sdk::{
-    Connector, Delivered, DeliveryError, Descriptor, Event, Operation, log, remote_id,
+    Connector, Delivered, DeliveryError, Descriptor, Event, Operation, Page, ReadableConnector,
+    config_value, log, remote_id,
 };
 use serde_json::{Map, Value, json};
 
@@ -39,17 +52,25 @@ impl Connector for Scim2 {
             )
             .optional_config("update", "`put` (default) or `patch`: how changes are sent")
             .optional_config("auth", "`bearer` (default: the `token` secret) or `none`")
+            .optional_config(
+                "adopt",
+                "`true` (default): a create the target refuses as a duplicate (409) adopts the \
+                 existing resource; `false`: it fails permanently as a conflict",
+            )
             .secret("token")
     }
 
     fn validate_config(config: &[(String, String)]) -> Result<(), String> {
-        let value = |k| scim_gateway_plugin_sdk::config_value(config, k);
-        match (value("base_url"), value("update")) {
-            (Some(url), _) if !(url.starts_with("http://") || url.starts_with("https://")) => {
+        let value = |k| config_value(config, k);
+        match (value("base_url"), value("update"), value("adopt")) {
+            (Some(url), _, _) if !(url.starts_with("http://") || url.starts_with("https://")) => {
                 Err(format!("`base_url` must be an http(s) URL, not `{url}`"))
             }
-            (_, Some(u)) if u != "put" && u != "patch" => {
+            (_, Some(u), _) if u != "put" && u != "patch" => {
                 Err(format!("`update` must be `put` or `patch`, not `{u}`"))
+            }
+            (_, _, Some(a)) if a != "true" && a != "false" => {
+                Err(format!("`adopt` must be `true` or `false`, not `{a}`"))
             }
             _ if value("auth").is_some_and(|a| a != "bearer" && a != "none") => {
                 Err("`auth` must be `bearer` or `none`".to_owned())
@@ -59,7 +80,7 @@ impl Connector for Scim2 {
     }
 
     fn provision(event: Event) -> Result<Delivered, DeliveryError> {
-        let target = Target::new(&event)?;
+        let target = Target::for_event(&event)?;
         match (event.operation, event.remote_id.as_deref()) {
             (Operation::Delete, None) => Ok(Delivered::new("")),
             (Operation::Delete, Some(id)) => target.delete(id),
@@ -71,7 +92,27 @@ impl Connector for Scim2 {
     }
 }
 
-/// The target and the kind of resource an event is about.
+impl ReadableConnector for Scim2 {
+    fn get(
+        resource_type: &str,
+        remote_id: &str,
+        config: &[(String, String)],
+    ) -> Result<Option<String>, DeliveryError> {
+        Target::new(resource_type, config)?.get(remote_id)
+    }
+
+    fn list(
+        resource_type: &str,
+        filter: Option<&str>,
+        start_index: u32,
+        count: u32,
+        config: &[(String, String)],
+    ) -> Result<Page, DeliveryError> {
+        Target::new(resource_type, config)?.list(filter, start_index, count)
+    }
+}
+
+/// The target and the kind of resource a call is about.
 struct Target<'a> {
     /// The resource type's endpoint URL (`…/Users`).
     collection: String,
@@ -81,28 +122,41 @@ struct Target<'a> {
     patch: bool,
     /// Whether the host adds the `token` secret as a bearer token.
     bearer: bool,
+    /// Whether a create answered `409` adopts the existing resource.
+    adopt: bool,
 }
 
 impl<'a> Target<'a> {
-    fn new(event: &'a Event) -> Result<Self, DeliveryError> {
-        let base = event.require_config("base_url")?.trim_end_matches('/');
-        let endpoint = match event.resource_type.as_str() {
+    /// The target of an event: its resource type and configuration.
+    fn for_event(event: &'a Event) -> Result<Self, DeliveryError> {
+        Target::new(&event.resource_type, &event.config)
+    }
+
+    /// The target for a resource type, from a connector instance's configuration.
+    fn new(resource_type: &'a str, config: &[(String, String)]) -> Result<Self, DeliveryError> {
+        let value = |k| config_value(config, k);
+        let base = value("base_url")
+            .ok_or_else(|| DeliveryError::permanent("configuration key `base_url` is not set"))?
+            .trim_end_matches('/');
+        let endpoint = match resource_type {
             "User" => "Users",
             "Group" => "Groups",
             other => {
                 return Err(DeliveryError::permanent(format!(
-                    "cannot provision a {other}"
+                    "scim2 handles User and Group resources, not {other}"
                 )));
             }
         };
         Ok(Target {
             collection: format!("{base}/{endpoint}"),
-            resource_type: &event.resource_type,
-            patch: event.config("update") == Some("patch"),
-            bearer: event.config("auth") != Some("none"),
+            resource_type,
+            patch: value("update") == Some("patch"),
+            bearer: value("auth") != Some("none"),
+            adopt: value("adopt") != Some("false"),
         })
     }
 
+    /// The request with the SCIM media type headers and, unless `auth = none`, the bearer token.
     fn request(&self, request: Request) -> Request {
         let request = request
             .header("Content-Type", "application/scim+json")
@@ -114,12 +168,15 @@ impl<'a> Target<'a> {
         }
     }
 
-    /// POSTs the resource; adopts an existing one on `409`.
+    /// POSTs the resource; adopts an existing one on `409` (unless `adopt = false`).
     fn create(&self, body: &Value) -> Result<Delivered, DeliveryError> {
         let response = self
             .request(Request::post(&self.collection).json(body))
             .send()?;
         if response.status == 409 {
+            if !self.adopt {
+                return Err(self.conflict(&response));
+            }
             let existing = self.find_existing(body)?;
             log::info(format!(
                 "{} already exists at the target as {existing}: adopting it",
@@ -128,6 +185,23 @@ impl<'a> Target<'a> {
             return self.update(&existing, body);
         }
         delivered(response.error_for_status()?)
+    }
+
+    /// The permanent error for a `409` that is not to be adopted, with the target's `detail`.
+    fn conflict(&self, response: &Response) -> DeliveryError {
+        let mut message = format!(
+            "conflict: the target already holds this {} and `adopt` is false",
+            self.resource_type
+        );
+        let detail = response
+            .json::<Value>()
+            .ok()
+            .and_then(|body| body["detail"].as_str().map(str::to_owned));
+        if let Some(detail) = detail {
+            message.push_str(": ");
+            message.push_str(&detail);
+        }
+        DeliveryError::permanent(message)
     }
 
     /// Replaces the remote resource; creates it if the target no longer has it.
@@ -149,6 +223,7 @@ impl<'a> Target<'a> {
         delivered(response.error_for_status()?)
     }
 
+    /// DELETEs the remote resource; one the target no longer has counts as deleted.
     fn delete(&self, remote: &str) -> Result<Delivered, DeliveryError> {
         let url = format!("{}/{remote}", self.collection);
         let response = self.request(Request::delete(&url)).send()?;
@@ -181,6 +256,81 @@ impl<'a> Target<'a> {
                 ))
             })
     }
+
+    /// Reads one remote resource as the target sends it; `None` if the target answers `404`.
+    fn get(&self, remote: &str) -> Result<Option<String>, DeliveryError> {
+        let url = format!("{}/{}", self.collection, encode(remote));
+        let response = self.request(Request::get(url)).send()?;
+        if response.status == 404 {
+            return Ok(None);
+        }
+        let response = response.error_for_status()?;
+        if !response.json::<Value>()?.is_object() {
+            return Err(DeliveryError::permanent(format!(
+                "the target's answer for {} {remote} is not a JSON object",
+                self.resource_type
+            )));
+        }
+        Ok(Some(response.text()))
+    }
+
+    /// Reads one page of remote resources, optionally filtered.
+    fn list(
+        &self,
+        filter: Option<&str>,
+        start_index: u32,
+        count: u32,
+    ) -> Result<Page, DeliveryError> {
+        let mut url = format!("{}?startIndex={start_index}&count={count}", self.collection);
+        if let Some(filter) = filter {
+            url.push_str("&filter=");
+            url.push_str(&encode(filter));
+        }
+        let answer: Value = self
+            .request(Request::get(url))
+            .send()?
+            .error_for_status()?
+            .json()?;
+        page(&answer).map_err(|what| {
+            DeliveryError::permanent(format!(
+                "the target's list of {}s is malformed: {what}",
+                self.resource_type
+            ))
+        })
+    }
+}
+
+/// The page a SCIM ListResponse holds; the error says what is wrong with it.
+fn page(answer: &Value) -> Result<Page, String> {
+    let Some(answer) = answer.as_object() else {
+        return Err("it is not a JSON object".to_owned());
+    };
+    let resources = match answer.get("Resources") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => page_resources(items)?,
+        Some(_) => return Err("`Resources` is not an array".to_owned()),
+    };
+    let total = match answer.get("totalResults") {
+        None | Some(Value::Null) => u32::try_from(resources.len()).ok(),
+        Some(total) => total.as_u64().and_then(|n| u32::try_from(n).ok()),
+    }
+    .ok_or("`totalResults` is not a count (a whole number up to 4294967295)")?;
+    Ok(Page { total, resources })
+}
+
+/// The page's resources as JSON text; each must be a JSON object.
+fn page_resources(items: &[Value]) -> Result<Vec<String>, String> {
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            if item.is_object() {
+                Ok(item.to_string())
+            } else {
+                Err(format!("`Resources[{i}]` is not a JSON object"))
+            }
+        })
+        .collect()
 }
 
 /// The resource as the target should receive it: without server-owned attributes, and with a
@@ -250,7 +400,7 @@ fn delivered(response: Response) -> Result<Delivered, DeliveryError> {
     })
 }
 
-/// Percent-encodes a query parameter value.
+/// Percent-encodes a query parameter value or a path segment (all but the unreserved characters).
 fn encode(value: &str) -> String {
     value
         .bytes()
@@ -263,7 +413,7 @@ fn encode(value: &str) -> String {
         .collect()
 }
 
-scim_gateway_plugin_sdk::export_connector!(Scim2);
+scim_gateway_plugin_sdk::export_readable_connector!(Scim2);
 
 #[cfg(test)]
 mod tests {
@@ -417,5 +567,199 @@ mod tests {
             ErrorKind::Permanent
         );
         assert!(Scim2::validate_config(&[("update".into(), "post".into())]).is_err());
+    }
+
+    /// A connector instance's configuration pointing at the test target.
+    fn config() -> Vec<(String, String)> {
+        vec![("base_url".to_owned(), BASE.to_owned())]
+    }
+
+    #[test]
+    fn get_reads_a_resource_by_its_encoded_id_with_the_token_header() {
+        let host = token_host();
+        let user = r#"{"id":"r 1/x","userName":"ann@example.com","active":true}"#;
+        host.respond(200, user);
+        let found = Scim2::get("User", "r 1/x", &config()).expect("reads");
+        assert_eq!(found.as_deref(), Some(user));
+        let sent = &host.requests()[0];
+        assert_eq!(
+            (sent.method.as_str(), sent.url.as_str()),
+            ("GET", "https://target.example/scim/v2/Users/r%201%2Fx")
+        );
+        assert_eq!(sent.header("Accept"), Some("application/scim+json"));
+        assert_eq!(sent.secret_headers[0].secret, "token");
+        assert_eq!(sent.secret_headers[0].prefix, "Bearer ");
+    }
+
+    #[test]
+    fn get_answers_none_for_a_missing_resource() {
+        let host = token_host();
+        host.respond(404, r#"{"status":"404"}"#);
+        assert_eq!(Scim2::get("Group", "r-9", &config()).expect("reads"), None);
+        assert_eq!(host.requests()[0].url, format!("{BASE}/Groups/r-9"));
+    }
+
+    #[test]
+    fn get_errors_are_transient_or_permanent_as_for_provisioning() {
+        let host = token_host();
+        host.respond(503, "busy");
+        let error = Scim2::get("User", "r-1", &config()).expect_err("server error");
+        assert_eq!(error.kind, ErrorKind::Transient);
+        assert!(error.message.contains("503"), "{}", error.message);
+
+        let host = token_host();
+        host.respond(403, "forbidden");
+        let error = Scim2::get("User", "r-1", &config()).expect_err("refused");
+        assert_eq!(error.kind, ErrorKind::Permanent);
+
+        let host = token_host();
+        host.respond(200, "[1, 2]");
+        let error = Scim2::get("User", "r-1", &config()).expect_err("not an object");
+        assert_eq!(error.kind, ErrorKind::Permanent);
+        assert!(
+            error.message.contains("not a JSON object"),
+            "{}",
+            error.message
+        );
+    }
+
+    #[test]
+    fn list_asks_for_the_page_and_filter_and_parses_the_list_response() {
+        let host = token_host();
+        host.respond_json(
+            200,
+            &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
+                "totalResults": 42, "startIndex": 11, "itemsPerPage": 2,
+                "Resources": [{"id": "g-a", "displayName": "Sales"}, {"id": "g-b"}]}),
+        );
+        let page = Scim2::list(
+            "Group",
+            Some(r#"displayName eq "Sales & Co""#),
+            11,
+            2,
+            &config(),
+        )
+        .expect("lists");
+        assert_eq!(page.total, 42);
+        assert_eq!(
+            page.resources,
+            [r#"{"id":"g-a","displayName":"Sales"}"#, r#"{"id":"g-b"}"#]
+        );
+        let sent = &host.requests()[0];
+        assert_eq!(sent.method, "GET");
+        assert_eq!(
+            sent.url,
+            format!(
+                "{BASE}/Groups?startIndex=11&count=2\
+                 &filter=displayName%20eq%20%22Sales%20%26%20Co%22"
+            )
+        );
+        assert_eq!(sent.header("Accept"), Some("application/scim+json"));
+        assert_eq!(sent.secret_headers[0].secret, "token");
+    }
+
+    #[test]
+    fn list_without_filter_total_or_resources_uses_the_defaults() {
+        let host = token_host();
+        host.respond_json(200, &json!({"Resources": [{"id": "a"}, {"id": "b"}]}))
+            .respond_json(200, &json!({"totalResults": 0}));
+        let page = Scim2::list("User", None, 1, 50, &config()).expect("lists");
+        assert_eq!((page.total, page.resources.len()), (2, 2));
+        let page = Scim2::list("User", None, 1, 50, &config()).expect("lists");
+        assert_eq!(
+            page,
+            Page {
+                total: 0,
+                resources: Vec::new()
+            }
+        );
+        assert_eq!(
+            host.requests()[0].url,
+            format!("{BASE}/Users?startIndex=1&count=50")
+        );
+    }
+
+    #[test]
+    fn a_malformed_list_answer_is_a_permanent_error_naming_the_fault() {
+        let cases = [
+            (
+                json!({"totalResults": "many", "Resources": []}),
+                "`totalResults`",
+            ),
+            (json!({"totalResults": -1}), "`totalResults`"),
+            (
+                json!({"totalResults": 1, "Resources": {"id": "a"}}),
+                "`Resources` is not an array",
+            ),
+            (json!({"Resources": [{"id": "a"}, "b"]}), "`Resources[1]`"),
+            (json!([{"id": "a"}]), "not a JSON object"),
+        ];
+        for (answer, fault) in cases {
+            token_host().respond_json(200, &answer);
+            let error = Scim2::list("User", None, 1, 10, &config()).expect_err("malformed");
+            assert_eq!(error.kind, ErrorKind::Permanent, "{answer}");
+            assert!(error.message.contains("malformed"), "{}", error.message);
+            assert!(error.message.contains(fault), "{answer}: {}", error.message);
+        }
+        token_host().respond(200, "not json");
+        let error = Scim2::list("User", None, 1, 10, &config()).expect_err("not JSON");
+        assert_eq!(error.kind, ErrorKind::Permanent);
+    }
+
+    #[test]
+    fn reading_an_unknown_resource_type_or_without_base_url_is_permanent() {
+        let host = token_host();
+        let error = Scim2::get("Device", "d-1", &config()).expect_err("unknown type");
+        assert_eq!(error.kind, ErrorKind::Permanent);
+        let error = Scim2::list("User", None, 1, 10, &[]).expect_err("no base_url");
+        assert_eq!(error.kind, ErrorKind::Permanent);
+        assert!(error.message.contains("base_url"), "{}", error.message);
+        assert!(host.requests().is_empty());
+    }
+
+    #[test]
+    fn without_adoption_a_conflicting_create_fails_permanently() {
+        let host = token_host();
+        host.respond_json(
+            409,
+            &json!({"scimType": "uniqueness", "detail": "userName is taken", "status": "409"}),
+        );
+        let event = user_event(Operation::Create).with_config("adopt", "false");
+        let error = Scim2::provision(event).expect_err("conflict");
+        assert_eq!(error.kind, ErrorKind::Permanent);
+        assert!(error.message.starts_with("conflict:"), "{}", error.message);
+        assert!(
+            error.message.contains("userName is taken"),
+            "{}",
+            error.message
+        );
+        assert_eq!(host.requests().len(), 1, "no search for the existing user");
+
+        let host = token_host();
+        host.respond(409, "");
+        let event = user_event(Operation::Create).with_config("adopt", "false");
+        let error = Scim2::provision(event).expect_err("conflict without a body");
+        assert!(error.message.starts_with("conflict:"), "{}", error.message);
+        assert_eq!(host.requests().len(), 1);
+    }
+
+    #[test]
+    fn adopt_must_be_true_or_false_and_is_described() {
+        let with_adopt = |value: &str| {
+            Scim2::validate_config(&[
+                ("base_url".into(), BASE.into()),
+                ("adopt".into(), value.into()),
+            ])
+        };
+        assert_eq!(with_adopt("true"), Ok(()));
+        assert_eq!(with_adopt("false"), Ok(()));
+        let error = with_adopt("no").expect_err("refused");
+        assert!(
+            error.contains("`adopt`") && error.contains("`no`"),
+            "{error}"
+        );
+        assert!(with_adopt("FALSE").is_err());
+        let keys = Scim2::describe().config_keys;
+        assert!(keys.iter().any(|k| k.name == "adopt" && !k.required));
     }
 }
