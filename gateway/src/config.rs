@@ -42,6 +42,19 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// How long the audit trail is kept.
     pub audit: AuditConfig,
+    /// Present for the pass-through mode (provision without persisting): a connector is the
+    /// system of record and the gateway keeps no identities. Absent: persist and provision.
+    pub pass_through: Option<PassThroughConfig>,
+}
+
+/// The `[pass_through]` section.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PassThroughConfig {
+    /// The `[[connectors]]` entry that holds the identities. Its plugin must be a
+    /// `readable-connector`: reads, filters and paging are answered by asking it, and writes
+    /// go to it while the client waits, before they fan out to the other connectors.
+    pub system_of_record: String,
 }
 
 /// The `[audit]` section.
@@ -239,6 +252,7 @@ impl Default for Config {
             log_format: LogFormat::Text,
             metrics: MetricsConfig::default(),
             audit: AuditConfig::default(),
+            pass_through: None,
         }
     }
 }
@@ -366,10 +380,41 @@ impl Config {
             {
                 return bad(&format!("unknown resource type '{t}' (use User, Group)"));
             }
+            if self.pass_through.is_some() && !c.scope.groups.is_empty() {
+                return bad(PASS_THROUGH_ROLES);
+            }
         }
-        Ok(())
+        let Some(pt) = &self.pass_through else {
+            return Ok(());
+        };
+        let name = &pt.system_of_record;
+        let Some(sor) = self.connectors.iter().find(|c| &c.name == name) else {
+            return Err(ConfigError::Connector(
+                name.clone(),
+                "is named as [pass_through] system_of_record but no [[connectors]] entry has \
+                 that name"
+                    .into(),
+            ));
+        };
+        let bad = |why: &str| Err(ConfigError::Connector(name.clone(), why.into()));
+        if sor.resource_types.len() != 2 {
+            bad("the system of record holds every resource: give it both User and Group")
+        } else if sor.scope != ScopeConfig::default() {
+            bad("the system of record holds every resource: it takes no scope")
+        } else if sor.pattern != Pattern::Async || !sor.enabled {
+            bad(
+                "the system of record is always written while the client waits and cannot be \
+                 disabled: leave out `pattern` and `enabled`",
+            )
+        } else {
+            Ok(())
+        }
     }
 }
+
+/// Why a role-based scope is refused in pass-through mode.
+pub const PASS_THROUGH_ROLES: &str = "role-based scopes (`scope.groups`) need the memberships the \
+    gateway stores, and in pass-through mode it stores none: use a rule (`scope.filter`)";
 
 /// Expands `${NAME}` references; answers the name of the first unset variable on failure.
 fn expand(text: &str, env: &impl Fn(&str) -> Option<String>) -> Result<String, String> {
@@ -449,5 +494,49 @@ mod tests {
         config.check_connectors().unwrap();
         config.connectors.push(config.connectors[0].clone());
         assert!(config.check_connectors().is_err());
+    }
+
+    #[test]
+    fn pass_through_needs_a_plain_system_of_record_and_no_role_scopes() {
+        let check = |extra: &str| {
+            let text = format!(
+                "[pass_through]\nsystem_of_record = \"sor\"\n\
+                 [[connectors]]\nname = \"sor\"\nplugin = \"scim2\"\n{extra}"
+            );
+            let config: Config = toml::from_str(&text).expect("parses");
+            config.check_connectors().map_err(|e| e.to_string())
+        };
+        assert_eq!(check(""), Ok(()));
+        let refused = |extra: &str, why: &str| {
+            let e = check(extra).expect_err(extra);
+            assert!(e.contains(why), "{extra}: {e}");
+        };
+        refused("resource_types = [\"User\"]\n", "both User and Group");
+        refused("scope = { filter = \"active eq true\" }\n", "no scope");
+        refused("pattern = \"blocking\"\n", "while the client waits");
+        refused("enabled = false\n", "cannot be disabled");
+        refused(
+            "[[connectors]]\nname = \"other\"\nplugin = \"echo\"\nscope = { groups = [\"x\"] }\n",
+            "role-based",
+        );
+        let config: Config =
+            toml::from_str("[pass_through]\nsystem_of_record = \"none\"\n").expect("parses");
+        let e = config.check_connectors().expect_err("unknown");
+        assert!(e.to_string().contains("no [[connectors]] entry"), "{e}");
+    }
+
+    #[test]
+    fn the_pass_through_example_is_a_valid_configuration() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/pass-through.toml");
+        let text = std::fs::read_to_string(path).expect("the example");
+        let mut config: Config = toml::from_str(&text).expect("parses");
+        config
+            .expand_env(|n| Some(format!("https://{n}.example")))
+            .expect("expands");
+        config.check_connectors().expect("checks");
+        assert_eq!(
+            config.pass_through.map(|p| p.system_of_record).as_deref(),
+            Some("directory")
+        );
     }
 }

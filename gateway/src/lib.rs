@@ -20,6 +20,8 @@
 //!     projection; [`scim::attr`]: attribute paths and the schema facts about them;
 //!   - [`scim::filter`]: the filter grammar, printer and evaluator; [`scim::patch`]: PATCH
 //!     operations; [`scim::list`]: query parameters, index plans, sorting, paging;
+//!   - [`scim::passthrough`]: the same operations in pass-through mode, answered by a
+//!     connector that is the system of record (the store then keeps no identities);
 //!   - [`scim::bulk`]: `/Bulk`; [`scim::discovery`]: `/ServiceProviderConfig`, `/ResourceTypes`,
 //!     `/Schemas`; [`scim::resource`]: timestamps and ETags; [`scim::raw`]: serving stored JSON
 //!     text without decoding it (the fast path of plain reads).

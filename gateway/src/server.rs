@@ -10,11 +10,12 @@ use crate::admin::reconcile::Reconciler;
 use crate::auth::{Bootstrap, TokenSet};
 use crate::config::Config;
 use crate::delivery::Dispatcher;
-use crate::delivery::registry::Registry;
+use crate::delivery::registry::{Lookup, Registry};
 use crate::http::{self, App, AppState};
 use crate::metrics::{DeliveryMetrics, Metrics};
 use crate::runtime::connector::SetupError;
 use crate::runtime::{Runtime, RuntimeConfig};
+use crate::scim::passthrough::PassThrough;
 use crate::scim::service::{Outbound, Service};
 use crate::store::Store;
 use crate::store::redb::{RedbStore, StoreOptions};
@@ -57,13 +58,24 @@ async fn start_delivery(
     })?;
     let registry = Arc::new(Registry::default());
     let committed = Arc::new(Notify::new());
-    let catalog = Arc::new(Catalog::new(
-        store.clone(),
-        runtime,
-        registry.clone(),
-        committed.clone(),
-    ));
+    let mut catalog = Catalog::new(store.clone(), runtime, registry.clone(), committed.clone());
+    if config.pass_through.is_some() {
+        catalog = catalog.in_pass_through_mode();
+    }
+    let catalog = Arc::new(catalog);
     catalog.start(&config.connectors).await?;
+    if let Some(pt) = &config.pass_through {
+        let readable =
+            matches!(registry.lookup(&pt.system_of_record), Lookup::Ready(c) if c.can_read());
+        if !readable {
+            return Err(StartError::Connector(SetupError {
+                name: pt.system_of_record.clone(),
+                reason: "the system of record's plugin must be a `readable-connector` (it is \
+                         asked for every read), and this one cannot read"
+                    .into(),
+            }));
+        }
+    }
     // Runs even without connectors: jobs left for a connector that was removed are
     // dead-lettered with that reason instead of waiting forever.
     tokio::spawn(
@@ -74,6 +86,10 @@ async fn start_delivery(
             committed: committed.clone(),
             workers: config.delivery.workers.max(1),
             metrics,
+            system_of_record: config
+                .pass_through
+                .as_ref()
+                .map(|p| p.system_of_record.clone()),
         }
         .run(),
     );
@@ -126,6 +142,14 @@ pub async fn serve(
         .map_err(|e| StartError::Bind(config.listen, e))?;
     let local = listener.local_addr().map_err(StartError::Serve)?;
     let tokens = Arc::new(tokens);
+    let mut reconciler = Reconciler::new(
+        store.clone(),
+        outbound.registry.clone(),
+        outbound.committed.clone(),
+    );
+    if let Some(pt) = &config.pass_through {
+        reconciler = reconciler.reading_from(&pt.system_of_record);
+    }
     let admin = AdminState {
         store: store.clone(),
         admin_tokens: Arc::new(TokenSet::configured(
@@ -134,23 +158,27 @@ pub async fn serve(
         )),
         scim_tokens: tokens.clone(),
         catalog,
-        reconciler: Arc::new(Reconciler::new(
-            store.clone(),
-            outbound.registry.clone(),
-            outbound.committed.clone(),
-        )),
+        reconciler: Arc::new(reconciler),
         delivery: metrics.delivery.clone(),
         committed: outbound.committed.clone(),
     };
+    let service = Service::new(
+        store,
+        outbound,
+        config.scim.max_results,
+        config.scim.unknown_attributes,
+    );
+    let pass_through = (config.pass_through.as_ref())
+        .map(|pt| PassThrough::new(service.clone(), &pt.system_of_record));
+    if let Some(pt) = &config.pass_through {
+        tracing::info!(system_of_record = %pt.system_of_record,
+            "pass-through mode: identities are read from and written to the system of record");
+    }
     let state = AppState::new(App {
-        service: Service::new(
-            store,
-            outbound,
-            config.scim.max_results,
-            config.scim.unknown_attributes,
-        ),
+        service,
         config: Arc::new(config),
         tokens,
+        pass_through,
     });
     tracing::info!(%local, data_dir = %dir, "scim-gateway listening");
     // A line tests and scripts can wait for (the port is known even when 0 was asked for).

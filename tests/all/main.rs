@@ -19,6 +19,7 @@ mod groups;
 mod listing;
 mod observability;
 mod openapi;
+mod passthrough;
 mod patch;
 mod patterns;
 mod provisioning;

@@ -27,7 +27,7 @@ use serde_json::Value;
 use tokio::sync::Notify;
 
 use crate::auth::sha256_hex;
-use crate::config::{ConnectorConfig, Pattern};
+use crate::config::{ConnectorConfig, PASS_THROUGH_ROLES, Pattern};
 use crate::delivery::Connector;
 use crate::delivery::registry::{Entry, Registry};
 use crate::delivery::scope::{Scope, ScopeConfig};
@@ -160,6 +160,8 @@ pub struct Catalog {
     changes: tokio::sync::Mutex<()>,
     /// Wakes the dispatcher after a change (held jobs may run now).
     committed: Arc<Notify>,
+    /// Whether the gateway runs in pass-through mode, where role-based scopes are refused.
+    pass_through: bool,
 }
 
 /// Most bytes an uploaded plugin may have.
@@ -190,6 +192,16 @@ impl Catalog {
             loaded: Mutex::default(),
             changes: tokio::sync::Mutex::new(()),
             committed,
+            pass_through: false,
+        }
+    }
+
+    /// The same catalogue for a gateway in pass-through mode: a connector with a role-based
+    /// scope is refused, as the memberships it depends on are not stored.
+    pub fn in_pass_through_mode(self) -> Self {
+        Self {
+            pass_through: true,
+            ..self
         }
     }
 
@@ -430,6 +442,9 @@ impl Catalog {
         &self,
         c: &ConnectorConfig,
     ) -> Result<(Arc<Plugin>, Arc<dyn Connector>, Scope), CatalogError> {
+        if self.pass_through && !c.scope.groups.is_empty() {
+            return Err(CatalogError::Unprocessable(PASS_THROUGH_ROLES.into()));
+        }
         let scope = Scope::compile(&c.scope).map_err(CatalogError::Unprocessable)?;
         let plugin = self.resolve(&c.plugin).await?;
         let instance = connector::configure(&self.runtime, plugin.clone(), c)

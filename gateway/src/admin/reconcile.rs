@@ -8,6 +8,9 @@
 //! connector already holds the resource) in batches, each batch durable before the next is
 //! read. The jobs then take the normal path: in order per resource, retried, visible under
 //! `/admin/v1/jobs`. One run per connector at a time.
+//!
+//! In pass-through mode the resources are paged from the system of record (which itself cannot
+//! be reconciled: it is where the resources come from).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -18,10 +21,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
+use serde_json::Value;
 use tokio::sync::Notify;
 
 use super::{AdminError, AdminState};
-use crate::delivery::registry::Registry;
+use crate::delivery::Failure;
+use crate::delivery::registry::{Lookup, Registry};
 use crate::delivery::scope::Scope;
 use crate::scim::schema::ResourceKind;
 use crate::store::outbox::{Operation, now_ms};
@@ -71,6 +76,19 @@ pub struct Reconciler {
     committed: Arc<Notify>,
     /// The latest run of each connector.
     runs: Mutex<HashMap<String, Progress>>,
+    /// In pass-through mode, the connector the resources are read from.
+    system_of_record: Option<String>,
+}
+
+/// Why a run stopped.
+#[derive(Debug, thiserror::Error)]
+enum RunError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The system of record could not be read.
+    #[error("reading the system of record failed ({}): {}", .0.kind, .0.message)]
+    Source(Failure),
 }
 
 impl Reconciler {
@@ -81,7 +99,30 @@ impl Reconciler {
             registry,
             committed,
             runs: Mutex::default(),
+            system_of_record: None,
         }
+    }
+
+    /// The same reconciler for pass-through mode: resources are read from `system_of_record`.
+    pub fn reading_from(self, system_of_record: &str) -> Self {
+        Self {
+            system_of_record: Some(system_of_record.to_owned()),
+            ..self
+        }
+    }
+
+    /// Resources `skip..skip+BATCH` of `kind`, from the store or the system of record.
+    async fn page(&self, kind: ResourceKind, skip: u64) -> Result<Vec<Value>, RunError> {
+        let Some(name) = &self.system_of_record else {
+            return Ok(self.store.page(kind, skip, BATCH)?);
+        };
+        let Lookup::Ready(sor) = self.registry.lookup(name) else {
+            return Err(RunError::Source(Failure::transient("it is not available")));
+        };
+        let start = u32::try_from(skip + 1).unwrap_or(u32::MAX);
+        let batch = u32::try_from(BATCH).unwrap_or(u32::MAX);
+        let page = sor.list(kind.name(), None, start, batch).await;
+        Ok(page.map_err(RunError::Source)?.resources)
     }
 
     fn runs(&self) -> std::sync::MutexGuard<'_, HashMap<String, Progress>> {
@@ -96,6 +137,12 @@ impl Reconciler {
 
     /// Starts a run for `connector`; `409` while one runs, `404` for an unknown connector.
     pub fn start(self: &Arc<Self>, connector: &str) -> Result<Progress, AdminError> {
+        if self.system_of_record.as_deref() == Some(connector) {
+            return Err(AdminError::new(
+                StatusCode::CONFLICT,
+                format!("'{connector}' is the system of record: the resources come from it"),
+            ));
+        }
         let (kinds, scope) = self.registry.scope(connector).ok_or_else(|| {
             AdminError::new(
                 StatusCode::NOT_FOUND,
@@ -154,14 +201,14 @@ impl Reconciler {
         connector: &str,
         kinds: &[ResourceKind],
         scope: &Scope,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), RunError> {
         for kind in [ResourceKind::User, ResourceKind::Group] {
             if !kinds.contains(&kind) {
                 continue;
             }
             let mut skip = 0u64;
             loop {
-                let page = self.store.page(kind, skip, BATCH)?;
+                let page = self.page(kind, skip).await?;
                 if page.is_empty() {
                     break;
                 }

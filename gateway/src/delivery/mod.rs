@@ -114,11 +114,51 @@ impl From<Result<RemoteRef, Failure>> for Attempted {
 /// A connector attempt in flight.
 pub type DeliverFuture = Pin<Box<dyn Future<Output = Attempted> + Send>>;
 
-/// Something that delivers events: a connector instance running a plugin.
+/// A read from a connector's target in flight.
+pub type ReadFuture<T> = Pin<Box<dyn Future<Output = Result<T, Failure>> + Send>>;
+
+/// One page of resources read from a connector's target.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Page {
+    /// How many resources match in all.
+    pub total: u64,
+    /// This page's resources, each a SCIM JSON object.
+    pub resources: Vec<Value>,
+}
+
+/// Something that delivers events: a connector instance running a plugin. One that can also
+/// read its target (a `readable-connector`) can be the system of record of a gateway in
+/// pass-through mode.
 pub trait Connector: Send + Sync {
     /// Delivers one event. On success, answers the remote reference (for a delete, whatever
     /// the connector returns is ignored).
     fn deliver(&self, event: Event, ids: IdLookup) -> DeliverFuture;
+
+    /// Whether [`Connector::get`] and [`Connector::list`] can work.
+    fn can_read(&self) -> bool {
+        false
+    }
+
+    /// Reads one resource by the id the target knows it by; `None` if it has none.
+    fn get(&self, _resource_type: &str, _remote_id: &str) -> ReadFuture<Option<Value>> {
+        Box::pin(async { Err(cannot_read()) })
+    }
+
+    /// Reads a page of resources, optionally filtered (SCIM filter text), from the 1-based
+    /// `start_index`, at most `count`.
+    fn list(
+        &self,
+        _resource_type: &str,
+        _filter: Option<String>,
+        _start_index: u32,
+        _count: u32,
+    ) -> ReadFuture<Page> {
+        Box::pin(async { Err(cannot_read()) })
+    }
+}
+
+fn cannot_read() -> Failure {
+    Failure::permanent("this connector cannot read its target")
 }
 
 /// What the dispatcher needs.
@@ -135,6 +175,9 @@ pub struct Dispatcher {
     pub workers: usize,
     /// Where the outbox, the attempts and the dispatcher's start are reported.
     pub metrics: Arc<DeliveryMetrics>,
+    /// In pass-through mode, the connector that holds the resources: an attempt reads the
+    /// resource's current state from it instead of from the store.
+    pub system_of_record: Option<String>,
 }
 
 /// An attempt's end, reported to the dispatcher.
@@ -231,21 +274,46 @@ impl Dispatcher {
                 return;
             }
         };
+        let source = match &self.system_of_record {
+            None => Source::Store,
+            Some(name) => match self.connectors.lookup(name) {
+                Lookup::Ready(c) => Source::SystemOfRecord(c),
+                Lookup::Paused | Lookup::Missing => Source::Unavailable(name.clone()),
+            },
+        };
         let policy = self.policy.clone();
         let metrics = self.metrics.clone();
         metrics.running_started(seq);
         tokio::spawn(async move {
-            let retry_at = attempt(store, connector, policy, &metrics, &key.connector, seq).await;
+            let retry_at = attempt(
+                store,
+                (source, connector),
+                policy,
+                &metrics,
+                &key.connector,
+                seq,
+            )
+            .await;
             metrics.running_ended(seq);
             let _ = done.send(Completion { key, retry_at });
         });
     }
 }
 
+/// Where an attempt reads the resource's current state.
+enum Source {
+    /// The store (persist-and-provision).
+    Store,
+    /// The system of record (pass-through).
+    SystemOfRecord(Arc<dyn Connector>),
+    /// The system of record, which is not available now (by name).
+    Unavailable(String),
+}
+
 /// One attempt: deliver, record the outcome, answer when the job is due again (if it stays).
 async fn attempt(
     store: Arc<dyn Store>,
-    connector: Option<Arc<dyn Connector>>,
+    (source, connector): (Source, Option<Arc<dyn Connector>>),
     policy: RetryPolicy,
     metrics: &DeliveryMetrics,
     connector_name: &str,
@@ -268,7 +336,7 @@ async fn attempt(
     let mut plugin_call = None;
     let mut logs = Vec::new();
     let result = match connector {
-        Some(c) => match event_for(&*store, &job) {
+        Some(c) => match event_for(&*store, &source, &job).await {
             Ok(Some(event)) => {
                 let called = Instant::now();
                 let delivered = c
@@ -279,9 +347,7 @@ async fn attempt(
                 delivered.result.map(Some)
             }
             Ok(None) => Ok(None),
-            Err(e) => Err(Failure::transient(format!(
-                "reading the id map failed: {e}"
-            ))),
+            Err(failure) => Err(failure),
         },
         None => Err(Failure::permanent(format!(
             "connector '{}' is not configured",
@@ -324,22 +390,50 @@ pub(crate) fn as_delivered(operation: Operation, mut resource: Value) -> Value {
 /// the job: jobs of a resource still run in order, but a later state supersedes an earlier one.
 /// This matters for groups: a member deleted after the group changed is already gone from the
 /// group's current state, while the old snapshot would name a member the target no longer has.
-fn event_for(store: &dyn Store, job: &Job) -> Result<Option<Event>, crate::store::StoreError> {
+/// In pass-through mode the current state is the system of record's (whose id is the
+/// gateway's).
+async fn event_for(
+    store: &dyn Store,
+    source: &Source,
+    job: &Job,
+) -> Result<Option<Event>, Failure> {
+    let store_failed =
+        |e: crate::store::StoreError| Failure::transient(format!("reading the store failed: {e}"));
     let resource = match job.operation {
         Operation::Delete => Value::Null,
         Operation::Create | Operation::Replace | Operation::Deactivate => {
-            let kind = KINDS.into_iter().find(|k| k.name() == job.resource_type);
-            match kind
-                .map(|k| store.get(k, &job.resource_id))
-                .transpose()?
-                .flatten()
-            {
+            let current = match source {
+                Source::Store => KINDS
+                    .into_iter()
+                    .find(|k| k.name() == job.resource_type)
+                    .map(|k| store.get(k, &job.resource_id))
+                    .transpose()
+                    .map_err(store_failed)?
+                    .flatten(),
+                Source::SystemOfRecord(sor) => sor
+                    .get(&job.resource_type, &job.resource_id)
+                    .await
+                    .map_err(|f| {
+                        Failure::transient(format!(
+                            "reading the system of record failed ({}): {}",
+                            f.kind, f.message
+                        ))
+                    })?,
+                Source::Unavailable(name) => {
+                    return Err(Failure::transient(format!(
+                        "the system of record '{name}' is not available"
+                    )));
+                }
+            };
+            match current {
                 Some(current) => as_delivered(job.operation, current),
                 None => return Ok(None),
             }
         }
     };
-    let remote = store.remote_ref(&job.connector, &job.resource_type, &job.resource_id)?;
+    let remote = store
+        .remote_ref(&job.connector, &job.resource_type, &job.resource_id)
+        .map_err(store_failed)?;
     Ok(Some(Event {
         operation: job.operation,
         resource_type: job.resource_type.clone(),

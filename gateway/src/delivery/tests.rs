@@ -107,6 +107,7 @@ fn start_reporting(
             committed: committed.clone(),
             workers: 4,
             metrics,
+            system_of_record: None,
         }
         .run(),
     );

@@ -18,7 +18,7 @@ use crate::scim::{bulk, service::Service};
 use crate::store::Membership;
 
 /// The resource kind served at `/{endpoint}` (`Users`, `Groups`; case-insensitive), or `404`.
-fn kind_of(endpoint: &str) -> Result<ResourceKind, ScimError> {
+pub(super) fn kind_of(endpoint: &str) -> Result<ResourceKind, ScimError> {
     KINDS
         .into_iter()
         .find(|k| k.endpoint().eq_ignore_ascii_case(endpoint))
@@ -56,7 +56,7 @@ fn render(
 
 /// A SCIM response with `ETag` and (for a 201) `Location`, built from the id so that
 /// `attributes` cannot drop it.
-fn respond(
+pub(super) fn respond(
     body: Vec<u8>,
     version: Option<&str>,
     status: StatusCode,

@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::ConnectorConfig;
-use crate::delivery::{self, Attempted, DeliverFuture, Failure, IdLookup};
+use serde_json::Value;
+
+use crate::delivery::{self, Attempted, DeliverFuture, Failure, IdLookup, Page, ReadFuture};
 use crate::runtime::{
     AllowedHost, CallError, Cidr, ConnectorInstance, Event, InstanceConfig, Limits, Operation,
     Plugin, Runtime, bundled,
@@ -63,6 +65,59 @@ impl delivery::Connector for Instance {
             });
             Attempted { result, logs }
         })
+    }
+
+    fn can_read(&self) -> bool {
+        self.0.plugin().world() == crate::runtime::World::ReadableConnector
+    }
+
+    fn get(&self, resource_type: &str, remote_id: &str) -> ReadFuture<Option<Value>> {
+        let instance = self.0.clone();
+        let (resource_type, remote_id) = (resource_type.to_owned(), remote_id.to_owned());
+        Box::pin(async move {
+            match instance.get(&resource_type, &remote_id).await {
+                Ok(Some(text)) => object(&text).map(Some),
+                Ok(None) => Ok(None),
+                Err(e) => Err(failure(e)),
+            }
+        })
+    }
+
+    fn list(
+        &self,
+        resource_type: &str,
+        filter: Option<String>,
+        start_index: u32,
+        count: u32,
+    ) -> ReadFuture<Page> {
+        let instance = self.0.clone();
+        let resource_type = resource_type.to_owned();
+        Box::pin(async move {
+            let page = instance
+                .list(&resource_type, filter.as_deref(), start_index, count)
+                .await
+                .map_err(failure)?;
+            Ok(Page {
+                total: u64::from(page.total),
+                resources: page
+                    .resources
+                    .iter()
+                    .map(|text| object(text))
+                    .collect::<Result<_, _>>()?,
+            })
+        })
+    }
+}
+
+/// A resource a plugin read: it must be a JSON object.
+fn object(text: &str) -> Result<Value, Failure> {
+    match serde_json::from_str(text) {
+        Ok(v @ Value::Object(_)) => Ok(v),
+        _ => Err(Failure {
+            kind: "bad-output",
+            retryable: false,
+            message: "the plugin read a resource that is not a JSON object".into(),
+        }),
     }
 }
 

@@ -10,19 +10,23 @@ use crate::config::Config;
 pub const KINDS: [ResourceKind; 2] = [ResourceKind::User, ResourceKind::Group];
 
 /// `/ServiceProviderConfig`.
+///
+/// In pass-through mode the system of record answers lists in its own order, so sorting is not
+/// offered, and `/Bulk` is not served.
 pub fn service_provider_config(config: &Config, base_url: &str) -> Value {
+    let persisting = config.pass_through.is_none();
     json!({
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
         "documentationUri": "https://example.invalid/scim-gateway/README.md",
         "patch": {"supported": true},
         "bulk": {
-            "supported": true,
+            "supported": persisting,
             "maxOperations": config.bulk.max_operations,
             "maxPayloadSize": config.bulk.max_payload_bytes,
         },
         "filter": {"supported": true, "maxResults": config.scim.max_results},
         "changePassword": {"supported": true},
-        "sort": {"supported": true},
+        "sort": {"supported": persisting},
         "etag": {"supported": true},
         "authenticationSchemes": [{
             "type": "oauthbearertoken",

@@ -5,6 +5,7 @@ pub mod bulk;
 pub mod discovery;
 pub mod filter;
 pub mod list;
+pub mod passthrough;
 pub mod patch;
 pub mod raw;
 pub mod resource;

@@ -22,7 +22,7 @@ use crate::delivery::blocking::{Blocked, Subject, deliver_now};
 use crate::delivery::plan;
 use crate::delivery::registry::Registry;
 use crate::error::ScimError;
-use crate::store::outbox::Operation;
+use crate::store::outbox::{Operation, RemoteRef};
 use crate::store::{Change, Key, Membership, Store, StoreError, Stored, WriteOp};
 
 /// How often a write is recomputed after losing a race with another writer. Each round lets at
@@ -126,6 +126,16 @@ impl Service {
     /// The largest page a list returns.
     pub fn max_results(&self) -> usize {
         self.max_results
+    }
+
+    /// The live connector instances.
+    pub(crate) fn registry(&self) -> &Arc<Registry> {
+        &self.outbound.registry
+    }
+
+    /// What is done with attributes no schema defines.
+    pub(crate) fn unknown_attributes(&self) -> UnknownAttributes {
+        self.unknown
     }
 
     /// Creates a resource from a client's body.
@@ -252,26 +262,53 @@ impl Service {
         changed_paths: Vec<String>,
         before: Option<&Value>,
     ) -> Result<Value, CommitError> {
-        let (after, id, operation) = match &op {
-            WriteOp::Create { resource, .. } => {
-                (Some(resource), resource.get("id"), Operation::Create)
-            }
-            WriteOp::Replace { resource, .. } => {
-                (Some(resource), resource.get("id"), Operation::Replace)
-            }
-            WriteOp::Delete { .. } => (None, before.and_then(|b| b.get("id")), Operation::Delete),
+        let change = Recorded {
+            kind,
+            op,
+            before,
+            after: None,
+            changed_paths,
+            delivered: Vec::new(),
+        };
+        self.record(change, None).await
+    }
+
+    /// Plans a change's jobs, delivers it to the blocking connectors, then commits it with its
+    /// jobs and wakes the dispatcher. `system_of_record` (pass-through mode) already has it
+    /// and gets no job.
+    pub(crate) async fn record(
+        &self,
+        change: Recorded<'_>,
+        system_of_record: Option<&str>,
+    ) -> Result<Value, CommitError> {
+        let Recorded {
+            kind,
+            op,
+            before,
+            after,
+            changed_paths,
+            mut delivered,
+        } = change;
+        let (id, operation) = (op.id().to_owned(), op.operation());
+        let after = match &op {
+            WriteOp::Create { resource, .. } | WriteOp::Replace { resource, .. } => Some(resource),
+            WriteOp::Delete { .. } | WriteOp::Relay { .. } => after,
         };
         let registry = &self.outbound.registry;
         let mut planned = plan::plan(registry, &*self.store, kind, before, after)?;
+        if let Some(sor) = system_of_record {
+            planned.deliver_to.retain(|name| name != sor);
+            planned.scoped.retain(|job| job.connector != sor);
+        }
         let subject = Subject {
             kind,
-            id: id.and_then(Value::as_str).unwrap_or_default(),
+            id: &id,
             operation,
             after,
             changed_paths: &changed_paths,
         };
-        let delivered = deliver_now(registry, &self.store, &subject, &mut planned).await?;
-        let notify = !planned.is_empty() || matches!(op, WriteOp::Delete { .. });
+        delivered.extend(deliver_now(registry, &self.store, &subject, &mut planned).await?);
+        let notify = !planned.is_empty() || operation == Operation::Delete;
         let change = Change {
             op,
             deliver_to: planned.deliver_to,
@@ -525,9 +562,25 @@ impl Service {
     }
 }
 
+/// A change to record, with the states its jobs are planned from.
+pub(crate) struct Recorded<'a> {
+    /// Users or Groups.
+    pub kind: ResourceKind,
+    /// The write.
+    pub op: WriteOp,
+    /// The state the change was computed from (`None`: a create).
+    pub before: Option<&'a Value>,
+    /// The state it makes, for a relayed change (a create or replace holds it in `op`).
+    pub after: Option<&'a Value>,
+    /// For a PATCH, the changed attribute paths.
+    pub changed_paths: Vec<String>,
+    /// Connectors that already have the change, with what they answered.
+    pub delivered: Vec<(String, RemoteRef)>,
+}
+
 /// Why a change was not committed.
 #[derive(Debug, thiserror::Error)]
-enum CommitError {
+pub(crate) enum CommitError {
     /// The store refused it or failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -547,7 +600,7 @@ impl From<CommitError> for ScimError {
 }
 
 /// The attribute paths a PATCH names: each op's path, or the keys of a path-less value.
-fn changed_paths(ops: &[patch::PatchOp]) -> Vec<String> {
+pub(crate) fn changed_paths(ops: &[patch::PatchOp]) -> Vec<String> {
     let mut paths: Vec<String> = ops
         .iter()
         .flat_map(|op| match (&op.path, &op.value) {
@@ -561,7 +614,7 @@ fn changed_paths(ops: &[patch::PatchOp]) -> Vec<String> {
 }
 
 /// `412` unless `if_match` is absent or names the resource's current version.
-fn check_if_match(existing: &Value, if_match: Option<&str>) -> Result<(), ScimError> {
+pub(crate) fn check_if_match(existing: &Value, if_match: Option<&str>) -> Result<(), ScimError> {
     match (if_match, version(existing)) {
         (Some(wanted), Some(current)) if !etag_matches(wanted, current) => Err(ScimError::new(
             StatusCode::PRECONDITION_FAILED,
@@ -572,7 +625,7 @@ fn check_if_match(existing: &Value, if_match: Option<&str>) -> Result<(), ScimEr
 }
 
 /// Builds a full stored resource from validated attributes.
-fn assemble(
+pub(crate) fn assemble(
     kind: ResourceKind,
     id: &str,
     attrs: Map<String, Value>,

@@ -91,6 +91,44 @@ pub enum WriteOp {
         /// The `meta.version` the client named in `If-Match`, if any.
         expected_version: Option<String>,
     },
+    /// Record a change that another system holds (pass-through mode: the system of record
+    /// already applied it). Nothing of the resource is stored: only the change's delivery jobs,
+    /// its id map entries and its audit entry, with the digests given here.
+    Relay {
+        /// Users or Groups.
+        kind: ResourceKind,
+        /// The resource's id.
+        id: String,
+        /// `Create`, `Replace` or `Delete`.
+        operation: outbox::Operation,
+        /// SHA-256 of the resource's JSON before the change (none for a create).
+        before_sha256: Option<String>,
+        /// SHA-256 of the resource's JSON after the change (none for a delete).
+        after_sha256: Option<String>,
+    },
+}
+
+impl WriteOp {
+    /// The changed resource's id.
+    pub fn id(&self) -> &str {
+        match self {
+            WriteOp::Create { resource, .. } | WriteOp::Replace { resource, .. } => resource
+                .get("id")
+                .and_then(Value::as_str)
+                .unwrap_or_default(),
+            WriteOp::Delete { id, .. } | WriteOp::Relay { id, .. } => id,
+        }
+    }
+
+    /// What the change does to the resource.
+    pub fn operation(&self) -> outbox::Operation {
+        match self {
+            WriteOp::Create { .. } => outbox::Operation::Create,
+            WriteOp::Replace { .. } => outbox::Operation::Replace,
+            WriteOp::Delete { .. } => outbox::Operation::Delete,
+            WriteOp::Relay { operation, .. } => *operation,
+        }
+    }
 }
 
 /// A change and the connector instances that must hear of it.

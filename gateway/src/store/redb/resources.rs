@@ -65,24 +65,36 @@ pub(super) fn apply(
         WriteOp::Create { kind, resource } => (*kind, id_of(resource)?, Operation::Create),
         WriteOp::Replace { kind, resource, .. } => (*kind, id_of(resource)?, Operation::Replace),
         WriteOp::Delete { kind, id, .. } => (*kind, id.clone(), Operation::Delete),
+        WriteOp::Relay {
+            kind,
+            id,
+            operation,
+            ..
+        } => (*kind, id.clone(), *operation),
     };
-    let before_sha256 = match operation {
-        Operation::Create => None,
-        Operation::Replace | Operation::Delete | Operation::Deactivate => {
-            stored_digest(txn, kind, &id)?
+    let (stored, before_sha256, after_sha256) = match op {
+        WriteOp::Relay {
+            before_sha256,
+            after_sha256,
+            ..
+        } => (Value::Null, before_sha256, after_sha256),
+        op => {
+            let before = match operation {
+                Operation::Create => None,
+                _ => stored_digest(txn, kind, &id)?,
+            };
+            let stored = apply_op(txn, &mut counters.version, op)?;
+            let after = match operation {
+                Operation::Delete => None,
+                _ => stored_digest(txn, kind, &id)?,
+            };
+            (stored, before, after)
         }
     };
-    let stored = apply_op(txn, &mut counters.version, op)?;
     for (connector, remote) in &delivered {
         let remote = Some(remote).filter(|_| operation != Operation::Delete);
         jobs::set_remote(txn, kind.name(), &id, connector, remote)?;
     }
-    let after_sha256 = match operation {
-        Operation::Delete => None,
-        Operation::Create | Operation::Replace | Operation::Deactivate => {
-            stored_digest(txn, kind, &id)?
-        }
-    };
     audit::append(
         txn,
         counters,
@@ -163,6 +175,7 @@ fn apply_op(txn: &WriteTransaction, seq: &mut u64, op: WriteOp) -> WriteResult {
             leave_all_groups(txn, seq, &id)?;
             Ok(Value::Null)
         }
+        WriteOp::Relay { .. } => Ok(Value::Null),
     }
 }
 

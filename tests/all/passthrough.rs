@@ -1,0 +1,325 @@
+//! Pass-through mode: gateway A keeps no identity. Gateway B, a second real instance, is the
+//! system of record behind A's SCIM API through the bundled `scim2` connector (a
+//! `readable-connector`), and A fans every change out to an `echo` connector forwarding to a
+//! [`Sink`].
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use scim_gateway_e2e::{
+    Gateway, Sink, TOKEN, assert_scim_error, build_plugin, create, encode, eventually, gateway_bin,
+    group, id_of, parts, scratch_dir, user, when, write_config,
+};
+use serde_json::{Value, json};
+
+/// A's configuration: `directory` (B) is the system of record, `fan` (echo to `sink`) receives
+/// the active users and every group.
+fn pass_through_config(dir: &Path, b: &Gateway, sink: &Sink) -> String {
+    let echo = build_plugin("echo", &[]);
+    let config = write_config(
+        dir,
+        &format!(
+            r#"
+[pass_through]
+system_of_record = "directory"
+
+[[connectors]]
+name = "directory"
+plugin = "scim2"
+allowed_hosts = ["{b_origin}"]
+[connectors.config]
+base_url = "{b_base}"
+adopt = "false"
+[connectors.secrets]
+token = "{TOKEN}"
+
+[[connectors]]
+name = "fan"
+plugin = "{echo}"
+allowed_hosts = ["{sink}"]
+scope = {{ filter = "active eq true" }}
+[connectors.config]
+url = "{sink}"
+"#,
+            b_origin = b.origin(),
+            b_base = b.base,
+            echo = echo.display(),
+            sink = sink.origin,
+        ),
+    );
+    config.to_str().expect("utf-8 path").to_owned()
+}
+
+/// The events the sink received for resource `id`, as their operations.
+fn delivered_ops(sink: &Sink, id: &str) -> Vec<String> {
+    sink.triples()
+        .into_iter()
+        .filter(|(_, _, i)| i == id)
+        .map(|(_, op, _)| op)
+        .collect()
+}
+
+/// Every file under `dir`, read whole.
+fn every_file(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read the data dir").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(every_file(&path));
+        } else if let Ok(bytes) = std::fs::read(&path) {
+            out.push((path.display().to_string(), bytes));
+        }
+    }
+    out
+}
+
+#[test]
+fn pass_through_mode_stores_no_identity() {
+    let b = Gateway::start();
+    let sink = Sink::start();
+    let dir = scratch_dir("pass-through");
+    let config = pass_through_config(&dir, &b, &sink);
+    let mut a = Gateway::start_in(&dir, &["--config", &config]);
+
+    // Writes go to the system of record while the client waits; ids are the system of record's.
+    let mut ann_body = user("ann.passthrough@example.com");
+    ann_body["title"] = json!("Marker-Title-7f3a");
+    let ann = create(&a, "/Users", &ann_body);
+    let ann_id = id_of(&ann);
+    assert_eq!(ann["title"], "Marker-Title-7f3a", "{ann}");
+    assert_eq!(
+        ann["meta"]["location"],
+        format!("{}/Users/{ann_id}", a.base),
+        "A serves the resource under its own URL"
+    );
+    let (status, at_b) = parts(b.get(&format!("/Users/{ann_id}")));
+    assert_eq!((status, &at_b["userName"]), (200, &ann["userName"]));
+    let mut bob_body = user("bob.passthrough@example.com");
+    bob_body["active"] = json!(false);
+    let bob_id = id_of(&create(&a, "/Users", &bob_body));
+    assert_scim_error(
+        a.post("/Users", &user("ANN.passthrough@example.com")),
+        409,
+        Some("uniqueness"),
+    );
+    let sales = create(&a, "/Groups", &group("Sales-7f3a", &[&ann_id, &bob_id]));
+    let sales_id = id_of(&sales);
+    let (_, at_b) = parts(b.get(&format!("/Groups/{sales_id}")));
+    assert_eq!(at_b["members"].as_array().map(Vec::len), Some(2), "{at_b}");
+
+    // Reads, filters and paging are answered by the system of record.
+    let (status, got) = parts(a.get(&format!("/Users/{ann_id}")));
+    assert_eq!((status, &got["userName"]), (200, &ann["userName"]));
+    assert_eq!(
+        got["groups"][0]["$ref"],
+        format!("{}/Groups/{sales_id}", a.base),
+        "{got}"
+    );
+    let filter = encode("userName eq \"ann.passthrough@example.com\"");
+    let (_, found) = parts(a.get(&format!("/Users?filter={filter}")));
+    assert_eq!(found["totalResults"], 1, "{found}");
+    assert_eq!(found["Resources"][0]["id"], ann_id.as_str());
+    let (_, page) = parts(a.get("/Users?startIndex=2&count=1&attributes=userName"));
+    assert_eq!(
+        (
+            &page["totalResults"],
+            &page["itemsPerPage"],
+            &page["startIndex"]
+        ),
+        (&json!(2), &json!(1), &json!(2)),
+        "{page}"
+    );
+    assert!(page["Resources"][0].get("emails").is_none(), "{page}");
+    assert_scim_error(
+        a.get(&format!("/Users?filter={}", encode("userName zz 1"))),
+        400,
+        Some("invalidFilter"),
+    );
+    assert_scim_error(a.get("/Users/no-such-id"), 404, None);
+
+    // A PATCH is applied to the system of record's current state and fans out.
+    let r = a.patch_ops(
+        &format!("/Users/{ann_id}"),
+        json!([{"op": "replace", "path": "displayName", "value": "Ann P"}]),
+    );
+    assert_eq!(r.status().as_u16(), 200);
+    let (_, at_b) = parts(b.get(&format!("/Users/{ann_id}")));
+    assert_eq!(
+        (&at_b["displayName"], &at_b["title"]),
+        (&json!("Ann P"), &json!("Marker-Title-7f3a"))
+    );
+
+    // Delete at the system of record; the fan-out connector hears of it.
+    let r = a
+        .req(reqwest::Method::DELETE, &format!("/Users/{ann_id}"))
+        .send();
+    assert_eq!(r.expect("delete").status().as_u16(), 204);
+    assert_eq!(b.get(&format!("/Users/{ann_id}")).status().as_u16(), 404);
+    assert_eq!(a.get(&format!("/Users/{ann_id}")).status().as_u16(), 404);
+
+    // The other connector got what its scope admits, read from the system of record.
+    eventually(|| {
+        when(
+            delivered_ops(&sink, &ann_id) == ["create", "replace", "delete"]
+                && delivered_ops(&sink, &sales_id) == ["create"]
+                && a.admin("/admin/v1/jobs")["total"] == 0,
+            "the fan-out connector hears every change in its scope",
+        )
+    });
+    assert!(
+        delivered_ops(&sink, &bob_id).is_empty(),
+        "an inactive user is out of the rule scope"
+    );
+    let events = sink.events();
+    let created = events.iter().find(|e| e["id"] == ann_id.as_str());
+    assert_eq!(
+        created.map(|e| &e["resource"]["title"]),
+        Some(&json!("Marker-Title-7f3a")),
+        "the fan-out carries the system of record's state"
+    );
+    // The audit trail shows each change, by digests of the system of record's states.
+    let audit = a.admin(&format!(
+        "/admin/v1/audit?resource_type=User&resource_id={ann_id}"
+    ));
+    let changes: Vec<&Value> = (audit["entries"].as_array().into_iter().flatten())
+        .filter(|e| e["operation"].is_string() && e["actor"].is_string())
+        .collect();
+    let ops: Vec<&str> = changes
+        .iter()
+        .map(|e| e["operation"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(ops, ["delete", "replace", "create"], "{audit}");
+    // (Joining Sales changed Ann at B between the create and the PATCH, so only the PATCH's
+    // outcome is the next change's starting point.)
+    assert_eq!(changes[0]["before_sha256"], changes[1]["after_sha256"]);
+    assert_ne!(changes[1]["before_sha256"], changes[1]["after_sha256"]);
+    assert_eq!(changes[2]["after_sha256"].as_str().map(str::len), Some(64));
+
+    // A connector added later is brought up to date from the system of record.
+    let late = Sink::start();
+    let wasm = std::fs::read(build_plugin("echo", &[])).expect("echo.wasm");
+    let r = a
+        .admin_req(Method::POST, "/admin/v1/plugins")
+        .body(wasm)
+        .send()
+        .expect("upload");
+    let plugin = r.json::<Value>().expect("plugin")["id"].clone();
+    let (status, c) = a.admin_send(
+        Method::PUT,
+        "/admin/v1/connectors/late",
+        &json!({"plugin": plugin, "config": {"url": late.origin},
+                "allowed_hosts": [late.origin]}),
+    );
+    assert_eq!(status, 201, "{c}");
+    let (status, _) = a.admin_send(
+        Method::PUT,
+        "/admin/v1/connectors/roles",
+        &json!({"plugin": plugin, "config": {"url": late.origin},
+                "allowed_hosts": [late.origin], "scope": {"groups": ["Sales-7f3a"]}}),
+    );
+    assert_eq!(status, 422, "a role scope needs stored memberships");
+    let (status, _) = a.admin_send(
+        Method::POST,
+        "/admin/v1/connectors/directory/reconcile",
+        &Value::Null,
+    );
+    assert_eq!(status, 409, "the system of record is not reconciled");
+    let (status, _) = a.admin_send(
+        Method::POST,
+        "/admin/v1/connectors/late/reconcile",
+        &Value::Null,
+    );
+    assert_eq!(status, 202);
+    eventually(|| {
+        when(
+            delivered_ops(&late, &bob_id) == ["create"]
+                && delivered_ops(&late, &sales_id) == ["create"],
+            "the reconcile reads every resource from the system of record",
+        )
+    });
+    assert!(delivered_ops(&late, &ann_id).is_empty(), "Ann is gone");
+
+    // `/Bulk` is not offered, and discovery says so.
+    assert_eq!(
+        a.post("/Bulk", &json!({"Operations": []}))
+            .status()
+            .as_u16(),
+        501
+    );
+    let (_, spc) = parts(a.get("/ServiceProviderConfig"));
+    assert_eq!(
+        (&spc["bulk"]["supported"], &spc["sort"]["supported"]),
+        (&json!(false), &json!(false))
+    );
+
+    // Nothing A wrote to disk holds an identity: no user name, title or group name.
+    a.stop();
+    let files = every_file(&dir);
+    assert!(
+        files.iter().any(|(name, _)| name.ends_with(".redb")),
+        "the store is in the data dir: {:?}",
+        files.iter().map(|f| &f.0).collect::<Vec<_>>()
+    );
+    for (name, bytes) in &files {
+        let text = String::from_utf8_lossy(bytes);
+        for identity in ["passthrough@example.com", "Marker-Title-7f3a", "Sales-7f3a"] {
+            assert!(!text.contains(identity), "{name} holds `{identity}`");
+        }
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A system of record that cannot read stops the start with a clear reason, as does a role
+/// scope (it needs the memberships a pass-through gateway does not store).
+#[test]
+fn pass_through_refuses_a_system_of_record_that_cannot_read() {
+    for (extra, why) in [
+        ("", "readable-connector"),
+        (
+            "[[connectors]]\nname = \"roles\"\nplugin = \"webhook\"\nscope = { groups = [\"Sales\"] }\n",
+            "role-based",
+        ),
+    ] {
+        let dir = scratch_dir("pass-through-refused");
+        let config = write_config(
+            &dir,
+            &format!(
+                "[pass_through]\nsystem_of_record = \"hooks\"\n\
+                 [[connectors]]\nname = \"hooks\"\nplugin = \"webhook\"\n\
+                 allowed_hosts = [\"http://127.0.0.1:9\"]\n\
+                 [connectors.config]\nurl = \"http://127.0.0.1:9/hook\"\n{extra}"
+            ),
+        );
+        let mut child = std::process::Command::new(gateway_bin())
+            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(&dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start the gateway");
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                break Some(status);
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let mut stderr = String::new();
+        if let Some(mut pipe) = child.stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
+        }
+        assert!(
+            status.is_some_and(|s| !s.success()),
+            "the start is refused: {stderr}"
+        );
+        assert!(stderr.contains(why), "{stderr}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
