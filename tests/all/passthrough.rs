@@ -195,6 +195,18 @@ fn pass_through_mode_stores_no_identity() {
     assert_eq!(changes[0]["before_sha256"], changes[1]["after_sha256"]);
     assert_ne!(changes[1]["before_sha256"], changes[1]["after_sha256"]);
     assert_eq!(changes[2]["after_sha256"].as_str().map(str::len), Some(64));
+    let by_directory = a.admin(&format!(
+        "/admin/v1/audit?connector=directory&resource_id={ann_id}"
+    ));
+    let outcomes: Vec<(&Value, &Value)> = (by_directory["entries"].as_array().into_iter())
+        .flatten()
+        .map(|e| (&e["outcome"], &e["job_seq"]))
+        .collect();
+    assert_eq!(
+        outcomes,
+        vec![(&json!("delivered"), &Value::Null); 3],
+        "each write reached the system of record while the client waited (no job): {by_directory}"
+    );
 
     // A connector added later is brought up to date from the system of record.
     let late = Sink::start();

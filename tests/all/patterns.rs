@@ -51,6 +51,16 @@ fn a_blocking_connector_answers_before_the_client_does_and_its_failure_refuses_t
         0,
         "no job is left behind"
     );
+    let audited = a.admin(&format!("/admin/v1/audit?connector=b&resource_id={ann}"));
+    assert_eq!(
+        audited["total"], 2,
+        "the create and the PATCH are audited as delivered, without a job: {audited}"
+    );
+    assert!(
+        audited["entries"][0].get("job_seq").is_none()
+            && audited["entries"][0]["result"] == "delivered",
+        "{audited}"
+    );
 
     // B goes away: every change is refused with the connector's reason, and nothing changes.
     b.stop();

@@ -248,12 +248,11 @@ pub fn audit(c: &Client, a: &AuditArgs, json: bool, out: &mut dyn Write) -> anyh
         let mut t = Table::new(&["SEQ", "AT", "KIND", "RESOURCE", "BY", "WHAT"]);
         for e in items(answer, "entries") {
             let (by, what) = if e["kind"] == "delivery" {
-                let what = format!(
-                    "job {}: {} → {}",
-                    text(&e["job_seq"]),
-                    text(&e["outcome"]),
-                    text(&e["result"])
-                );
+                let job = match e["job_seq"].as_u64() {
+                    Some(seq) => format!("job {seq}"),
+                    None => "while the client waited".to_owned(),
+                };
+                let what = format!("{job}: {} → {}", text(&e["outcome"]), text(&e["result"]));
                 (text(&e["connector"]), what)
             } else {
                 (text(&e["actor"]), text(&e["operation"]))

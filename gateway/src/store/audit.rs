@@ -53,8 +53,10 @@ pub enum AuditEvent {
     Delivery {
         /// The connector instance.
         connector: String,
-        /// The job's seq.
-        job_seq: u64,
+        /// The job's seq; absent for a delivery made while the client waited (a blocking
+        /// connector, or the system of record in pass-through mode), which has no job.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        job_seq: Option<u64>,
         /// `delivered`, `skipped`, or the failure kind.
         outcome: String,
         /// Where the job went: `delivered`, `retrying` or `dead`.

@@ -185,7 +185,7 @@ pub(super) fn finish(
         &job.resource_id,
         AuditEvent::Delivery {
             connector: job.connector.clone(),
-            job_seq: seq,
+            job_seq: Some(seq),
             outcome: attempt_outcome,
             result: result.to_owned(),
         },

@@ -91,10 +91,6 @@ pub(super) fn apply(
             (stored, before, after)
         }
     };
-    for (connector, remote) in &delivered {
-        let remote = Some(remote).filter(|_| operation != Operation::Delete);
-        jobs::set_remote(txn, kind.name(), &id, connector, remote)?;
-    }
     audit::append(
         txn,
         counters,
@@ -107,6 +103,23 @@ pub(super) fn apply(
             after_sha256,
         },
     )?;
+    for (connector, remote) in &delivered {
+        let remote = Some(remote).filter(|_| operation != Operation::Delete);
+        jobs::set_remote(txn, kind.name(), &id, connector, remote)?;
+        // Delivered before the commit, while the client waited: audited after the change.
+        audit::append(
+            txn,
+            counters,
+            kind.name(),
+            &id,
+            AuditEvent::Delivery {
+                connector: connector.clone(),
+                job_seq: None,
+                outcome: "delivered".into(),
+                result: "delivered".into(),
+            },
+        )?;
+    }
     if operation == Operation::Delete {
         // A delete reaches every connector that holds the resource, in scope or not.
         deliver_to.extend(jobs::holders(txn, kind.name(), &id)?);

@@ -277,7 +277,7 @@ async fn a_change_is_audited_in_its_transaction_and_a_refused_one_is_not() {
         delivery.event,
         AuditEvent::Delivery {
             connector: "x".into(),
-            job_seq: job.seq,
+            job_seq: Some(job.seq),
             outcome: "transient".into(),
             result: "retrying".into(),
         }
