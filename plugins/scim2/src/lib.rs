@@ -11,9 +11,15 @@
 //!   adopted, then updated, instead of being duplicated. Redelivery after a crash is therefore
 //!   harmless. With `adopt = false` the `409` is not adopted: the delivery fails permanently with
 //!   a message starting `conflict:` (and the target's `detail`, if it gave one).
-//! - replace: update the remote resource (`PUT`, or `PATCH` replacing every attribute); without a
-//!   remote id yet, or when the target lost it (`404`), it is created (or adopted) instead.
-//! - delete: `DELETE` it; a target that no longer has it counts as done.
+//! - replace: update the remote resource (`PUT`, or `PATCH` replacing every attribute, at
+//!   `{base_url}/Users/{id}` or `Groups`, the id percent-encoded); without a remote id yet, or
+//!   when the target lost it (`404`), it is created (or adopted) instead. A delivery creates again
+//!   at most once: a target that answers `404` for a resource it has just refused to create as a
+//!   duplicate (`409`) makes the delivery fail permanently, saying so.
+//! - delete: `DELETE` it (the id percent-encoded); a target that no longer has it counts as done.
+//!
+//! Every request asks for `Accept: application/scim+json`; one with a body (`POST`, `PUT`,
+//! `PATCH`) sends it as `Content-Type: application/scim+json`, one without sends no content type.
 //!
 //! Group members are translated to the target's ids through the host. A member the target does
 //! not know yet (its own delivery has not happened) makes the group's delivery fail transiently,
@@ -39,6 +45,9 @@ use serde_json::{Map, Value, json};
 
 /// The connector.
 pub struct Scim2;
+
+/// The SCIM media type (RFC 7644, section 8.1): what requests accept and their bodies are.
+const SCIM_JSON: &str = "application/scim+json";
 
 /// Attributes the target assigns or computes; never sent.
 const SERVER_OWNED: &[&str] = &["id", "meta", "groups"];
@@ -85,9 +94,11 @@ impl Connector for Scim2 {
             (Operation::Delete, None) => Ok(Delivered::new("")),
             (Operation::Delete, Some(id)) => target.delete(id),
             (Operation::Create, _) | (Operation::Replace, None) => {
-                target.create(&outbound(&event)?)
+                target.create(&outbound(&event)?, Recreate::Allowed)
             }
-            (Operation::Replace, Some(id)) => target.update(id, &outbound(&event)?),
+            (Operation::Replace, Some(id)) => {
+                target.update(id, &outbound(&event)?, Recreate::Allowed)
+            }
         }
     }
 }
@@ -110,6 +121,19 @@ impl ReadableConnector for Scim2 {
     ) -> Result<Page, DeliveryError> {
         Target::new(resource_type, config)?.list(filter, start_index, count)
     }
+}
+
+/// Whether a delivery may still create a resource again after the target answered `404` for it.
+///
+/// A delivery recreates at most once, so a target that keeps refusing the create as a duplicate
+/// (`409`) and the update of the adopted resource as missing (`404`) cannot make `create` and
+/// `update` call each other without end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Recreate {
+    /// Not yet recreated in this delivery: a `404` on update creates the resource again.
+    Allowed,
+    /// Already recreated once: a `404` on update fails the delivery permanently.
+    Done,
 }
 
 /// The target and the kind of resource a call is about.
@@ -156,23 +180,32 @@ impl<'a> Target<'a> {
         })
     }
 
-    /// The request with the SCIM media type headers and, unless `auth = none`, the bearer token.
-    fn request(&self, request: Request) -> Request {
-        let request = request
-            .header("Content-Type", "application/scim+json")
-            .header("Accept", "application/scim+json");
-        if self.bearer {
-            request.secret_header("Authorization", "token", "Bearer ")
-        } else {
-            request
+    /// The URL of one remote resource: the collection and the id, percent-encoded as a path
+    /// segment.
+    fn resource_url(&self, remote: &str) -> String {
+        format!("{}/{}", self.collection, encode(remote))
+    }
+
+    /// Sends the request with `Accept: application/scim+json` and, unless `auth = none`, the
+    /// bearer token. With a body, it is sent as JSON with `Content-Type: application/scim+json`
+    /// (the only content type); without one, no content type is sent.
+    fn send(&self, request: Request, body: Option<&Value>) -> Result<Response, DeliveryError> {
+        let mut request = request.header("Accept", SCIM_JSON);
+        if let Some(body) = body {
+            let bytes = serde_json::to_vec(body).map_err(|e| {
+                DeliveryError::permanent(format!("the JSON body does not serialise: {e}"))
+            })?;
+            request = request.header("Content-Type", SCIM_JSON).body(bytes);
         }
+        if self.bearer {
+            request = request.secret_header("Authorization", "token", "Bearer ");
+        }
+        Ok(request.send()?)
     }
 
     /// POSTs the resource; adopts an existing one on `409` (unless `adopt = false`).
-    fn create(&self, body: &Value) -> Result<Delivered, DeliveryError> {
-        let response = self
-            .request(Request::post(&self.collection).json(body))
-            .send()?;
+    fn create(&self, body: &Value, recreate: Recreate) -> Result<Delivered, DeliveryError> {
+        let response = self.send(Request::post(&self.collection), Some(body))?;
         if response.status == 409 {
             if !self.adopt {
                 return Err(self.conflict(&response));
@@ -182,7 +215,7 @@ impl<'a> Target<'a> {
                 "{} already exists at the target as {existing}: adopting it",
                 self.resource_type
             ));
-            return self.update(&existing, body);
+            return self.update(&existing, body, recreate);
         }
         delivered(response.error_for_status()?)
     }
@@ -204,29 +237,39 @@ impl<'a> Target<'a> {
         DeliveryError::permanent(message)
     }
 
-    /// Replaces the remote resource; creates it if the target no longer has it.
-    fn update(&self, remote: &str, body: &Value) -> Result<Delivered, DeliveryError> {
-        let url = format!("{}/{remote}", self.collection);
-        let request = if self.patch {
-            Request::patch(&url).json(&patch_replacing(body))
+    /// Replaces the remote resource; creates it if the target no longer has it, unless this
+    /// delivery already did (then the target contradicts itself: a permanent error).
+    fn update(
+        &self,
+        remote: &str,
+        body: &Value,
+        recreate: Recreate,
+    ) -> Result<Delivered, DeliveryError> {
+        let url = self.resource_url(remote);
+        let response = if self.patch {
+            self.send(Request::patch(url), Some(&patch_replacing(body)))?
         } else {
-            Request::put(&url).json(body)
+            self.send(Request::put(url), Some(body))?
         };
-        let response = self.request(request).send()?;
         if response.status == 404 {
+            if recreate == Recreate::Done {
+                return Err(DeliveryError::permanent(format!(
+                    "the target reports {} `{remote}` as both existing (409) and missing (404)",
+                    self.resource_type
+                )));
+            }
             log::warn(format!(
                 "{} {remote} is gone from the target: creating it again",
                 self.resource_type
             ));
-            return self.create(body);
+            return self.create(body, Recreate::Done);
         }
         delivered(response.error_for_status()?)
     }
 
     /// DELETEs the remote resource; one the target no longer has counts as deleted.
     fn delete(&self, remote: &str) -> Result<Delivered, DeliveryError> {
-        let url = format!("{}/{remote}", self.collection);
-        let response = self.request(Request::delete(&url)).send()?;
+        let response = self.send(Request::delete(self.resource_url(remote)), None)?;
         if response.status != 404 {
             response.error_for_status()?;
         }
@@ -242,8 +285,7 @@ impl<'a> Target<'a> {
         let filter = format!("{attr} eq {value}");
         let url = format!("{}?filter={}&count=1", self.collection, encode(&filter));
         let found: Value = self
-            .request(Request::get(url))
-            .send()?
+            .send(Request::get(url), None)?
             .error_for_status()?
             .json()?;
         found["Resources"][0]["id"]
@@ -259,8 +301,7 @@ impl<'a> Target<'a> {
 
     /// Reads one remote resource as the target sends it; `None` if the target answers `404`.
     fn get(&self, remote: &str) -> Result<Option<String>, DeliveryError> {
-        let url = format!("{}/{}", self.collection, encode(remote));
-        let response = self.request(Request::get(url)).send()?;
+        let response = self.send(Request::get(self.resource_url(remote)), None)?;
         if response.status == 404 {
             return Ok(None);
         }
@@ -287,8 +328,7 @@ impl<'a> Target<'a> {
             url.push_str(&encode(filter));
         }
         let answer: Value = self
-            .request(Request::get(url))
-            .send()?
+            .send(Request::get(url), None)?
             .error_for_status()?
             .json()?;
         page(&answer).map_err(|what| {
@@ -741,6 +781,126 @@ mod tests {
         let error = Scim2::provision(event).expect_err("conflict without a body");
         assert!(error.message.starts_with("conflict:"), "{}", error.message);
         assert_eq!(host.requests().len(), 1);
+    }
+
+    #[test]
+    fn update_and_delete_address_the_resource_by_its_encoded_id() {
+        let encoded = format!("{BASE}/Users/r%201%2Fx");
+        let host = token_host();
+        host.respond_json(200, &json!({"id": "r 1/x"}))
+            .respond_json(200, &json!({"id": "r 1/x"}))
+            .respond(204, "");
+        Scim2::provision(user_event(Operation::Replace).with_remote_id("r 1/x")).expect("puts");
+        let event = user_event(Operation::Replace)
+            .with_remote_id("r 1/x")
+            .with_config("update", "patch");
+        Scim2::provision(event).expect("patches");
+        Scim2::provision(user_event(Operation::Delete).with_remote_id("r 1/x")).expect("deletes");
+        let sent: Vec<_> = host
+            .requests()
+            .into_iter()
+            .map(|r| (r.method, r.url))
+            .collect();
+        assert_eq!(
+            sent,
+            [
+                ("PUT".to_owned(), encoded.clone()),
+                ("PATCH".to_owned(), encoded.clone()),
+                ("DELETE".to_owned(), encoded),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_target_answering_409_and_404_for_the_same_resource_is_recreated_once_then_fails() {
+        // Create: POST 409 → adopt r-7 → PUT 404 → POST again (the one recreate) → 409 → adopt
+        // r-7 → PUT 404 → a permanent error, not another POST.
+        let host = token_host();
+        let found = json!({"totalResults": 1, "Resources": [{"id": "r-7"}]});
+        for _ in 0..2 {
+            host.respond(409, "")
+                .respond_json(200, &found)
+                .respond(404, "");
+        }
+        let error = Scim2::provision(user_event(Operation::Create)).expect_err("contradiction");
+        assert_eq!(error.kind, ErrorKind::Permanent);
+        assert_eq!(
+            error.message,
+            "the target reports User `r-7` as both existing (409) and missing (404)"
+        );
+        let methods: Vec<_> = host.requests().into_iter().map(|r| r.method).collect();
+        assert_eq!(methods, ["POST", "GET", "PUT", "POST", "GET", "PUT"]);
+
+        // Replace: PUT 404 → POST (the one recreate) → 409 → adopt r-7 → PUT 404 → the error.
+        let host = token_host();
+        host.respond(404, "")
+            .respond(409, "")
+            .respond_json(200, &found)
+            .respond(404, "");
+        let error = Scim2::provision(user_event(Operation::Replace).with_remote_id("r-1"))
+            .expect_err("contradiction");
+        assert_eq!(error.kind, ErrorKind::Permanent);
+        assert!(error.message.contains("`r-7`"), "{}", error.message);
+        assert_eq!(host.requests().len(), 4);
+
+        // A resource deleted between the adoption and its update is still recreated once.
+        let host = token_host();
+        host.respond(409, "")
+            .respond_json(200, &found)
+            .respond(404, "")
+            .respond_json(201, &json!({"id": "r-8"}));
+        let delivered = Scim2::provision(user_event(Operation::Create)).expect("recreates");
+        assert_eq!(delivered.remote_id, "r-8");
+    }
+
+    #[test]
+    fn requests_carry_one_scim_content_type_and_only_with_a_body() {
+        /// The values of every `Content-Type` header the request set.
+        fn content_types(sent: &scim_gateway_plugin_sdk::testing::RecordedRequest) -> Vec<&str> {
+            sent.headers
+                .iter()
+                .filter(|(name, _)| name.eq_ignore_ascii_case("content-type"))
+                .map(|(_, value)| value.as_str())
+                .collect()
+        }
+        let host = token_host();
+        let found = json!({"totalResults": 1, "Resources": [{"id": "r-7"}]});
+        host.respond(409, "")
+            .respond_json(200, &found)
+            .respond_json(200, &json!({"id": "r-7"}));
+        Scim2::provision(user_event(Operation::Create)).expect("adopts");
+        let event = user_event(Operation::Replace)
+            .with_remote_id("r-7")
+            .with_config("update", "patch");
+        host.respond_json(200, &json!({"id": "r-7"}));
+        Scim2::provision(event).expect("patches");
+        host.respond(204, "");
+        Scim2::provision(user_event(Operation::Delete).with_remote_id("r-7")).expect("deletes");
+        host.respond(200, r#"{"id":"r-7"}"#);
+        Scim2::get("User", "r-7", &config()).expect("reads");
+
+        let sent = host.requests();
+        let methods: Vec<_> = sent.iter().map(|r| r.method.as_str()).collect();
+        assert_eq!(methods, ["POST", "GET", "PUT", "PATCH", "DELETE", "GET"]);
+        for request in &sent {
+            let expected: &[&str] = if request.body.is_empty() {
+                &[]
+            } else {
+                &["application/scim+json"]
+            };
+            assert_eq!(content_types(request), expected, "{}", request.method);
+            assert_eq!(
+                request.header("Accept"),
+                Some("application/scim+json"),
+                "{}",
+                request.method
+            );
+        }
+        assert!(
+            ["POST", "PUT", "PATCH"]
+                .iter()
+                .all(|m| sent.iter().any(|r| r.method == *m && !r.body.is_empty()))
+        );
     }
 
     #[test]
