@@ -1,13 +1,15 @@
-//! One handler per route: extract, call the service, render with the SCIM media type and ETag.
+//! One handler per route: extract, call the service (in pass-through mode, the system of record
+//! through [`PassThrough`](crate::scim::passthrough::PassThrough)), render with the SCIM media
+//! type and ETag.
 
 use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::AppState;
 use super::auth::Actor;
 use super::extract::{BaseUrl, ListParams, ScimJson, ScimPath, header_text};
+use super::{AppState, passthrough};
 use crate::error::{ScimError, scim_body, scim_bytes};
 use crate::scim::discovery::{self, KINDS};
 use crate::scim::list::{LIST_RESPONSE, ListQuery};
@@ -40,9 +42,26 @@ fn render(
     q: &ListQuery,
     status: StatusCode,
 ) -> Result<Response, ScimError> {
-    let id = stored.get("id").and_then(Value::as_str).map(str::to_owned);
-    let version = version(&stored).map(str::to_owned);
-    let body = service.render(kind, stored, groups, base, q)?;
+    render_with(kind, stored, base, status, |r| {
+        service.render(kind, r, groups, base, q)
+    })
+}
+
+/// A resource as a response: `shape` makes the body (URLs, requested attributes), while the
+/// `ETag` and `Location` come from the resource itself.
+fn render_with(
+    kind: ResourceKind,
+    resource: Value,
+    base: &str,
+    status: StatusCode,
+    shape: impl FnOnce(Value) -> Result<Value, ScimError>,
+) -> Result<Response, ScimError> {
+    let id = resource
+        .get("id")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let version = version(&resource).map(str::to_owned);
+    let body = shape(resource)?;
     let location = id.map(|id| format!("{base}/{}/{id}", kind.endpoint()));
     Ok(respond(
         body.to_string().into_bytes(),
@@ -56,7 +75,7 @@ fn render(
 
 /// A SCIM response with `ETag` and (for a 201) `Location`, built from the id so that
 /// `attributes` cannot drop it.
-pub(super) fn respond(
+fn respond(
     body: Vec<u8>,
     version: Option<&str>,
     status: StatusCode,
@@ -81,6 +100,9 @@ pub async fn list(
     ListParams(q): ListParams,
 ) -> Result<Response, ScimError> {
     let kind = kind_of(&endpoint)?;
+    if let Some(relay) = &state.pass_through {
+        return passthrough::list_response(relay, kind, &base, &q).await;
+    }
     Ok(scim_bytes(state.service.list_response(
         &[kind],
         &q,
@@ -96,6 +118,9 @@ pub async fn search(
 ) -> Result<Response, ScimError> {
     let kind = kind_of(&endpoint)?;
     let q = ListQuery::from_search_request(&body)?;
+    if let Some(relay) = &state.pass_through {
+        return passthrough::list_response(relay, kind, &base, &q).await;
+    }
     Ok(scim_bytes(state.service.list_response(
         &[kind],
         &q,
@@ -108,6 +133,9 @@ pub async fn search_root(
     BaseUrl(base): BaseUrl,
     ScimJson(body): ScimJson,
 ) -> Result<Response, ScimError> {
+    if state.pass_through.is_some() {
+        return Err(passthrough::not_served());
+    }
     let q = ListQuery::from_search_request(&body)?;
     Ok(scim_bytes(state.service.list_response(&KINDS, &q, &base)?))
 }
@@ -121,6 +149,12 @@ pub async fn create(
     ScimJson(body): ScimJson,
 ) -> Result<Response, ScimError> {
     let kind = kind_of(&endpoint)?;
+    if let Some(relay) = &state.pass_through {
+        let created = relay.acting_as(&actor.0).create(kind, &body).await?;
+        return render_with(kind, created, &base, StatusCode::CREATED, |r| {
+            relay.render(kind, r, &base, &q)
+        });
+    }
     let stored = state
         .service
         .acting_as(&actor.0)
@@ -146,18 +180,20 @@ pub async fn get_one(
     headers: HeaderMap,
 ) -> Result<Response, ScimError> {
     let kind = kind_of(&endpoint)?;
+    let wanted = header_text(&headers, header::IF_NONE_MATCH);
+    if let Some(relay) = &state.pass_through {
+        let resource = relay.get(kind, &id).await?;
+        if let Some(unchanged) = not_modified(wanted, version(&resource)) {
+            return Ok(unchanged);
+        }
+        return render_with(kind, resource, &base, StatusCode::OK, |r| {
+            relay.render(kind, r, &base, &q)
+        });
+    }
     let stored = state.service.find_one(kind, &id)?;
     let rendered = state.service.render_stored(kind, stored, &base, &q)?;
-    if let (Some(wanted), Some(current)) = (
-        header_text(&headers, header::IF_NONE_MATCH),
-        rendered.version.as_deref(),
-    ) && etag_matches(wanted, current)
-    {
-        let mut response = StatusCode::NOT_MODIFIED.into_response();
-        if let Ok(v) = HeaderValue::from_str(current) {
-            response.headers_mut().insert(header::ETAG, v);
-        }
-        return Ok(response);
+    if let Some(unchanged) = not_modified(wanted, rendered.version.as_deref()) {
+        return Ok(unchanged);
     }
     Ok(respond(
         rendered.body,
@@ -165,6 +201,16 @@ pub async fn get_one(
         StatusCode::OK,
         None,
     ))
+}
+
+/// `304 Not Modified` (with the `ETag`) when `If-None-Match` names the current version.
+fn not_modified(wanted: Option<&str>, current: Option<&str>) -> Option<Response> {
+    let current = current.filter(|c| wanted.is_some_and(|w| etag_matches(w, c)))?;
+    let mut response = StatusCode::NOT_MODIFIED.into_response();
+    if let Ok(v) = HeaderValue::from_str(current) {
+        response.headers_mut().insert(header::ETAG, v);
+    }
+    Some(response)
 }
 
 pub async fn replace(
@@ -178,6 +224,13 @@ pub async fn replace(
 ) -> Result<Response, ScimError> {
     let kind = kind_of(&endpoint)?;
     let if_match = header_text(&headers, header::IF_MATCH);
+    if let Some(relay) = &state.pass_through {
+        let relay_as = relay.acting_as(&actor.0);
+        let replaced = relay_as.replace(kind, &id, &body, if_match).await?;
+        return render_with(kind, replaced, &base, StatusCode::OK, |r| {
+            relay.render(kind, r, &base, &q)
+        });
+    }
     let stored = (state.service.acting_as(&actor.0))
         .replace(kind, &id, &body, if_match)
         .await?;
@@ -203,6 +256,14 @@ pub async fn patch(
 ) -> Result<Response, ScimError> {
     let kind = kind_of(&endpoint)?;
     let if_match = header_text(&headers, header::IF_MATCH);
+    if let Some(relay) = &state.pass_through {
+        let patched = (relay.acting_as(&actor.0))
+            .patch(kind, &id, &body, if_match)
+            .await?;
+        return render_with(kind, patched, &base, StatusCode::OK, |r| {
+            relay.render(kind, r, &base, &q)
+        });
+    }
     let stored = (state.service.acting_as(&actor.0))
         .patch(kind, &id, &body, if_match)
         .await?;
@@ -225,9 +286,19 @@ pub async fn delete(
 ) -> Result<Response, ScimError> {
     let kind = kind_of(&endpoint)?;
     let if_match = header_text(&headers, header::IF_MATCH);
-    (state.service.acting_as(&actor.0))
-        .delete(kind, &id, if_match)
-        .await?;
+    match &state.pass_through {
+        Some(relay) => {
+            relay
+                .acting_as(&actor.0)
+                .delete(kind, &id, if_match)
+                .await?
+        }
+        None => {
+            (state.service.acting_as(&actor.0))
+                .delete(kind, &id, if_match)
+                .await?
+        }
+    }
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -237,6 +308,9 @@ pub async fn bulk(
     BaseUrl(base): BaseUrl,
     ScimJson(body): ScimJson,
 ) -> Result<Response, ScimError> {
+    if state.pass_through.is_some() {
+        return Err(passthrough::not_served());
+    }
     // Every operation is committed (and audited) on its own, each with the caller as author.
     let response = bulk::execute(
         &state.service.acting_as(&actor.0),

@@ -2,8 +2,8 @@
 //!
 //! Every route under `/scim/v2` passes the bearer-token check first. Handlers only translate
 //! between HTTP and [`Service`](crate::scim::service::Service): extract, call, render. In
-//! pass-through mode the resource routes go to `passthrough`'s handlers instead, which call
-//! the system of record through [`PassThrough`].
+//! pass-through mode the same handlers call [`PassThrough`] (the system of record) instead,
+//! with `passthrough`'s rendering.
 //!
 //! Beside the SCIM and admin routes: `/metrics` (admin tokens unless `[metrics] public`),
 //! `/healthz` and `/readyz` ([`health`], unauthenticated). Every request is counted and timed
@@ -62,8 +62,8 @@ pub struct App {
     pub config: Arc<Config>,
     /// Accepted SCIM client tokens.
     pub tokens: Arc<TokenSet>,
-    /// In pass-through mode, the operations answered by the system of record (the resource
-    /// routes then go to `passthrough` instead of `handlers`).
+    /// In pass-through mode, the operations answered by the system of record, which the
+    /// resource handlers call instead of `service`.
     pub pass_through: Option<PassThrough>,
 }
 
@@ -82,39 +82,21 @@ pub fn router(state: AppState, admin: AdminState, metrics: Metrics) -> Router {
         .route("/Schemas", get(handlers::schemas))
         .route("/Schemas/{id}", get(handlers::schema))
         .route("/Me", any(handlers::me))
-        .route("/Me/{*rest}", any(handlers::me));
-    let scim = if state.pass_through.is_some() {
-        scim.route("/.search", post(passthrough::not_served))
-            .route("/Bulk", post(passthrough::not_served))
-            .route(
-                "/{endpoint}",
-                get(passthrough::list).post(passthrough::create),
-            )
-            .route("/{endpoint}/.search", post(passthrough::search))
-            .route(
-                "/{endpoint}/{id}",
-                get(passthrough::get_one)
-                    .put(passthrough::replace)
-                    .patch(passthrough::patch)
-                    .delete(passthrough::delete),
-            )
-    } else {
-        scim.route("/.search", post(handlers::search_root))
-            .route(
-                "/Bulk",
-                post(handlers::bulk).layer(DefaultBodyLimit::max(bulk_limit)),
-            )
-            .route("/{endpoint}", get(handlers::list).post(handlers::create))
-            .route("/{endpoint}/.search", post(handlers::search))
-            .route(
-                "/{endpoint}/{id}",
-                get(handlers::get_one)
-                    .put(handlers::replace)
-                    .patch(handlers::patch)
-                    .delete(handlers::delete),
-            )
-    };
-    let scim = scim
+        .route("/Me/{*rest}", any(handlers::me))
+        .route("/.search", post(handlers::search_root))
+        .route(
+            "/Bulk",
+            post(handlers::bulk).layer(DefaultBodyLimit::max(bulk_limit)),
+        )
+        .route("/{endpoint}", get(handlers::list).post(handlers::create))
+        .route("/{endpoint}/.search", post(handlers::search))
+        .route(
+            "/{endpoint}/{id}",
+            get(handlers::get_one)
+                .put(handlers::replace)
+                .patch(handlers::patch)
+                .delete(handlers::delete),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))

@@ -155,15 +155,8 @@ impl PassThrough {
         body: &Value,
         if_match: Option<&str>,
     ) -> Result<Value, ScimError> {
-        let existing = self.get(kind, id).await?;
-        check_if_match(&existing, if_match)?;
-        let attrs = schema::prepare_input(
-            kind,
-            body,
-            Some(&existing),
-            self.service.unknown_attributes(),
-        )?;
-        self.update(kind, existing, attrs, Vec::new()).await
+        self.update(kind, id, if_match, Vec::new(), |_| Ok(body.clone()))
+            .await
     }
 
     /// Applies a PatchOp body to the resource as the system of record holds it.
@@ -175,18 +168,12 @@ impl PassThrough {
         if_match: Option<&str>,
     ) -> Result<Value, ScimError> {
         let ops = patch::parse_request(body)?;
-        let existing = self.get(kind, id).await?;
-        check_if_match(&existing, if_match)?;
-        let mut working = existing.clone();
-        patch::apply(&mut working, &ops, &kind)?;
-        let attrs = schema::prepare_input(
-            kind,
-            &working,
-            Some(&existing),
-            self.service.unknown_attributes(),
-        )?;
-        self.update(kind, existing, attrs, changed_paths(&ops))
-            .await
+        self.update(kind, id, if_match, changed_paths(&ops), |existing| {
+            let mut working = existing.clone();
+            patch::apply(&mut working, &ops, &kind)?;
+            Ok(working)
+        })
+        .await
     }
 
     /// Deletes a resource at the system of record.
@@ -203,21 +190,26 @@ impl PassThrough {
         Ok(())
     }
 
-    /// Writes validated attributes over `existing`.
+    /// Reads the resource, checks `If-Match`, validates the client's input computed from it
+    /// (`input`: the new state before validation) and writes the result.
     async fn update(
         &self,
         kind: ResourceKind,
-        existing: Value,
-        attrs: serde_json::Map<String, Value>,
+        id: &str,
+        if_match: Option<&str>,
         changed_paths: Vec<String>,
+        input: impl FnOnce(&Value) -> Result<Value, ScimError>,
     ) -> Result<Value, ScimError> {
-        let id = text(&existing, "id").to_owned();
+        let existing = self.get(kind, id).await?;
+        check_if_match(&existing, if_match)?;
+        let unknown = self.service.unknown_attributes();
+        let attrs = schema::prepare_input(kind, &input(&existing)?, Some(&existing), unknown)?;
         let created = existing
             .pointer("/meta/created")
             .and_then(Value::as_str)
             .map(str::to_owned)
             .unwrap_or_else(now);
-        let resource = assemble(kind, &id, attrs, &created, &now());
+        let resource = assemble(kind, id, attrs, &created, &now());
         self.check_user_name(kind, &resource, Some(&existing))
             .await?;
         self.write(
