@@ -13,10 +13,24 @@ use scim_gateway_e2e::{
 };
 use serde_json::{Value, json};
 
-/// A's configuration: `directory` (B) is the system of record, `fan` (echo to `sink`) receives
-/// the active users and every group.
-fn pass_through_config(dir: &Path, b: &Gateway, sink: &Sink) -> String {
-    let echo = build_plugin("echo", &[]);
+/// A's configuration: `directory` (B) is the system of record; with a sink, `fan` (echo to
+/// it) receives the active users and every group.
+fn pass_through_config(dir: &Path, b: &Gateway, sink: Option<&Sink>) -> String {
+    let fan = sink.map(|sink| {
+        format!(
+            r#"
+[[connectors]]
+name = "fan"
+plugin = "{echo}"
+allowed_hosts = ["{sink}"]
+scope = {{ filter = "active eq true" }}
+[connectors.config]
+url = "{sink}"
+"#,
+            echo = build_plugin("echo", &[]).display(),
+            sink = sink.origin,
+        )
+    });
     let config = write_config(
         dir,
         &format!(
@@ -33,19 +47,10 @@ base_url = "{b_base}"
 adopt = "false"
 [connectors.secrets]
 token = "{TOKEN}"
-
-[[connectors]]
-name = "fan"
-plugin = "{echo}"
-allowed_hosts = ["{sink}"]
-scope = {{ filter = "active eq true" }}
-[connectors.config]
-url = "{sink}"
-"#,
+{fan}"#,
             b_origin = b.origin(),
             b_base = b.base,
-            echo = echo.display(),
-            sink = sink.origin,
+            fan = fan.unwrap_or_default(),
         ),
     );
     config.to_str().expect("utf-8 path").to_owned()
@@ -79,7 +84,7 @@ fn pass_through_mode_stores_no_identity() {
     let b = Gateway::start();
     let sink = Sink::start();
     let dir = scratch_dir("pass-through");
-    let config = pass_through_config(&dir, &b, &sink);
+    let config = pass_through_config(&dir, &b, Some(&sink));
     let mut a = Gateway::start_in(&dir, &["--config", &config]);
 
     // Writes go to the system of record while the client waits; ids are the system of record's.
@@ -334,4 +339,69 @@ fn pass_through_refuses_a_system_of_record_that_cannot_read() {
         assert!(stderr.contains(why), "{stderr}");
         let _ = std::fs::remove_dir_all(dir);
     }
+}
+
+/// Preconditions hold against the system of record's versions, and when it is gone every
+/// request is a clear `502` naming it while the gateway itself keeps serving.
+#[test]
+fn pass_through_keeps_preconditions_and_reports_an_absent_system_of_record() {
+    let mut b = Gateway::start();
+    let dir = scratch_dir("pass-through-down");
+    let config = pass_through_config(&dir, &b, None);
+    let a = Gateway::start_in(&dir, &["--config", &config]);
+    let ann = create(&a, "/Users", &user("ann@example.com"));
+    let path = format!("/Users/{}", id_of(&ann));
+    let etag = ann["meta"]["version"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(!etag.is_empty(), "the system of record's version: {ann}");
+
+    let r = a
+        .req(Method::GET, &path)
+        .header("if-none-match", &etag)
+        .send();
+    assert_eq!(r.expect("get").status().as_u16(), 304);
+    let mut renamed = user("ann.b@example.com");
+    renamed["title"] = json!("Lead");
+    let r = (a.req(Method::PUT, &path))
+        .header("if-match", &etag)
+        .header("content-type", "application/scim+json")
+        .body(renamed.to_string())
+        .send()
+        .expect("put");
+    assert_eq!(r.status().as_u16(), 200);
+    let (_, at_b) = parts(b.get(&path));
+    assert_eq!(
+        (&at_b["userName"], &at_b["title"]),
+        (&json!("ann.b@example.com"), &json!("Lead"))
+    );
+    let stale = (a.req(Method::PUT, &path))
+        .header("if-match", &etag)
+        .header("content-type", "application/scim+json")
+        .body(user("ann.c@example.com").to_string())
+        .send()
+        .expect("put");
+    assert_scim_error(stale, 412, None);
+
+    b.stop();
+    for r in [
+        a.get(&path),
+        a.get("/Users"),
+        a.post("/Users", &user("bo@example.com")),
+    ] {
+        let e = assert_scim_error(r, 502, None);
+        let detail = e["detail"].as_str().unwrap_or_default();
+        assert!(detail.contains("'directory'"), "{detail}");
+    }
+    assert_eq!(
+        a.client
+            .get(format!("{}/healthz", a.origin()))
+            .send()
+            .expect("healthz")
+            .status()
+            .as_u16(),
+        200
+    );
+    let _ = std::fs::remove_dir_all(dir);
 }
