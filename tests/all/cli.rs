@@ -4,7 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use scim_gateway_e2e::{ADMIN_TOKEN, Gateway, TOKEN, gateway_bin, scratch_dir};
+use scim_gateway_e2e::{
+    ADMIN_TOKEN, Gateway, TOKEN, build_plugin, eventually, gateway_bin, scratch_dir, when,
+};
 use serde_json::{Value, json};
 
 /// What one run of the CLI did.
@@ -268,4 +270,74 @@ fn a_wrong_or_missing_token_and_an_unreachable_gateway_are_clear_failures() {
     };
     let run = admin(&["--url", &closed, "--token", ADMIN_TOKEN, "jobs"], &[]);
     fails_with(&run, &["cannot connect to the gateway at", closed.as_str()]);
+}
+
+#[test]
+fn a_plugin_is_uploaded_used_and_deleted_and_its_dead_job_retried_and_discarded() {
+    let gw = Gateway::start_with_config("[delivery]\nmax_attempts = 1\n");
+    let wasm = build_plugin("echo", &[]);
+    let wasm = wasm.to_str().expect("utf-8");
+    let zeros = "0".repeat(64);
+    fails_with(
+        &cli(&gw, &["plugin", "upload", wasm, "--sha256", &zeros]),
+        &["400", "not the expected"],
+    );
+    let out = ok(&gw, &["plugin", "upload", wasm]);
+    assert!(out.starts_with("uploaded plugin echo "), "{out}");
+    let id = out.trim_end().rsplit('(').next().unwrap_or_default();
+    let id = id.trim_end_matches(')').to_owned();
+    assert_eq!(id.len(), 64, "{out}");
+    let again = ok(&gw, &["plugin", "upload", wasm]);
+    assert!(
+        again.starts_with("already uploaded: plugin echo"),
+        "{again}"
+    );
+    assert_eq!(ok_json(&gw, &["plugin", "show", &id])["name"], "echo");
+
+    // A connector of it whose target is unreachable: its job dies on the first failure.
+    let dir = scratch_dir("cli-dead");
+    let file = dir.join("dead-end.json");
+    let body = json!({"plugin": id, "config": {"url": "http://127.0.0.1:9/hook"},
+                      "allowed_hosts": ["http://127.0.0.1:9"], "resource_types": ["User"]});
+    std::fs::write(&file, body.to_string()).expect("write the definition");
+    let file = file.to_str().expect("utf-8");
+    ok(&gw, &["connector", "apply", "dead-end", file]);
+    fails_with(&cli(&gw, &["plugin", "delete", &id]), &["409", "dead-end"]);
+    let created = gw.post("/Users", &scim_gateway_e2e::user("ada@example.com"));
+    assert_eq!(created.status().as_u16(), 201);
+    let dead_seq = || {
+        let dead = ok_json(&gw, &["jobs", "--state", "dead"]);
+        dead["jobs"][0]["seq"].as_u64()
+    };
+    eventually(|| when(dead_seq().is_some(), "the job is dead"));
+    let first = dead_seq().unwrap_or_default().to_string();
+    let shown = ok(&gw, &["job", &first]);
+    assert!(
+        shown.contains("attempt 1 logged:") && shown.contains("echo create User"),
+        "the attempt and the plugin's log lines: {shown}"
+    );
+    let out = ok(&gw, &["retry", &first]);
+    assert!(
+        out.starts_with(&format!(
+            "retried 1 dead job(s)\n  job {first} is pending again as job "
+        )),
+        "{out}"
+    );
+    eventually(|| {
+        when(
+            dead_seq().is_some_and(|s| s.to_string() != first),
+            "the retried job dies again",
+        )
+    });
+    let out = ok(&gw, &["discard", "--connector", "dead-end"]);
+    assert!(out.starts_with("discarded 1 dead job(s)"), "{out}");
+    assert_eq!(ok(&gw, &["jobs", "--state", "dead"]), "no jobs\n");
+
+    ok(&gw, &["connector", "delete", "dead-end"]);
+    assert_eq!(
+        ok(&gw, &["plugin", "delete", &id]),
+        format!("deleted plugin {id}\n")
+    );
+    assert_eq!(ok(&gw, &["plugins"]), "no uploaded plugins\n");
+    let _ = std::fs::remove_dir_all(dir);
 }
