@@ -76,6 +76,7 @@ async fn start_delivery(
             }));
         }
     }
+    let metrics_for_outbound = metrics.clone();
     // Runs even without connectors: jobs left for a connector that was removed are
     // dead-lettered with that reason instead of waiting forever.
     tokio::spawn(
@@ -97,6 +98,7 @@ async fn start_delivery(
         Outbound {
             registry,
             committed,
+            metrics: metrics_for_outbound,
         },
         catalog,
     ))

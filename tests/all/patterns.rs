@@ -51,6 +51,17 @@ fn a_blocking_connector_answers_before_the_client_does_and_its_failure_refuses_t
         0,
         "no job is left behind"
     );
+    let metrics = (a.client.get(format!("{}/metrics", a.origin())))
+        .bearer_auth(scim_gateway_e2e::ADMIN_TOKEN)
+        .send()
+        .and_then(|r| r.text())
+        .expect("GET /metrics");
+    assert!(
+        metrics.contains(
+            "scim_gateway_delivery_attempts_total{connector=\"b\",outcome=\"delivered\"} 2"
+        ) && metrics.contains("scim_gateway_plugin_call_duration_seconds_count{connector=\"b\"} 2"),
+        "the calls made while the client waited are counted and timed:\n{metrics}"
+    );
     let audited = a.admin(&format!("/admin/v1/audit?connector=b&resource_id={ann}"));
     assert_eq!(
         audited["total"], 2,

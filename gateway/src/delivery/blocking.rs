@@ -14,12 +14,14 @@
 //! the meantime: the client gets `409`) can leave the target a step ahead of the gateway.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use serde_json::Value;
 
 use super::plan::Planned;
 use super::registry::Registry;
 use super::{Connector, Event, Failure, as_delivered, id_lookup};
+use crate::metrics::DeliveryMetrics;
 use crate::scim::schema::ResourceKind;
 use crate::store::Store;
 use crate::store::outbox::{Operation, RemoteRef};
@@ -53,6 +55,7 @@ pub struct Subject<'a> {
 pub async fn deliver_now(
     registry: &Registry,
     store: &Arc<dyn Store>,
+    metrics: &DeliveryMetrics,
     subject: &Subject<'_>,
     planned: &mut Planned,
 ) -> Result<Vec<(String, RemoteRef)>, Blocked> {
@@ -101,11 +104,13 @@ pub async fn deliver_now(
             resource,
             changed_paths: subject.changed_paths.to_vec(),
         };
-        let answer = connector
+        let called = Instant::now();
+        let result = connector
             .deliver(event, id_lookup(store.clone(), &name))
             .await
-            .result
-            .map_err(fail)?;
+            .result;
+        metrics.called_while_waiting(&name, &result, called.elapsed());
+        let answer = result.map_err(fail)?;
         tracing::info!(connector = %name, resource = %format!("{}/{}", subject.kind.name(), subject.id),
             "delivered while the client waited");
         delivered.push((name, answer));

@@ -18,7 +18,8 @@ use std::time::Duration;
 
 use super::histogram::{Histogram, PLUGIN_BUCKETS};
 use super::text::{Encoder, Kind, Value};
-use crate::store::outbox::{Job, JobOutcome, JobState, now_ms};
+use crate::delivery::Failure;
+use crate::store::outbox::{Job, JobOutcome, JobState, RemoteRef, now_ms};
 
 /// Failure kinds that are the plugin's own fault, caught by the sandbox.
 pub const FAULT_KINDS: [&str; 3] = ["trap", "timeout", "memory"];
@@ -219,6 +220,21 @@ impl DeliveryMetrics {
         });
     }
 
+    /// A connector delivered (or failed to) while a client waited: a blocking connector, or the
+    /// system of record in pass-through mode. Counted as an attempt, with its plugin call.
+    pub fn called_while_waiting(
+        &self,
+        connector: &str,
+        result: &Result<RemoteRef, Failure>,
+        elapsed: Duration,
+    ) {
+        let outcome = match result {
+            Ok(_) => "delivered",
+            Err(f) => f.kind,
+        };
+        self.attempted(connector, outcome, Some(elapsed));
+    }
+
     /// The store recorded where an attempt left job `seq`.
     pub fn finished(&self, connector: &str, seq: u64, finish: Finish) {
         self.with(connector, |s| match finish {
@@ -308,7 +324,7 @@ impl DeliveryMetrics {
         }
 
         let name = "scim_gateway_delivery_attempts_total";
-        e.family(name, Kind::Counter, "Delivery attempts since start, by connector and outcome (delivered, skipped, or the failure kind: transient, permanent, trap, timeout, memory, bad-output, ...).");
+        e.family(name, Kind::Counter, "Delivery attempts since start, by connector and outcome (delivered, skipped, or the failure kind: transient, permanent, trap, timeout, memory, bad-output, ...), including deliveries made while the client waited (blocking connectors, the system of record).");
         for (c, s) in all.iter() {
             for (outcome, n) in &s.attempts {
                 e.sample(

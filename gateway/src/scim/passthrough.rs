@@ -276,11 +276,14 @@ impl PassThrough {
         };
         // Members are named by their ids at the system of record already.
         let identity: IdLookup = Arc::new(|_, id| Some(id.to_owned()));
-        let remote = sor
-            .deliver(event, identity)
-            .await
-            .result
-            .map_err(|f| self.upstream(&f))?;
+        let called = std::time::Instant::now();
+        let result = sor.deliver(event, identity).await.result;
+        (self.service.delivery_metrics()).called_while_waiting(
+            &self.name,
+            &result,
+            called.elapsed(),
+        );
+        let remote = result.map_err(|f| self.upstream(&f))?;
         let id = match id {
             Some(id) => id,
             None if remote.remote_id.is_empty() => {

@@ -22,6 +22,7 @@ use crate::delivery::blocking::{Blocked, Subject, deliver_now};
 use crate::delivery::plan;
 use crate::delivery::registry::Registry;
 use crate::error::ScimError;
+use crate::metrics::DeliveryMetrics;
 use crate::store::outbox::{Operation, RemoteRef};
 use crate::store::{Change, Key, Membership, Store, StoreError, Stored, WriteOp};
 
@@ -38,6 +39,8 @@ pub struct Outbound {
     pub registry: Arc<Registry>,
     /// Signalled after every committed change.
     pub committed: Arc<tokio::sync::Notify>,
+    /// Where deliveries made while the client waits are counted and timed.
+    pub metrics: Arc<DeliveryMetrics>,
 }
 
 /// The SCIM service over a store.
@@ -131,6 +134,11 @@ impl Service {
     /// The live connector instances.
     pub(crate) fn registry(&self) -> &Arc<Registry> {
         &self.outbound.registry
+    }
+
+    /// Where deliveries made while the client waits are counted and timed.
+    pub(crate) fn delivery_metrics(&self) -> &DeliveryMetrics {
+        &self.outbound.metrics
     }
 
     /// What is done with attributes no schema defines.
@@ -307,7 +315,9 @@ impl Service {
             after,
             changed_paths: &changed_paths,
         };
-        delivered.extend(deliver_now(registry, &self.store, &subject, &mut planned).await?);
+        let metrics = &self.outbound.metrics;
+        let now = deliver_now(registry, &self.store, metrics, &subject, &mut planned).await?;
+        delivered.extend(now);
         let notify = !planned.is_empty() || operation == Operation::Delete;
         let change = Change {
             op,
