@@ -13,9 +13,17 @@
 //! reused only while its tag is the current generation. A client that got its answer and then
 //! reads therefore always reads its own write.
 //!
-//! A snapshot keeps the pages it sees alive, so at most one superseded snapshot lingers until
-//! the next read replaces it. Long iterations (listings, scans) still use a transaction of their
-//! own.
+//! # Why the writer drops it
+//! An open read transaction keeps every page it can see alive, and redb cannot reuse them. If a
+//! superseded snapshot stayed cached until the next read, a run of writes with no reads in
+//! between (a bulk load after some GETs) would keep the pages of that old state pinned, and the
+//! file would grow by every page the writes free: measured, about three times the bytes per
+//! create (see `docs/benchmarks.md`). So the writer also drops the cached snapshot at every
+//! commit; a superseded one lives only as long as a reader still holds it. The check and the
+//! caching of a new snapshot happen under the same lock, so a reader that began its snapshot
+//! before a commit cannot cache it after the writer dropped the old one.
+//!
+//! Long iterations (listings, scans) still use a transaction of their own.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -42,25 +50,36 @@ pub(super) struct Snapshots {
 }
 
 impl Snapshots {
-    /// Called by the writer after a commit, before it answers the commit's callers.
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Arc<Snapshot>>> {
+        // Every critical section is one read or replacement of the slot.
+        self.current.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Called by the writer after a commit, before it answers the commit's callers: the next
+    /// read begins a new snapshot, and the superseded one is released once its readers are done.
     pub(super) fn committed(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
+        let superseded = self.lock().take();
+        drop(superseded);
     }
 
     /// A snapshot that holds every commit answered so far.
     pub(super) fn get(&self, db: &Database) -> Result<Arc<Snapshot>, StoreError> {
         let generation = self.generation.load(Ordering::Acquire);
-        let lock = || self.current.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(s) = lock().as_ref()
+        if let Some(s) = self.lock().as_ref()
             && s.generation == generation
         {
             return Ok(s.clone());
         }
         let snapshot = Arc::new(Snapshot::new(generation, db.begin_read().map_err(io)?));
-        let mut current = lock();
-        if current.as_ref().is_none_or(|c| c.generation <= generation) {
+        let mut current = self.lock();
+        // Cached only if no commit happened meanwhile: the writer bumps before it takes the
+        // lock to drop the slot, so seeing the same generation here means it has not dropped
+        // it yet (and will drop this one).
+        if self.generation.load(Ordering::Acquire) == generation {
             *current = Some(snapshot.clone());
         }
+        drop(current);
         Ok(snapshot)
     }
 }

@@ -400,3 +400,43 @@ async fn a_read_after_an_acknowledged_write_sees_it_although_readers_share_a_sna
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// The file size after `writes` creates of users with a large attribute, one at a time; with
+/// `read_first`, a point read (which caches the shared snapshot) comes before them.
+async fn file_after_writes(read_first: bool, writes: usize) -> u64 {
+    let (store, dir) = temp_store();
+    let big = "x".repeat(2000);
+    let mut resource = user("u-0", "user-0");
+    resource["title"] = json!(big);
+    store
+        .write(create(ResourceKind::User, resource))
+        .await
+        .unwrap();
+    if read_first {
+        assert!(store.get(ResourceKind::User, "u-0").unwrap().is_some());
+    }
+    for i in 1..writes {
+        let mut resource = user(&format!("u-{i}"), &format!("user-{i}"));
+        resource["title"] = json!(big);
+        store
+            .write(create(ResourceKind::User, resource))
+            .await
+            .unwrap();
+    }
+    let size = std::fs::metadata(dir.join("gateway.redb")).unwrap().len();
+    drop(store);
+    let _ = std::fs::remove_dir_all(dir);
+    size
+}
+
+/// A read before a run of writes leaves no old snapshot open that would pin superseded pages
+/// and make the file grow faster than the same writes without the read.
+#[tokio::test]
+async fn a_read_before_many_writes_does_not_make_the_file_grow_faster() {
+    let without = file_after_writes(false, 600).await;
+    let with = file_after_writes(true, 600).await;
+    assert!(
+        with * 4 <= without * 5,
+        "{with} bytes after a read and the writes, {without} after the writes alone"
+    );
+}
