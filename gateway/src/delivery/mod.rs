@@ -157,6 +157,7 @@ pub trait Connector: Send + Sync {
     }
 }
 
+/// The failure of a read from a connector that cannot read.
 fn cannot_read() -> Failure {
     Failure::permanent("this connector cannot read its target")
 }

@@ -36,6 +36,9 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::runtime::error::RuntimeError;
 
+/// Idle connections kept per target origin.
+const MAX_IDLE_PER_HOST: usize = 64;
+
 /// An origin a connector instance may send HTTP requests to.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct AllowedHost {
@@ -264,7 +267,10 @@ impl Clients {
             .no_proxy()
             .connect_timeout(Duration::from_secs(10))
             .pool_idle_timeout(Duration::from_secs(60))
-            .pool_max_idle_per_host(16)
+            // As many as calls can be in flight to one target (the delivery workers, or the
+            // clients of a pass-through gateway): fewer, and a busy connector reopens
+            // connections it just closed.
+            .pool_max_idle_per_host(MAX_IDLE_PER_HOST)
             .user_agent(concat!("scim-gateway/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| RuntimeError::Http(e.to_string()))?;
