@@ -3,8 +3,8 @@
 //!
 //! `POST /admin/v1/connectors/{name}/reconcile` starts a run in the background and answers
 //! `202` with its progress; `GET` on the same path shows the progress of the latest run. A run
-//! pages through users, then groups (so that members are there when their groups arrive),
-//! judges each against the connector's scope and records a *create* job (a *replace* where the
+//! pages through users, then groups (so that members are there when their groups arrive), by an
+//! id cursor (so every page costs the same), judges each against the connector's scope and records a *create* job (a *replace* where the
 //! connector already holds the resource) in batches, each batch durable before the next is
 //! read. The jobs then take the normal path: in order per resource, retried, visible under
 //! `/admin/v1/jobs`. One run per connector at a time.
@@ -111,10 +111,16 @@ impl Reconciler {
         }
     }
 
-    /// Resources `skip..skip+BATCH` of `kind`, from the store or the system of record.
-    async fn page(&self, kind: ResourceKind, skip: u64) -> Result<Vec<Value>, RunError> {
+    /// The next `BATCH` resources of `kind` after the `skip` read so far, the last of them
+    /// `last`: from the store by cursor, or from the system of record by index.
+    async fn page(
+        &self,
+        kind: ResourceKind,
+        skip: u64,
+        last: Option<&str>,
+    ) -> Result<Vec<Value>, RunError> {
         let Some(name) = &self.system_of_record else {
-            return Ok(self.store.page(kind, skip, BATCH)?);
+            return Ok(self.store.page_after(kind, last, BATCH)?);
         };
         let Lookup::Ready(sor) = self.registry.lookup(name) else {
             return Err(RunError::Source(Failure::transient("it is not available")));
@@ -206,13 +212,21 @@ impl Reconciler {
             if !kinds.contains(&kind) {
                 continue;
             }
-            let mut skip = 0u64;
+            let (mut skip, mut last) = (0u64, None::<String>);
             loop {
-                let page = self.page(kind, skip).await?;
-                if page.is_empty() {
+                let page = self.page(kind, skip, last.as_deref()).await?;
+                let Some(tail) = page.last() else {
                     break;
-                }
+                };
                 skip += page.len() as u64;
+                let Some(id) = tail.get("id").and_then(Value::as_str) else {
+                    // Without it the cursor would start over: stop instead of looping.
+                    return Err(RunError::Store(StoreError::Io(format!(
+                        "a {} without an id was read",
+                        kind.name()
+                    ))));
+                };
+                last = Some(id.to_owned());
                 let mut jobs = Vec::new();
                 for resource in &page {
                     let id = resource

@@ -244,6 +244,15 @@ pub trait Store: Send + Sync + 'static {
     fn count(&self, kind: ResourceKind) -> Result<u64, StoreError>;
     /// Resources `skip..skip+take` in the store's stable order (by id).
     fn page(&self, kind: ResourceKind, skip: u64, take: usize) -> Result<Vec<Value>, StoreError>;
+    /// At most `take` resources whose id comes after `after` (from the first without it), in
+    /// the same order as [`Store::page`]: a cursor that costs the same on every page, for walks
+    /// through everything (a reconcile).
+    fn page_after(
+        &self,
+        kind: ResourceKind,
+        after: Option<&str>,
+        take: usize,
+    ) -> Result<Vec<Value>, StoreError>;
     /// Visits every resource of a kind in stable order until `visit` breaks.
     fn scan(
         &self,

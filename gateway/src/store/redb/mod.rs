@@ -281,6 +281,28 @@ impl Store for RedbStore {
         Ok(out)
     }
 
+    fn page_after(
+        &self,
+        kind: ResourceKind,
+        after: Option<&str>,
+        take: usize,
+    ) -> Result<Vec<Value>, StoreError> {
+        use std::ops::Bound;
+        let txn = self.read()?;
+        let t = txn.open_table(table(kind)).map_err(io)?;
+        let from = after.map_or(Bound::Unbounded, Bound::Excluded);
+        let mut out = Vec::with_capacity(take.min(1024));
+        for entry in t
+            .range::<&str>((from, Bound::Unbounded))
+            .map_err(io)?
+            .take(take)
+        {
+            let (_, bytes) = entry.map_err(io)?;
+            out.push(decode(bytes.value())?);
+        }
+        Ok(out)
+    }
+
     fn scan(
         &self,
         kind: ResourceKind,

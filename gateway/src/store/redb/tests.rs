@@ -190,6 +190,23 @@ async fn concurrent_writes_are_committed_together_and_all_answered() {
     let page = store.page(ResourceKind::User, 10, 5).unwrap();
     let ids: Vec<&str> = page.iter().filter_map(|u| u["id"].as_str()).collect();
     assert_eq!(ids, ["u010", "u011", "u012", "u013", "u014"]);
+    let ids_of = |page: Vec<Value>| -> Vec<String> {
+        page.iter()
+            .filter_map(|u| u["id"].as_str().map(str::to_owned))
+            .collect()
+    };
+    let first = ids_of(store.page_after(ResourceKind::User, None, 3).unwrap());
+    assert_eq!(first, ["u000", "u001", "u002"]);
+    let next = ids_of(
+        store
+            .page_after(ResourceKind::User, Some("u013"), 2)
+            .unwrap(),
+    );
+    assert_eq!(next, ["u014", "u015"], "the cursor itself is not repeated");
+    let tail = store
+        .page_after(ResourceKind::User, Some("u199"), 5)
+        .unwrap();
+    assert!(tail.is_empty());
     let _ = std::fs::remove_dir_all(dir);
 }
 
