@@ -42,62 +42,22 @@ OUT=${OUT:-$ROOT/docs/benchmark-results/$STAMP}
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 TOKEN=bench-$RANDOM$RANDOM
 
-log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+WORK=$(mktemp -d)
+# shellcheck source=bench/common.sh
+. "$BENCH/common.sh"
 
 # --- tools and binaries ----------------------------------------------------------------------
-if ! command -v wrk >/dev/null; then
-    log "installing wrk"
-    SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
-    $SUDO apt-get update
-    $SUDO apt-get install -y wrk
-fi
-command -v python3 >/dev/null || { echo "python3 is required" >&2; exit 1; }
+ensure_tools
 
 log "building release binary and ceiling example"
 (cd "$ROOT" && cargo build --release -p scim-gateway --bin scim-gateway --example ceiling)
 GATEWAY_BIN=$TARGET/release/scim-gateway
 CEILING_BIN=$TARGET/release/examples/ceiling
 
-# --- servers, cleanup ------------------------------------------------------------------------
-WORK=$(mktemp -d)
-GATEWAY_PID=
-CEILING_PID=
-cleanup() {
-    local status=$? pid
-    # On failure keep the servers' logs next to the raw outputs.
-    [ "$status" -eq 0 ] || cp "$WORK"/*.out "$WORK"/*.err "$OUT"/ 2>/dev/null || true
-    for pid in $GATEWAY_PID $CEILING_PID; do
-        kill "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# wait_listening LOGFILE PID: waits (at most 30 s) for the server's "listening on" line.
-wait_listening() {
-    local logfile=$1 pid=$2 i
-    for i in $(seq 300); do
-        grep -q 'listening on' "$logfile" 2>/dev/null && return 0
-        kill -0 "$pid" 2>/dev/null || { cat "$logfile" "$logfile.err" >&2 || true; return 1; }
-        sleep 0.1
-    done
-    echo "server did not start" >&2
-    return 1
-}
-
-rss() { awk -v k="$2:" '$1 == k {print $2 " " $3}' "/proc/$1/status"; }
-
 mkdir -p "$OUT"
 : >"$OUT/runs.txt"
 {
-    echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"
-    echo "commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet HEAD -- gateway 2>/dev/null || echo '+dirty')"
-    echo "cpus=$(nproc)"
-    echo "cpu_model=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
-    echo "mem=$(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
-    echo "kernel=$(uname -r)"
+    machine_meta gateway
     echo "threads=$THREADS"
     echo "duration=$DURATION"
     echo "fs=$(df -T "$WORK" | awk 'NR==2 {print $2 " (" $1 ")"}')"
@@ -105,34 +65,13 @@ mkdir -p "$OUT"
 
 GW_PORT=$(python3 "$BENCH/bench.py" port)
 SCIM_GATEWAY_TOKEN=$TOKEN "$GATEWAY_BIN" serve --listen "127.0.0.1:$GW_PORT" \
-    --data-dir "$WORK/data" >"$WORK/gateway.out" 2>"$WORK/gateway.out.err" &
+    --data-dir "$WORK/data" >"$WORK/gateway.out" 2>"$WORK/gateway.err" &
 GATEWAY_PID=$!
 SERVER_PID=$GATEWAY_PID
-wait_listening "$WORK/gateway.out" "$GATEWAY_PID"
+SERVER_PIDS+=("$GATEWAY_PID")
+wait_listening "$WORK/gateway.out" "$GATEWAY_PID" >/dev/null
 BASE=http://127.0.0.1:$GW_PORT/scim/v2
 log "gateway pid $GATEWAY_PID at $BASE"
-
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }  # utime + stime, in clock ticks
-busy_ticks() { awk '$1 == "cpu" {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
-
-# Waits (at most QUIET_WAIT seconds) until the machine is idle apart from our server: busy CPU
-# over one second, minus the server's, below 0.25 cores.
-wait_quiet() {
-    local hz waited=0 b0 b1 s0 s1 other
-    hz=$(getconf CLK_TCK)
-    while :; do
-        b0=$(busy_ticks); s0=$(cpu_ticks "$SERVER_PID")
-        sleep 1
-        b1=$(busy_ticks); s1=$(cpu_ticks "$SERVER_PID")
-        other=$(( (b1 - b0) - (s1 - s0) ))
-        [ $((other * 4)) -lt "$hz" ] && return 0
-        waited=$((waited + 1))
-        if [ "$waited" -ge "$QUIET_WAIT" ]; then
-            log "other processes still use $((other * 100 / hz))% of a core; running anyway"
-            return 0
-        fi
-    done
-}
 
 # run NAME CONNS [wrk args...] : one wrk run against $SERVER_PID, raw output in $OUT/NAME.txt,
 # followed by a `cpu:` line: CPU seconds used by the server, by wrk, and by everything else on
@@ -141,7 +80,7 @@ run() {
     local name=$1 conns=$2 hz s0 b0 s1 b1 wall user sys TIMEFORMAT='%R %U %S'
     shift 2
     hz=$(getconf CLK_TCK)
-    wait_quiet
+    wait_quiet "$name"
     log "$name: wrk -t$THREADS -c$conns $*"
     s0=$(cpu_ticks "$SERVER_PID")
     b0=$(busy_ticks)
@@ -199,14 +138,15 @@ run filter_username "$CONNS" -d"${DURATION}s" -s "$BENCH/filter_user.lua" "$BASE
 } >>"$OUT/meta.env"
 kill "$GATEWAY_PID"
 wait "$GATEWAY_PID" 2>/dev/null || true
-GATEWAY_PID=
+SERVER_PIDS=()
 
 # --- f. the ceiling (the gateway is stopped, so it has the CPUs to itself) --------------------
 CE_PORT=$(python3 "$BENCH/bench.py" port)
-"$CEILING_BIN" "127.0.0.1:$CE_PORT" >"$WORK/ceiling.out" 2>"$WORK/ceiling.out.err" &
+"$CEILING_BIN" "127.0.0.1:$CE_PORT" >"$WORK/ceiling.out" 2>"$WORK/ceiling.err" &
 CEILING_PID=$!
 SERVER_PID=$CEILING_PID
-wait_listening "$WORK/ceiling.out" "$CEILING_PID"
+SERVER_PIDS+=("$CEILING_PID")
+wait_listening "$WORK/ceiling.out" "$CEILING_PID" >/dev/null
 run ceiling_get "$CONNS" -d"${DURATION}s" -s "$BENCH/get_user.lua" "http://127.0.0.1:$CE_PORT/scim/v2/Users" -- "$TOKEN" "$WORK/ids.txt"
 echo "ceiling_hwm=$(rss "$CEILING_PID" VmHWM)" >>"$OUT/meta.env"
 

@@ -44,65 +44,21 @@ TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 TOKEN=bench-$RANDOM$RANDOM
 POST_DURATION=$(( (DURATION + 1) / 2 ))
 
-log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+WORK=$(mktemp -d)
+# shellcheck source=bench/common.sh
+. "$BENCH/common.sh"
 
 # --- tools and binary ------------------------------------------------------------------------
-if ! command -v wrk >/dev/null; then
-    log "installing wrk"
-    SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
-    $SUDO apt-get update
-    $SUDO apt-get install -y wrk
-fi
-command -v python3 >/dev/null || { echo "python3 is required" >&2; exit 1; }
+ensure_tools
 
 log "building the release binary"
 (cd "$ROOT" && nice -n 19 cargo build --release -p scim-gateway --bin scim-gateway)
 GATEWAY_BIN=$TARGET/release/scim-gateway
 
-# --- servers, cleanup ------------------------------------------------------------------------
-WORK=$(mktemp -d)
-A_PID=
-B_PID=
-cleanup() {
-    local status=$? pid
-    # On failure keep the servers' logs next to the raw outputs.
-    [ "$status" -eq 0 ] || cp "$WORK"/*.out "$WORK"/*.err "$OUT"/ 2>/dev/null || true
-    for pid in $A_PID $B_PID; do
-        kill "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# wait_listening LOGFILE PID: waits (at most 30 s) for the server's "listening on" line and
-# prints the base URL it names (http://127.0.0.1:PORT/scim/v2).
-wait_listening() {
-    local logfile=$1 pid=$2 _
-    for _ in $(seq 300); do
-        if grep -q '^listening on ' "$logfile" 2>/dev/null; then
-            sed -n 's/^listening on \(http:[^ ]*\).*/\1/p' "$logfile" | head -n1
-            return 0
-        fi
-        kill -0 "$pid" 2>/dev/null || { cat "$logfile" "${logfile%.out}.err" >&2 || true; return 1; }
-        sleep 0.1
-    done
-    echo "server did not start" >&2
-    return 1
-}
-
-rss() { awk -v k="$2:" '$1 == k {print $2 " " $3}' "/proc/$1/status"; }
-
 mkdir -p "$OUT"
 : >"$OUT/runs.txt"
 {
-    echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"
-    echo "commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet HEAD -- gateway plugins 2>/dev/null || echo '+dirty')"
-    echo "cpus=$(nproc)"
-    echo "cpu_model=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
-    echo "mem=$(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
-    echo "kernel=$(uname -r)"
+    machine_meta gateway plugins
     echo "threads=$THREADS"
     echo "conns=$CONNS"
     echo "duration=$DURATION"
@@ -113,6 +69,7 @@ mkdir -p "$OUT"
 SCIM_GATEWAY_TOKEN=$TOKEN "$GATEWAY_BIN" serve --listen 127.0.0.1:0 --data-dir "$WORK/b" \
     >"$WORK/b.out" 2>"$WORK/b.err" &
 B_PID=$!
+SERVER_PIDS+=("$B_PID")
 B_BASE=$(wait_listening "$WORK/b.out" "$B_PID")
 B_ORIGIN=${B_BASE%/scim/v2}
 log "B (plain) pid $B_PID at $B_BASE"
@@ -134,33 +91,9 @@ EOF
 SCIM_GATEWAY_TOKEN=$TOKEN "$GATEWAY_BIN" serve --listen 127.0.0.1:0 --data-dir "$WORK/a" \
     --config "$WORK/a.toml" >"$WORK/a.out" 2>"$WORK/a.err" &
 A_PID=$!
+SERVER_PIDS+=("$A_PID")
 A_BASE=$(wait_listening "$WORK/a.out" "$A_PID")
 log "A (pass-through to B) pid $A_PID at $A_BASE"
-
-# --- timing helpers (adapted from bench/load.sh: two servers instead of one) -----------------
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }  # utime + stime, in clock ticks
-busy_ticks() { awk '$1 == "cpu" {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
-servers_ticks() { echo $(( $(cpu_ticks "$A_PID") + $(cpu_ticks "$B_PID") )); }
-
-# Waits (at most QUIET_WAIT seconds) until the machine is idle apart from our two servers: busy
-# CPU over one second, minus theirs, below 0.25 cores.
-wait_quiet() {
-    local hz waited=0 b0 b1 s0 s1 other
-    hz=$(getconf CLK_TCK)
-    while :; do
-        b0=$(busy_ticks); s0=$(servers_ticks)
-        sleep 1
-        b1=$(busy_ticks); s1=$(servers_ticks)
-        other=$(( (b1 - b0) - (s1 - s0) ))
-        [ $((other * 4)) -lt "$hz" ] && return 0
-        waited=$((waited + 1))
-        if [ "$waited" -ge "$QUIET_WAIT" ]; then
-            log "other processes still use $((other * 100 / hz))% of a core; running anyway"
-            echo "$1" >>"$OUT/not_quiet.txt"
-            return 0
-        fi
-    done
-}
 
 FAILED=
 # run NAME TARGET [wrk args...] : one wrk run (TARGET is A or B, for the summary), raw output
