@@ -299,3 +299,56 @@ async fn show(
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::delivery::registry::Entry;
+    use crate::delivery::{Attempted, Connector, DeliverFuture, Event, IdLookup};
+    use crate::store::redb::RedbStore;
+
+    /// A connector that is never called here (a reconcile only records jobs).
+    struct Idle;
+
+    impl Connector for Idle {
+        fn deliver(&self, _event: Event, _ids: IdLookup) -> DeliverFuture {
+            Box::pin(async { Attempted::from(Err(Failure::permanent("not called"))) })
+        }
+    }
+
+    /// On a current-thread runtime the first run cannot begin before the second start, so
+    /// the overlap is certain, not a race.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_second_run_while_one_runs_is_409_and_the_system_of_record_is_never_run() {
+        let dir = std::env::temp_dir().join(format!("reconcile-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store: Arc<dyn Store> = Arc::new(RedbStore::open(&dir).unwrap());
+        let entry = |kinds| Entry {
+            connector: Arc::new(Idle),
+            kinds,
+            scope: Arc::new(Scope::default()),
+            blocking: false,
+            enabled: true,
+        };
+        let registry = Arc::new(Registry::new([
+            ("crm".to_owned(), entry(vec![ResourceKind::User])),
+            (
+                "directory".to_owned(),
+                entry(vec![ResourceKind::User, ResourceKind::Group]),
+            ),
+        ]));
+        let reconciler = Arc::new(
+            Reconciler::new(store, registry, Arc::new(Notify::new())).reading_from("directory"),
+        );
+        assert_eq!(reconciler.start("crm").unwrap().state, RunState::Running);
+        let again = reconciler.start("crm").unwrap_err();
+        assert_eq!(again.status, StatusCode::CONFLICT);
+        let sor = reconciler.start("directory").unwrap_err();
+        assert_eq!(sor.status, StatusCode::CONFLICT);
+        assert_eq!(
+            reconciler.start("nope").unwrap_err().status,
+            StatusCode::NOT_FOUND
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
