@@ -20,7 +20,7 @@ use serde_json::Value;
 
 use super::plan::Planned;
 use super::registry::Registry;
-use super::{Connector, Event, Failure, as_delivered, id_lookup};
+use super::{Connector, Event, Failure, IdLookup, as_delivered, id_lookup};
 use crate::metrics::DeliveryMetrics;
 use crate::scim::schema::ResourceKind;
 use crate::store::Store;
@@ -48,6 +48,21 @@ pub struct Subject<'a> {
     pub after: Option<&'a Value>,
     /// For a PATCH, the changed paths.
     pub changed_paths: &'a [String],
+}
+
+/// Delivers one event while a client waits (a blocking connector, or the system of record in
+/// pass-through mode), counting and timing the call in `metrics` like a dispatcher attempt.
+pub(crate) async fn deliver_waiting(
+    connector: &dyn Connector,
+    name: &str,
+    event: Event,
+    ids: IdLookup,
+    metrics: &DeliveryMetrics,
+) -> Result<RemoteRef, Failure> {
+    let called = Instant::now();
+    let result = connector.deliver(event, ids).await.result;
+    metrics.called_while_waiting(name, &result, called.elapsed());
+    result
 }
 
 /// Delivers the blocking connectors' jobs of `planned` for the changed resource now, removing
@@ -104,13 +119,10 @@ pub async fn deliver_now(
             resource,
             changed_paths: subject.changed_paths.to_vec(),
         };
-        let called = Instant::now();
-        let result = connector
-            .deliver(event, id_lookup(store.clone(), &name))
+        let ids = id_lookup(store.clone(), &name);
+        let answer = deliver_waiting(&*connector, &name, event, ids, metrics)
             .await
-            .result;
-        metrics.called_while_waiting(&name, &result, called.elapsed());
-        let answer = result.map_err(fail)?;
+            .map_err(fail)?;
         tracing::info!(connector = %name, resource = %format!("{}/{}", subject.kind.name(), subject.id),
             "delivered while the client waited");
         delivered.push((name, answer));

@@ -1,14 +1,12 @@
 //! Answers only pass-through mode has: lists read from the system of record, and the refusal of
 //! what it does not serve.
 
-use axum::http::StatusCode;
-use axum::response::Response;
-use serde_json::json;
-
-use crate::error::{ScimError, scim_body};
-use crate::scim::list::{LIST_RESPONSE, ListQuery};
+use crate::error::{ScimError, scim_bytes};
+use crate::scim::list::{ListQuery, list_response_text};
 use crate::scim::passthrough::PassThrough;
 use crate::scim::schema::ResourceKind;
+use axum::http::StatusCode;
+use axum::response::Response;
 
 /// A `ListResponse` of what the system of record answered.
 pub(super) async fn list_response(
@@ -20,15 +18,13 @@ pub(super) async fn list_response(
     let (total, page) = relay.search(kind, q).await?;
     let resources = page
         .into_iter()
-        .map(|r| relay.render(kind, r, base, q))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(scim_body(&json!({
-        "schemas": [LIST_RESPONSE],
-        "totalResults": total,
-        "startIndex": q.start_index,
-        "itemsPerPage": resources.len(),
-        "Resources": resources,
-    })))
+        .map(|r| Ok(relay.render(kind, r, base, q)?.to_string().into_bytes()))
+        .collect::<Result<Vec<_>, ScimError>>()?;
+    Ok(scim_bytes(list_response_text(
+        total,
+        q.start_index,
+        &resources,
+    )))
 }
 
 /// The answer to `/Bulk` and the root `/.search`, which pass-through mode does not serve.

@@ -24,6 +24,28 @@ pub const SEARCH_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:SearchRe
 /// The `schemas` URN of a list response.
 pub const LIST_RESPONSE: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
 
+/// A `ListResponse` as text, from resources that are already text (a page of stored JSON, or
+/// resources rendered one by one): `{...,"Resources":[r1,r2]}`.
+pub fn list_response_text(total: u64, start_index: u64, resources: &[Vec<u8>]) -> Vec<u8> {
+    let head = serde_json::json!({
+        "schemas": [LIST_RESPONSE],
+        "totalResults": total,
+        "startIndex": start_index,
+        "itemsPerPage": resources.len(),
+    });
+    let mut out = head.to_string().into_bytes();
+    out.pop();
+    out.extend_from_slice(b",\"Resources\":[");
+    for (i, r) in resources.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(r);
+    }
+    out.extend_from_slice(b"]}");
+    out
+}
+
 /// What a list or search asks for.
 #[derive(Debug, Clone, Default)]
 pub struct ListQuery {

@@ -34,7 +34,8 @@ use super::list::ListQuery;
 use super::patch;
 use super::resource::now;
 use super::schema::{self, ResourceKind};
-use super::service::{Recorded, Service, assemble, changed_paths, check_if_match};
+use super::service::{Edit, Recorded, Service, assemble, check_if_match};
+use crate::delivery::blocking::deliver_waiting;
 use crate::delivery::registry::Lookup;
 use crate::delivery::{Connector, Event, Failure, IdLookup, as_delivered};
 use crate::error::ScimError;
@@ -155,8 +156,7 @@ impl PassThrough {
         body: &Value,
         if_match: Option<&str>,
     ) -> Result<Value, ScimError> {
-        self.update(kind, id, if_match, Vec::new(), |_| Ok(body.clone()))
-            .await
+        self.update(kind, id, if_match, Edit::Replace(body)).await
     }
 
     /// Applies a PatchOp body to the resource as the system of record holds it.
@@ -168,12 +168,7 @@ impl PassThrough {
         if_match: Option<&str>,
     ) -> Result<Value, ScimError> {
         let ops = patch::parse_request(body)?;
-        self.update(kind, id, if_match, changed_paths(&ops), |existing| {
-            let mut working = existing.clone();
-            patch::apply(&mut working, &ops, &kind)?;
-            Ok(working)
-        })
-        .await
+        self.update(kind, id, if_match, Edit::Patch(ops)).await
     }
 
     /// Deletes a resource at the system of record.
@@ -190,26 +185,18 @@ impl PassThrough {
         Ok(())
     }
 
-    /// Reads the resource, checks `If-Match`, validates the client's input computed from it
-    /// (`input`: the new state before validation) and writes the result.
+    /// Reads the resource, checks `If-Match`, applies the edit to it and writes the result.
     async fn update(
         &self,
         kind: ResourceKind,
         id: &str,
         if_match: Option<&str>,
-        changed_paths: Vec<String>,
-        input: impl FnOnce(&Value) -> Result<Value, ScimError>,
+        edit: Edit<'_>,
     ) -> Result<Value, ScimError> {
         let existing = self.get(kind, id).await?;
         check_if_match(&existing, if_match)?;
         let unknown = self.service.unknown_attributes();
-        let attrs = schema::prepare_input(kind, &input(&existing)?, Some(&existing), unknown)?;
-        let created = existing
-            .pointer("/meta/created")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .unwrap_or_else(now);
-        let resource = assemble(kind, id, attrs, &created, &now());
+        let resource = edit.apply(kind, id, &existing, unknown)?;
         self.check_user_name(kind, &resource, Some(&existing))
             .await?;
         self.write(
@@ -217,7 +204,7 @@ impl PassThrough {
             Operation::Replace,
             Some(&existing),
             Some(resource),
-            changed_paths,
+            edit.changed_paths(),
         )
         .await
     }
@@ -276,14 +263,10 @@ impl PassThrough {
         };
         // Members are named by their ids at the system of record already.
         let identity: IdLookup = Arc::new(|_, id| Some(id.to_owned()));
-        let called = std::time::Instant::now();
-        let result = sor.deliver(event, identity).await.result;
-        (self.service.delivery_metrics()).called_while_waiting(
-            &self.name,
-            &result,
-            called.elapsed(),
-        );
-        let remote = result.map_err(|f| self.upstream(&f))?;
+        let metrics = self.service.delivery_metrics();
+        let remote = deliver_waiting(&*sor, &self.name, event, identity, metrics)
+            .await
+            .map_err(|f| self.upstream(&f))?;
         let id = match id {
             Some(id) => id,
             None if remote.remote_id.is_empty() => {

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use axum::http::StatusCode;
 use serde_json::{Map, Value, json};
 
-use super::list::{LIST_RESPONSE, ListQuery, Probe, compare, is_exact, plan};
+use super::list::{ListQuery, Probe, compare, is_exact, list_response_text, plan};
 use super::patch;
 use super::raw;
 use super::resource::{etag_matches, now};
@@ -172,10 +172,7 @@ impl Service {
         body: &Value,
         if_match: Option<&str>,
     ) -> Result<Value, ScimError> {
-        self.modify(kind, id, if_match, Vec::new(), |existing| {
-            schema::prepare_input(kind, body, Some(existing), self.unknown).map_err(ScimError::from)
-        })
-        .await
+        self.modify(kind, id, if_match, Edit::Replace(body)).await
     }
 
     /// Applies a PatchOp body.
@@ -187,17 +184,7 @@ impl Service {
         if_match: Option<&str>,
     ) -> Result<Value, ScimError> {
         let ops = patch::parse_request(body)?;
-        self.modify(kind, id, if_match, changed_paths(&ops), |existing| {
-            let mut working = existing.clone();
-            patch::apply(&mut working, &ops, &kind)?;
-            Ok(schema::prepare_input(
-                kind,
-                &working,
-                Some(existing),
-                self.unknown,
-            )?)
-        })
-        .await
+        self.modify(kind, id, if_match, Edit::Patch(ops)).await
     }
 
     /// Deletes a resource (and its group memberships).
@@ -225,19 +212,13 @@ impl Service {
         kind: ResourceKind,
         id: &str,
         if_match: Option<&str>,
-        changed_paths: Vec<String>,
-        compute: impl Fn(&Value) -> Result<Map<String, Value>, ScimError>,
+        edit: Edit<'_>,
     ) -> Result<Value, ScimError> {
+        let changed_paths = edit.changed_paths();
         for _ in 0..MAX_RETRIES {
             let existing = self.get(kind, id)?;
             check_if_match(&existing, if_match)?;
-            let attrs = compute(&existing)?;
-            let created = existing
-                .pointer("/meta/created")
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-                .unwrap_or_else(now);
-            let resource = assemble(kind, id, attrs, &created, &now());
+            let resource = edit.apply(kind, id, &existing, self.unknown)?;
             let expected_version = version(&existing).map(str::to_owned);
             let op = WriteOp::Replace {
                 kind,
@@ -297,7 +278,7 @@ impl Service {
             changed_paths,
             mut delivered,
         } = change;
-        let (id, operation) = (op.id().to_owned(), op.operation());
+        let (id, operation) = (op.id(), op.operation());
         let after = match &op {
             WriteOp::Create { resource, .. } | WriteOp::Replace { resource, .. } => Some(resource),
             WriteOp::Delete { .. } | WriteOp::Relay { .. } => after,
@@ -310,7 +291,7 @@ impl Service {
         }
         let subject = Subject {
             kind,
-            id: &id,
+            id,
             operation,
             after,
             changed_paths: &changed_paths,
@@ -551,24 +532,51 @@ impl Service {
                     .into_bytes(),
             });
         }
-        let head = json!({
-            "schemas": [LIST_RESPONSE],
-            "totalResults": total,
-            "startIndex": q.start_index,
-            "itemsPerPage": resources.len(),
-        });
-        // `{...head...,"Resources":[r1,r2]}`: the resources are already text.
-        let mut out = head.to_string().into_bytes();
-        out.pop();
-        out.extend_from_slice(b",\"Resources\":[");
-        for (i, r) in resources.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            out.extend_from_slice(r);
+        Ok(list_response_text(total, q.start_index, &resources))
+    }
+}
+
+/// What a PUT or a PATCH asks for, applied to the resource as it is when the write is computed
+/// (again, when a concurrent write made the service recompute it).
+pub(crate) enum Edit<'a> {
+    /// PUT: the client's whole new resource.
+    Replace(&'a Value),
+    /// PATCH: its operations.
+    Patch(Vec<patch::PatchOp>),
+}
+
+impl Edit<'_> {
+    /// The attribute paths it names: a PATCH's, none for a PUT.
+    pub(crate) fn changed_paths(&self) -> Vec<String> {
+        match self {
+            Edit::Replace(_) => Vec::new(),
+            Edit::Patch(ops) => changed_paths(ops),
         }
-        out.extend_from_slice(b"]}");
-        Ok(out)
+    }
+
+    /// The full resource it makes of `existing`: validated, keeping `existing`'s creation time,
+    /// modified now.
+    pub(crate) fn apply(
+        &self,
+        kind: ResourceKind,
+        id: &str,
+        existing: &Value,
+        unknown: UnknownAttributes,
+    ) -> Result<Value, ScimError> {
+        let attrs = match self {
+            Edit::Replace(body) => schema::prepare_input(kind, body, Some(existing), unknown)?,
+            Edit::Patch(ops) => {
+                let mut working = existing.clone();
+                patch::apply(&mut working, ops, &kind)?;
+                schema::prepare_input(kind, &working, Some(existing), unknown)?
+            }
+        };
+        let created = existing
+            .pointer("/meta/created")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .unwrap_or_else(now);
+        Ok(assemble(kind, id, attrs, &created, &now()))
     }
 }
 
@@ -610,7 +618,7 @@ impl From<CommitError> for ScimError {
 }
 
 /// The attribute paths a PATCH names: each op's path, or the keys of a path-less value.
-pub(crate) fn changed_paths(ops: &[patch::PatchOp]) -> Vec<String> {
+fn changed_paths(ops: &[patch::PatchOp]) -> Vec<String> {
     let mut paths: Vec<String> = ops
         .iter()
         .flat_map(|op| match (&op.path, &op.value) {
