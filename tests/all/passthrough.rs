@@ -257,13 +257,12 @@ fn pass_through_mode_stores_no_identity() {
     });
     assert!(delivered_ops(&late, &ann_id).is_empty(), "Ann is gone");
 
-    // `/Bulk` is not offered, and discovery says so.
-    assert_eq!(
-        a.post("/Bulk", &json!({"Operations": []}))
-            .status()
-            .as_u16(),
-        501
-    );
+    // `/Bulk` and the root search are not offered (a SCIM error), and discovery says so.
+    for path in ["/Bulk", "/.search"] {
+        let e = assert_scim_error(a.post(path, &json!({"Operations": []})), 501, None);
+        let detail = e["detail"].as_str().unwrap_or_default();
+        assert!(detail.contains("pass-through mode"), "{path}: {detail}");
+    }
     let (_, spc) = parts(a.get("/ServiceProviderConfig"));
     assert_eq!(
         (&spc["bulk"]["supported"], &spc["sort"]["supported"]),
