@@ -9,8 +9,9 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use scim_gateway::model::Operation;
 use scim_gateway::runtime::{
-    ConnectorInstance, Event, InstanceConfig, Operation, RemoteIdLookup, Runtime, RuntimeConfig,
+    ConnectorInstance, InstanceConfig, PluginEvent, RemoteIdLookup, Runtime, RuntimeConfig,
 };
 
 /// Calls timed per configuration (after the warm-up).
@@ -47,8 +48,8 @@ fn echo_wasm() -> Vec<u8> {
     std::fs::read(target.join("wasm32-wasip2/release/echo.wasm")).expect("echo.wasm")
 }
 
-fn event() -> Event {
-    Event {
+fn event() -> PluginEvent {
+    PluginEvent {
         operation: Operation::Replace,
         resource_type: "User".to_owned(),
         id: "2819c223-7f76-453a-919d-413861904646".to_owned(),

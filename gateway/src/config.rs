@@ -7,10 +7,6 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::delivery::scope::ScopeConfig;
-
-use crate::delivery::retry::RetryPolicy;
-
 use crate::scim::schema::UnknownAttributes;
 
 /// Everything `scim-gateway serve` needs to run. Every field has a default, so an empty file (or
@@ -72,6 +68,32 @@ impl Default for AuditConfig {
     }
 }
 
+/// What a user leaving a connector's scope gets there.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Deprovision {
+    /// Deleted at the connector.
+    #[default]
+    Delete,
+    /// Sent once more, with `active: false`.
+    Deactivate,
+}
+
+/// A scope as configured (`scope = { groups = [...], filter = "...", deprovision = "..." }`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScopeConfig {
+    /// Only users that are direct members of one of these groups (ids or `displayName`s).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
+    /// Only users this SCIM filter matches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<String>,
+    /// What a user leaving scope gets.
+    #[serde(default)]
+    pub deprovision: Deprovision,
+}
+
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -110,24 +132,12 @@ pub struct DeliveryConfig {
 
 impl Default for DeliveryConfig {
     fn default() -> Self {
-        let retry = RetryPolicy::default();
         Self {
-            max_attempts: retry.max_attempts,
-            base_delay_ms: retry.base_delay_ms,
-            max_delay_ms: retry.max_delay_ms,
+            max_attempts: 12,
+            base_delay_ms: 500,
+            max_delay_ms: 5 * 60 * 1000,
             workers: 32,
             keep_delivered: 10_000,
-        }
-    }
-}
-
-impl DeliveryConfig {
-    /// The retry policy these settings describe.
-    pub fn retry(&self) -> RetryPolicy {
-        RetryPolicy {
-            max_attempts: self.max_attempts.max(1),
-            base_delay_ms: self.base_delay_ms,
-            max_delay_ms: self.max_delay_ms,
         }
     }
 }

@@ -55,14 +55,18 @@
 //! [`cli::jobs`] and [`cli::connectors`] turn each answer into output.
 
 pub mod admin;
+pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod delivery;
-pub mod error;
 pub mod http;
 pub mod metrics;
+pub mod model;
 pub mod runtime;
 pub mod scim;
 pub mod server;
 pub mod store;
+
+#[cfg(test)]
+mod layering;

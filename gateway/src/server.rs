@@ -7,16 +7,16 @@ use tokio::net::TcpListener;
 use crate::admin::AdminState;
 use crate::admin::catalog::Catalog;
 use crate::admin::reconcile::Reconciler;
+use crate::app::{Outbound, PassThrough, Persisted, Provisioning, Resources};
 use crate::auth::{Bootstrap, TokenSet};
 use crate::config::Config;
 use crate::delivery::Dispatcher;
+use crate::delivery::connector::SetupError;
 use crate::delivery::registry::{Lookup, Registry};
+use crate::delivery::retry::RetryPolicy;
 use crate::http::{self, App, AppState};
 use crate::metrics::{DeliveryMetrics, Metrics};
-use crate::runtime::connector::SetupError;
 use crate::runtime::{Runtime, RuntimeConfig};
-use crate::scim::passthrough::PassThrough;
-use crate::scim::service::{Outbound, Service};
 use crate::store::Store;
 use crate::store::redb::{RedbStore, StoreOptions};
 use tokio::sync::Notify;
@@ -83,7 +83,7 @@ async fn start_delivery(
         Dispatcher {
             store,
             connectors: registry.clone(),
-            policy: config.delivery.retry(),
+            policy: RetryPolicy::from(&config.delivery),
             committed: committed.clone(),
             workers: config.delivery.workers.max(1),
             metrics,
@@ -164,23 +164,26 @@ pub async fn serve(
         delivery: metrics.delivery.clone(),
         committed: outbound.committed.clone(),
     };
-    let service = Service::new(
-        store,
-        outbound,
-        config.scim.max_results,
+    // The mode is chosen here, once: the handlers never ask which it is.
+    let max_results = config.scim.max_results;
+    let resources: Arc<dyn Resources> = match &config.pass_through {
+        None => Arc::new(Persisted::new(store, outbound, max_results)),
+        Some(pt) => {
+            tracing::info!(system_of_record = %pt.system_of_record,
+                "pass-through mode: identities are read from and written to the system of record");
+            let sor = &pt.system_of_record;
+            Arc::new(PassThrough::new(store, outbound, sor, max_results))
+        }
+    };
+    let provisioning = Provisioning::new(
+        resources,
         config.scim.unknown_attributes,
+        config.bulk.max_operations,
     );
-    let pass_through = (config.pass_through.as_ref())
-        .map(|pt| PassThrough::new(service.clone(), &pt.system_of_record));
-    if let Some(pt) = &config.pass_through {
-        tracing::info!(system_of_record = %pt.system_of_record,
-            "pass-through mode: identities are read from and written to the system of record");
-    }
     let state = AppState::new(App {
-        service,
+        provisioning,
         config: Arc::new(config),
         tokens,
-        pass_through,
     });
     tracing::info!(%local, data_dir = %dir, "scim-gateway listening");
     // A line tests and scripts can wait for (the port is known even when 0 was asked for).

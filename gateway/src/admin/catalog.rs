@@ -29,12 +29,12 @@ use tokio::sync::Notify;
 use crate::auth::sha256_hex;
 use crate::config::{ConnectorConfig, PASS_THROUGH_ROLES, Pattern};
 use crate::delivery::Connector;
+use crate::delivery::connector::{self, SetupError};
 use crate::delivery::registry::{Entry, Registry};
 use crate::delivery::scope::{Scope, ScopeConfig};
-use crate::runtime::connector::{self, SetupError};
+use crate::model::KINDS;
+use crate::model::now_ms;
 use crate::runtime::{Plugin, Runtime, bundled};
-use crate::scim::discovery::KINDS;
-use crate::store::outbox::now_ms;
 use crate::store::{Store, StoreError};
 
 /// Why an admin change was refused.

@@ -25,11 +25,11 @@ use serde_json::Value;
 use tokio::sync::Notify;
 
 use super::{AdminError, AdminState};
-use crate::delivery::Failure;
 use crate::delivery::registry::{Lookup, Registry};
 use crate::delivery::scope::Scope;
-use crate::scim::schema::ResourceKind;
-use crate::store::outbox::{Operation, now_ms};
+use crate::model::Failure;
+use crate::model::ResourceKind;
+use crate::model::{Operation, now_ms};
 use crate::store::{ScopedJob, Store, StoreError};
 
 /// Resources read (and jobs recorded) per batch.
@@ -304,14 +304,14 @@ async fn show(
 mod tests {
     use super::*;
     use crate::delivery::registry::Entry;
-    use crate::delivery::{Attempted, Connector, DeliverFuture, Event, IdLookup};
+    use crate::delivery::{Attempted, Connector, ConnectorEvent, DeliverFuture, IdLookup};
     use crate::store::redb::RedbStore;
 
     /// A connector that is never called here (a reconcile only records jobs).
     struct Idle;
 
     impl Connector for Idle {
-        fn deliver(&self, _event: Event, _ids: IdLookup) -> DeliverFuture {
+        fn deliver(&self, _event: ConnectorEvent, _ids: IdLookup) -> DeliverFuture {
             Box::pin(async { Attempted::from(Err(Failure::permanent("not called"))) })
         }
     }

@@ -20,11 +20,10 @@ use serde_json::Value;
 
 use super::plan::Planned;
 use super::registry::Registry;
-use super::{Connector, Event, Failure, IdLookup, as_delivered, id_lookup};
+use super::{Connector, ConnectorEvent, IdLookup, as_delivered, id_lookup};
 use crate::metrics::DeliveryMetrics;
-use crate::scim::schema::ResourceKind;
+use crate::model::{Failure, Operation, RemoteRef, ResourceKind};
 use crate::store::Store;
-use crate::store::outbox::{Operation, RemoteRef};
 
 /// A blocking connector refused or failed the change.
 #[derive(Debug, thiserror::Error)]
@@ -55,7 +54,7 @@ pub struct Subject<'a> {
 pub(crate) async fn deliver_waiting(
     connector: &dyn Connector,
     name: &str,
-    event: Event,
+    event: ConnectorEvent,
     ids: IdLookup,
     metrics: &DeliveryMetrics,
 ) -> Result<RemoteRef, Failure> {
@@ -111,7 +110,7 @@ pub async fn deliver_now(
             (Operation::Delete, _) | (_, None) => Value::Null,
             (_, Some(after)) => as_delivered(operation, after.clone()),
         };
-        let event = Event {
+        let event = ConnectorEvent {
             operation,
             resource_type: subject.kind.name().to_owned(),
             id: subject.id.to_owned(),

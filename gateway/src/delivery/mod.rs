@@ -18,6 +18,7 @@
 //! the plugin logged during it.
 
 pub mod blocking;
+pub mod connector;
 pub mod plan;
 pub mod queue;
 pub mod registry;
@@ -34,16 +35,17 @@ use tokio::sync::{Notify, mpsc};
 
 use crate::metrics::DeliveryMetrics;
 use crate::metrics::delivery::Finish;
-use crate::scim::discovery::KINDS;
+use crate::model::{Failure, Operation, Page, RemoteRef, ResourceKind, now_ms};
 use crate::store::Store;
-use crate::store::outbox::{Attempt, Job, JobKey, JobOutcome, Operation, RemoteRef, now_ms};
+use crate::store::outbox::{Attempt, Job, JobKey, JobOutcome};
 use queue::Queues;
 use registry::{Lookup, Registry};
 use retry::RetryPolicy;
 
-/// One change, as a connector receives it.
+/// One change, as a connector receives it (the runtime turns it into the plugin's
+/// `PluginEvent`).
 #[derive(Debug, Clone)]
-pub struct Event {
+pub struct ConnectorEvent {
     /// What happened.
     pub operation: Operation,
     /// `User` or `Group`.
@@ -56,37 +58,6 @@ pub struct Event {
     pub resource: Value,
     /// For a PATCH, the attribute paths it changed.
     pub changed_paths: Vec<String>,
-}
-
-/// Why an attempt failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Failure {
-    /// A short word for the job record: `transient`, `permanent`, `trap`, `timeout`, `memory`, …
-    pub kind: &'static str,
-    /// The connector's message or the runtime's reason.
-    pub message: String,
-    /// Whether another attempt may succeed.
-    pub retryable: bool,
-}
-
-impl Failure {
-    /// The connector says: try again later (target down, rate limited, …).
-    pub fn transient(message: impl Into<String>) -> Self {
-        Failure {
-            kind: "transient",
-            message: message.into(),
-            retryable: true,
-        }
-    }
-
-    /// The connector says: this will never work (rejected by the target, bad data, …).
-    pub fn permanent(message: impl Into<String>) -> Self {
-        Failure {
-            kind: "permanent",
-            message: message.into(),
-            retryable: false,
-        }
-    }
 }
 
 /// Translates the gateway id of another resource (a group's member) into the id this connector
@@ -117,22 +88,13 @@ pub type DeliverFuture = Pin<Box<dyn Future<Output = Attempted> + Send>>;
 /// A read from a connector's target in flight.
 pub type ReadFuture<T> = Pin<Box<dyn Future<Output = Result<T, Failure>> + Send>>;
 
-/// One page of resources read from a connector's target.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Page {
-    /// How many resources match in all.
-    pub total: u64,
-    /// This page's resources, each a SCIM JSON object.
-    pub resources: Vec<Value>,
-}
-
 /// Something that delivers events: a connector instance running a plugin. One that can also
 /// read its target (a `readable-connector`) can be the system of record of a gateway in
 /// pass-through mode.
 pub trait Connector: Send + Sync {
     /// Delivers one event. On success, answers the remote reference (for a delete, whatever
     /// the connector returns is ignored).
-    fn deliver(&self, event: Event, ids: IdLookup) -> DeliverFuture;
+    fn deliver(&self, event: ConnectorEvent, ids: IdLookup) -> DeliverFuture;
 
     /// Whether [`Connector::get`] and [`Connector::list`] can work.
     fn can_read(&self) -> bool {
@@ -397,16 +359,14 @@ async fn event_for(
     store: &dyn Store,
     source: &Source,
     job: &Job,
-) -> Result<Option<Event>, Failure> {
+) -> Result<Option<ConnectorEvent>, Failure> {
     let store_failed =
         |e: crate::store::StoreError| Failure::transient(format!("reading the store failed: {e}"));
     let resource = match job.operation {
         Operation::Delete => Value::Null,
         Operation::Create | Operation::Replace | Operation::Deactivate => {
             let current = match source {
-                Source::Store => KINDS
-                    .into_iter()
-                    .find(|k| k.name() == job.resource_type)
+                Source::Store => ResourceKind::from_name(&job.resource_type)
                     .map(|k| store.get(k, &job.resource_id))
                     .transpose()
                     .map_err(store_failed)?
@@ -435,7 +395,7 @@ async fn event_for(
     let remote = store
         .remote_ref(&job.connector, &job.resource_type, &job.resource_id)
         .map_err(store_failed)?;
-    Ok(Some(Event {
+    Ok(Some(ConnectorEvent {
         operation: job.operation,
         resource_type: job.resource_type.clone(),
         id: job.resource_id.clone(),
@@ -487,7 +447,7 @@ fn outcome(
         ),
         Err(failure) => {
             let tries = job.attempts.len() as u32 + 1;
-            let record = attempt(failure.kind, failure.message);
+            let record = attempt(failure.kind.as_str(), failure.message);
             if failure.retryable && tries < policy.max_attempts {
                 let at = finished + policy.delay_ms(tries);
                 (JobOutcome::Retry(record, at), Some(at))

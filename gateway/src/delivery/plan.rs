@@ -17,8 +17,8 @@ use serde_json::Value;
 
 use super::registry::Registry;
 use super::scope::{Scope, text};
-use crate::scim::schema::ResourceKind;
-use crate::store::outbox::Operation;
+use crate::model::Operation;
+use crate::model::ResourceKind;
 use crate::store::{Membership, ScopedJob, Store, StoreError};
 
 /// The jobs of one change.

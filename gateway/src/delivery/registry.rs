@@ -20,7 +20,7 @@ use super::Connector;
 use super::scope::Scope;
 #[cfg(doc)]
 use crate::config::Pattern;
-use crate::scim::schema::ResourceKind;
+use crate::model::ResourceKind;
 
 /// One connector instance as the registry holds it.
 #[derive(Clone)]

@@ -3,6 +3,8 @@
 use rand::Rng;
 use serde::Deserialize;
 
+use crate::config::DeliveryConfig;
+
 /// Retry limits (the `[delivery]` section of the config).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -17,10 +19,17 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        Self {
-            max_attempts: 12,
-            base_delay_ms: 500,
-            max_delay_ms: 5 * 60 * 1000,
+        Self::from(&DeliveryConfig::default())
+    }
+}
+
+impl From<&DeliveryConfig> for RetryPolicy {
+    /// The retry policy the `[delivery]` settings describe.
+    fn from(c: &DeliveryConfig) -> Self {
+        RetryPolicy {
+            max_attempts: c.max_attempts.max(1),
+            base_delay_ms: c.base_delay_ms,
+            max_delay_ms: c.max_delay_ms,
         }
     }
 }

@@ -14,39 +14,12 @@
 //! group's membership change is judged the same way for each member it added or removed, so
 //! adding a user to a scoping group provisions them and removing them deprovisions them.
 
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use crate::config::{Deprovision, ScopeConfig};
+use crate::model::{Operation, ResourceKind};
 use crate::scim::filter::{self, Filter};
-use crate::scim::schema::ResourceKind;
 use crate::store::Membership;
-use crate::store::outbox::Operation;
-
-/// What a user leaving a connector's scope gets there.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Deprovision {
-    /// Deleted at the connector.
-    #[default]
-    Delete,
-    /// Sent once more, with `active: false`.
-    Deactivate,
-}
-
-/// A scope as configured (`scope = { groups = [...], filter = "...", deprovision = "..." }`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ScopeConfig {
-    /// Only users that are direct members of one of these groups (ids or `displayName`s).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub groups: Vec<String>,
-    /// Only users this SCIM filter matches.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub filter: Option<String>,
-    /// What a user leaving scope gets.
-    #[serde(default)]
-    pub deprovision: Deprovision,
-}
 
 /// A compiled scope. The default admits everything.
 #[derive(Debug, Default)]

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use serde_json::json;
 
 use super::*;
-use crate::scim::schema::ResourceKind;
+use crate::model::ResourceKind;
 use crate::store::redb::RedbStore;
 use crate::store::{Change, WriteOp};
 use registry::Entry;
@@ -22,7 +22,7 @@ struct Recorder {
 }
 
 impl Connector for Recorder {
-    fn deliver(&self, event: Event, _ids: IdLookup) -> DeliverFuture {
+    fn deliver(&self, event: ConnectorEvent, _ids: IdLookup) -> DeliverFuture {
         let failing = self
             .fail
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
@@ -245,7 +245,7 @@ async fn a_transient_failure_dead_letters_after_max_attempts() {
     let rec = recorder(
         u32::MAX,
         Failure {
-            kind: "timeout",
+            kind: crate::model::FailureKind::Timeout,
             message: "deadline".into(),
             retryable: true,
         },
@@ -329,7 +329,7 @@ fn exposition(metrics: &DeliveryMetrics) -> String {
 async fn the_dispatcher_reports_attempts_faults_and_dead_letters_to_the_metrics() {
     let (store, dir) = open("metrics");
     let trap = Failure {
-        kind: "trap",
+        kind: crate::model::FailureKind::Trap,
         message: "unreachable".into(),
         retryable: false,
     };

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use tracing::Instrument;
 
 use super::AppState;
-use crate::error::ScimError;
+use crate::scim::ScimError;
 
 /// The configured name of the token a request was authenticated with (`env` for
 /// `SCIM_GATEWAY_TOKEN`), set as a request extension by [`require_token`].

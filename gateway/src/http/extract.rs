@@ -6,7 +6,7 @@ use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use serde_json::Value;
 
-use crate::error::ScimError;
+use crate::scim::ScimError;
 use crate::scim::list::ListQuery;
 
 /// A JSON request body (`application/scim+json` or `application/json`).

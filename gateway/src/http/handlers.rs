@@ -1,23 +1,20 @@
-//! One handler per route: extract, call the service (in pass-through mode, the system of record
-//! through [`PassThrough`](crate::scim::passthrough::PassThrough)), render with the SCIM media
-//! type and ETag.
+//! One handler per route: extract, call [`Provisioning`](crate::app::Provisioning), answer with
+//! the SCIM media type and ETag. The handlers do not know which mode the gateway runs in.
 
 use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use super::AppState;
 use super::auth::Actor;
 use super::extract::{BaseUrl, ListParams, ScimJson, ScimPath, header_text};
-use super::{AppState, passthrough};
-use crate::error::{ScimError, scim_body, scim_bytes};
-use crate::scim::discovery::{self, KINDS};
+use super::response::{resource, scim_body, scim_bytes};
+use crate::model::{KINDS, ResourceKind};
+use crate::scim::ScimError;
+use crate::scim::discovery::{self, Capabilities};
 use crate::scim::list::{LIST_RESPONSE, ListQuery};
 use crate::scim::resource::etag_matches;
-use crate::scim::schema::ResourceKind;
-use crate::scim::service::version;
-use crate::scim::{bulk, service::Service};
-use crate::store::Membership;
 
 /// The resource kind served at `/{endpoint}` (`Users`, `Groups`; case-insensitive), or `404`.
 pub(super) fn kind_of(endpoint: &str) -> Result<ResourceKind, ScimError> {
@@ -32,67 +29,6 @@ pub(super) fn kind_of(endpoint: &str) -> Result<ResourceKind, ScimError> {
         })
 }
 
-/// Renders a resource a write answered with the attributes the request asked for.
-fn render(
-    service: &Service,
-    kind: ResourceKind,
-    stored: Value,
-    groups: Option<Vec<Membership>>,
-    base: &str,
-    q: &ListQuery,
-    status: StatusCode,
-) -> Result<Response, ScimError> {
-    render_with(kind, stored, base, status, |r| {
-        service.render(kind, r, groups, base, q)
-    })
-}
-
-/// A resource as a response: `shape` makes the body (URLs, requested attributes), while the
-/// `ETag` and `Location` come from the resource itself.
-fn render_with(
-    kind: ResourceKind,
-    resource: Value,
-    base: &str,
-    status: StatusCode,
-    shape: impl FnOnce(Value) -> Result<Value, ScimError>,
-) -> Result<Response, ScimError> {
-    let id = resource
-        .get("id")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    let version = version(&resource).map(str::to_owned);
-    let body = shape(resource)?;
-    let location = id.map(|id| format!("{base}/{}/{id}", kind.endpoint()));
-    Ok(respond(
-        body.to_string().into_bytes(),
-        version.as_deref(),
-        status,
-        location
-            .as_deref()
-            .filter(|_| status == StatusCode::CREATED),
-    ))
-}
-
-/// A SCIM response with `ETag` and (for a 201) `Location`, built from the id so that
-/// `attributes` cannot drop it.
-fn respond(
-    body: Vec<u8>,
-    version: Option<&str>,
-    status: StatusCode,
-    location: Option<&str>,
-) -> Response {
-    let mut response = scim_bytes(body);
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    if let Some(etag) = version.and_then(|v| HeaderValue::from_str(v).ok()) {
-        headers.insert(header::ETAG, etag);
-    }
-    if let Some(location) = location.and_then(|l| HeaderValue::from_str(l).ok()) {
-        headers.insert(header::LOCATION, location);
-    }
-    response
-}
-
 pub async fn list(
     State(state): State<AppState>,
     ScimPath(endpoint): ScimPath<String>,
@@ -100,14 +36,7 @@ pub async fn list(
     ListParams(q): ListParams,
 ) -> Result<Response, ScimError> {
     let kind = kind_of(&endpoint)?;
-    if let Some(relay) = &state.pass_through {
-        return passthrough::list_response(relay, kind, &base, &q).await;
-    }
-    Ok(scim_bytes(state.service.list_response(
-        &[kind],
-        &q,
-        &base,
-    )?))
+    Ok(scim_bytes(state.provisioning.list(kind, &q, &base).await?))
 }
 
 pub async fn search(
@@ -118,14 +47,7 @@ pub async fn search(
 ) -> Result<Response, ScimError> {
     let kind = kind_of(&endpoint)?;
     let q = ListQuery::from_search_request(&body)?;
-    if let Some(relay) = &state.pass_through {
-        return passthrough::list_response(relay, kind, &base, &q).await;
-    }
-    Ok(scim_bytes(state.service.list_response(
-        &[kind],
-        &q,
-        &base,
-    )?))
+    Ok(scim_bytes(state.provisioning.list(kind, &q, &base).await?))
 }
 
 pub async fn search_root(
@@ -133,11 +55,9 @@ pub async fn search_root(
     BaseUrl(base): BaseUrl,
     ScimJson(body): ScimJson,
 ) -> Result<Response, ScimError> {
-    if state.pass_through.is_some() {
-        return Err(passthrough::not_served());
-    }
-    let q = ListQuery::from_search_request(&body)?;
-    Ok(scim_bytes(state.service.list_response(&KINDS, &q, &base)?))
+    Ok(scim_bytes(
+        state.provisioning.search_all(&body, &base).await?,
+    ))
 }
 
 pub async fn create(
@@ -149,27 +69,10 @@ pub async fn create(
     ScimJson(body): ScimJson,
 ) -> Result<Response, ScimError> {
     let kind = kind_of(&endpoint)?;
-    if let Some(relay) = &state.pass_through {
-        let created = relay.acting_as(&actor.0).create(kind, &body).await?;
-        return render_with(kind, created, &base, StatusCode::CREATED, |r| {
-            relay.render(kind, r, &base, &q)
-        });
-    }
-    let stored = state
-        .service
-        .acting_as(&actor.0)
-        .create(kind, &body)
-        .await?;
-    // A new resource is in no group yet.
-    render(
-        &state.service,
-        kind,
-        stored,
-        Some(Vec::new()),
-        &base,
-        &q,
-        StatusCode::CREATED,
-    )
+    let p = &state.provisioning;
+    let created = p.acting_as(&actor.0).create(kind, &body).await?;
+    let answer = p.answer(kind, created, true, &base, &q)?;
+    Ok(resource(answer, StatusCode::CREATED))
 }
 
 pub async fn get_one(
@@ -181,26 +84,11 @@ pub async fn get_one(
 ) -> Result<Response, ScimError> {
     let kind = kind_of(&endpoint)?;
     let wanted = header_text(&headers, header::IF_NONE_MATCH);
-    if let Some(relay) = &state.pass_through {
-        let resource = relay.get(kind, &id).await?;
-        if let Some(unchanged) = not_modified(wanted, version(&resource)) {
-            return Ok(unchanged);
-        }
-        return render_with(kind, resource, &base, StatusCode::OK, |r| {
-            relay.render(kind, r, &base, &q)
-        });
-    }
-    let stored = state.service.find_one(kind, &id)?;
-    let rendered = state.service.render_stored(kind, stored, &base, &q)?;
-    if let Some(unchanged) = not_modified(wanted, rendered.version.as_deref()) {
+    let answer = state.provisioning.fetch(kind, &id, &base, &q).await?;
+    if let Some(unchanged) = not_modified(wanted, answer.version.as_deref()) {
         return Ok(unchanged);
     }
-    Ok(respond(
-        rendered.body,
-        rendered.version.as_deref(),
-        StatusCode::OK,
-        None,
-    ))
+    Ok(resource(answer, StatusCode::OK))
 }
 
 /// `304 Not Modified` (with the `ETag`) when `If-None-Match` names the current version.
@@ -224,25 +112,14 @@ pub async fn replace(
 ) -> Result<Response, ScimError> {
     let kind = kind_of(&endpoint)?;
     let if_match = header_text(&headers, header::IF_MATCH);
-    if let Some(relay) = &state.pass_through {
-        let relay_as = relay.acting_as(&actor.0);
-        let replaced = relay_as.replace(kind, &id, &body, if_match).await?;
-        return render_with(kind, replaced, &base, StatusCode::OK, |r| {
-            relay.render(kind, r, &base, &q)
-        });
-    }
-    let stored = (state.service.acting_as(&actor.0))
+    let p = &state.provisioning;
+    let replaced = (p.acting_as(&actor.0))
         .replace(kind, &id, &body, if_match)
         .await?;
-    render(
-        &state.service,
-        kind,
-        stored,
-        None,
-        &base,
-        &q,
+    Ok(resource(
+        p.answer(kind, replaced, false, &base, &q)?,
         StatusCode::OK,
-    )
+    ))
 }
 
 pub async fn patch(
@@ -256,26 +133,14 @@ pub async fn patch(
 ) -> Result<Response, ScimError> {
     let kind = kind_of(&endpoint)?;
     let if_match = header_text(&headers, header::IF_MATCH);
-    if let Some(relay) = &state.pass_through {
-        let patched = (relay.acting_as(&actor.0))
-            .patch(kind, &id, &body, if_match)
-            .await?;
-        return render_with(kind, patched, &base, StatusCode::OK, |r| {
-            relay.render(kind, r, &base, &q)
-        });
-    }
-    let stored = (state.service.acting_as(&actor.0))
+    let p = &state.provisioning;
+    let patched = (p.acting_as(&actor.0))
         .patch(kind, &id, &body, if_match)
         .await?;
-    render(
-        &state.service,
-        kind,
-        stored,
-        None,
-        &base,
-        &q,
+    Ok(resource(
+        p.answer(kind, patched, false, &base, &q)?,
         StatusCode::OK,
-    )
+    ))
 }
 
 pub async fn delete(
@@ -286,19 +151,9 @@ pub async fn delete(
 ) -> Result<Response, ScimError> {
     let kind = kind_of(&endpoint)?;
     let if_match = header_text(&headers, header::IF_MATCH);
-    match &state.pass_through {
-        Some(relay) => {
-            relay
-                .acting_as(&actor.0)
-                .delete(kind, &id, if_match)
-                .await?
-        }
-        None => {
-            (state.service.acting_as(&actor.0))
-                .delete(kind, &id, if_match)
-                .await?
-        }
-    }
+    (state.provisioning.acting_as(&actor.0))
+        .delete(kind, &id, if_match)
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -308,17 +163,12 @@ pub async fn bulk(
     BaseUrl(base): BaseUrl,
     ScimJson(body): ScimJson,
 ) -> Result<Response, ScimError> {
-    if state.pass_through.is_some() {
-        return Err(passthrough::not_served());
-    }
     // Every operation is committed (and audited) on its own, each with the caller as author.
-    let response = bulk::execute(
-        &state.service.acting_as(&actor.0),
-        &body,
-        state.config.bulk.max_operations,
-        &base,
-    )
-    .await?;
+    let response = state
+        .provisioning
+        .acting_as(&actor.0)
+        .bulk(&body, &base)
+        .await?;
     Ok(scim_body(&response))
 }
 
@@ -326,7 +176,15 @@ pub async fn service_provider_config(
     State(state): State<AppState>,
     BaseUrl(base): BaseUrl,
 ) -> Response {
-    scim_body(&discovery::service_provider_config(&state.config, &base))
+    let offers = state.provisioning.offers();
+    let capabilities = Capabilities {
+        bulk: offers.bulk,
+        sort: offers.sort,
+        max_operations: state.config.bulk.max_operations,
+        max_payload_bytes: state.config.bulk.max_payload_bytes,
+        max_results: state.config.scim.max_results,
+    };
+    scim_body(&discovery::service_provider_config(&capabilities, &base))
 }
 
 /// A `ListResponse` holding every item (the discovery endpoints are never paged).

@@ -1,9 +1,9 @@
 //! The HTTP edge: routes, authentication and the mapping of every failure to a SCIM error.
 //!
 //! Every route under `/scim/v2` passes the bearer-token check first. Handlers only translate
-//! between HTTP and [`Service`](crate::scim::service::Service): extract, call, render. In
-//! pass-through mode the same handlers call [`PassThrough`] (the system of record) instead,
-//! with `passthrough`'s rendering.
+//! between HTTP and [`Provisioning`]: extract, call, answer ([`response`]). Which way resources
+//! are kept (the store, or a system of record in pass-through mode) was decided when the
+//! `Provisioning` was built; no handler branches on it.
 //!
 //! Beside the SCIM and admin routes: `/metrics` (admin tokens unless `[metrics] public`),
 //! `/healthz` and `/readyz` ([`health`], unauthenticated). Every request is counted and timed
@@ -13,7 +13,7 @@ mod auth;
 mod extract;
 mod handlers;
 pub mod health;
-mod passthrough;
+pub mod response;
 
 use std::sync::Arc;
 
@@ -23,12 +23,11 @@ use axum::http::StatusCode;
 use axum::routing::{any, get, post};
 
 use crate::admin::AdminState;
+use crate::app::Provisioning;
 use crate::auth::TokenSet;
 use crate::config::Config;
-use crate::error::ScimError;
 use crate::metrics::{self, Metrics};
-use crate::scim::passthrough::PassThrough;
-use crate::scim::service::Service;
+use crate::scim::ScimError;
 
 /// The SCIM base path.
 pub const BASE_PATH: &str = "/scim/v2";
@@ -56,15 +55,12 @@ impl std::ops::Deref for AppState {
 
 /// See [`AppState`].
 pub struct App {
-    /// The SCIM operations.
-    pub service: Service,
+    /// The SCIM operations, over whichever way resources are kept.
+    pub provisioning: Provisioning,
     /// The configuration the server runs with (limits for discovery and bulk).
     pub config: Arc<Config>,
     /// Accepted SCIM client tokens.
     pub tokens: Arc<TokenSet>,
-    /// In pass-through mode, the operations answered by the system of record, which the
-    /// resource handlers call instead of `service`.
-    pub pass_through: Option<PassThrough>,
 }
 
 /// The routes. Serve them wrapped in [`trim_trailing_slash`], which must run before routing.

@@ -18,11 +18,8 @@ use std::time::Duration;
 
 use super::histogram::{Histogram, PLUGIN_BUCKETS};
 use super::text::{Encoder, Kind, Value};
-use crate::delivery::Failure;
-use crate::store::outbox::{Job, JobOutcome, JobState, RemoteRef, now_ms};
-
-/// Failure kinds that are the plugin's own fault, caught by the sandbox.
-pub const FAULT_KINDS: [&str; 3] = ["trap", "timeout", "memory"];
+use crate::model::{Failure, FailureKind, RemoteRef, now_ms};
+use crate::store::outbox::{Job, JobOutcome, JobState};
 
 /// See the module docs.
 #[derive(Debug, Default)]
@@ -230,7 +227,7 @@ impl DeliveryMetrics {
     ) {
         let outcome = match result {
             Ok(_) => "delivered",
-            Err(f) => f.kind,
+            Err(f) => f.kind.as_str(),
         };
         self.attempted(connector, outcome, Some(elapsed));
     }
@@ -338,7 +335,7 @@ impl DeliveryMetrics {
         let name = "scim_gateway_plugin_faults_total";
         e.family(name, Kind::Counter, "Plugin calls the sandbox stopped since start, by connector and kind: trap, timeout (deadline exceeded) or memory (limit exceeded).");
         for (c, s) in all.iter() {
-            for kind in FAULT_KINDS {
+            for kind in FailureKind::FAULTS.map(FailureKind::as_str) {
                 let n = s.attempts.get(kind).copied().unwrap_or(0);
                 e.sample(name, &[("connector", c), ("kind", kind)], Value::Int(n));
             }
@@ -360,7 +357,8 @@ impl DeliveryMetrics {
 mod tests {
 
     use super::*;
-    use crate::store::outbox::{Attempt, Operation};
+    use crate::model::Operation;
+    use crate::store::outbox::Attempt;
 
     fn finish(outcome: &JobOutcome) -> Finish {
         Finish::from(outcome)

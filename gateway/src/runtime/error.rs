@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use crate::model::FailureKind;
+
 /// Why the runtime, a plugin or a connector instance could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
@@ -74,23 +76,22 @@ pub enum CallError {
 }
 
 impl CallError {
-    /// A short word for records and metrics: `transient`, `permanent`, `trap`, `timeout`,
-    /// `memory`, `bad-output`, `incompatible`.
-    pub fn kind(&self) -> &'static str {
+    /// The kind of failure, for records and metrics.
+    pub fn kind(&self) -> FailureKind {
         match self {
-            CallError::Transient(_) => "transient",
-            CallError::Permanent(_) => "permanent",
-            CallError::Trap(_) => "trap",
-            CallError::Timeout { .. } => "timeout",
-            CallError::MemoryLimit { .. } => "memory",
-            CallError::BadOutput(_) => "bad-output",
-            CallError::Incompatible(_) => "incompatible",
+            CallError::Transient(_) => FailureKind::Transient,
+            CallError::Permanent(_) => FailureKind::Permanent,
+            CallError::Trap(_) => FailureKind::Trap,
+            CallError::Timeout { .. } => FailureKind::Timeout,
+            CallError::MemoryLimit { .. } => FailureKind::Memory,
+            CallError::BadOutput(_) => FailureKind::BadOutput,
+            CallError::Incompatible(_) => FailureKind::Incompatible,
         }
     }
 
     /// Whether another attempt may succeed: a transient failure or a timeout (a slow target).
     /// A trap, a memory overrun or a refused answer is the plugin's own and repeats.
     pub fn retryable(&self) -> bool {
-        matches!(self, CallError::Transient(_) | CallError::Timeout { .. })
+        self.kind().retryable()
     }
 }

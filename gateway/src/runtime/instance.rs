@@ -13,15 +13,16 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use serde_json::Value;
 use wasmtime::{Store, Trap};
+
+use crate::model::{Operation, Page};
 
 use crate::runtime::bindings::v0_1;
 use crate::runtime::error::CallError;
 use crate::runtime::plugin::{Plugin, PluginCode};
 use crate::runtime::sandbox::{self, HostState, Sandbox};
-use crate::runtime::types::{
-    ConfigKey, Delivered, Descriptor, Event, Operation, Page, RemoteIdLookup, World,
-};
+use crate::runtime::types::{ConfigKey, Delivered, Descriptor, PluginEvent, RemoteIdLookup, World};
 use crate::runtime::{Limits, RuntimeInner};
 
 /// A plugin configured as one of the gateway's connectors.
@@ -90,7 +91,7 @@ impl ConnectorInstance {
     /// remote ids (a group's members).
     pub async fn provision(
         &self,
-        event: &Event,
+        event: &PluginEvent,
         remote_ids: RemoteIdLookup,
     ) -> Result<Delivered, CallError> {
         self.provision_logged(event, remote_ids).await.0
@@ -100,7 +101,7 @@ impl ConnectorInstance {
     /// call (capped: see [`sandbox::CALL_LOG_LINES`]), whatever its outcome.
     pub async fn provision_logged(
         &self,
-        event: &Event,
+        event: &PluginEvent,
         remote_ids: RemoteIdLookup,
     ) -> (Result<Delivered, CallError>, Vec<String>) {
         let (answer, logs) = run_logged(
@@ -115,11 +116,11 @@ impl ConnectorInstance {
     }
 
     /// The event as the contract carries it.
-    fn wire_event(&self, event: &Event) -> v0_1::types::Event {
+    fn wire_event(&self, event: &PluginEvent) -> v0_1::types::Event {
         v0_1::types::Event {
             operation: match event.operation {
                 Operation::Create => v0_1::types::Operation::Create,
-                Operation::Replace => v0_1::types::Operation::Replace,
+                Operation::Replace | Operation::Deactivate => v0_1::types::Operation::Replace,
                 Operation::Delete => v0_1::types::Operation::Delete,
             },
             resource_type: event.resource_type.clone(),
@@ -132,7 +133,7 @@ impl ConnectorInstance {
     }
 
     /// Checks a provision call's answer.
-    fn delivered(&self, event: &Event, answer: Answer) -> Result<Delivered, CallError> {
+    fn delivered(&self, event: &PluginEvent, answer: Answer) -> Result<Delivered, CallError> {
         let Answer::Provision(result) = answer else {
             return Err(unexpected());
         };
@@ -166,7 +167,7 @@ impl ConnectorInstance {
         &self,
         resource_type: &str,
         remote_id: &str,
-    ) -> Result<Option<String>, CallError> {
+    ) -> Result<Option<Value>, CallError> {
         self.require_reader()?;
         let call = Call::Get {
             resource_type: resource_type.to_owned(),
@@ -174,7 +175,10 @@ impl ConnectorInstance {
             config: self.config.clone(),
         };
         match self.run(call, None).await? {
-            Answer::Get(r) => r.map_err(|e| delivery_error(e, &self.sandbox.limits)),
+            Answer::Get(r) => r
+                .map_err(|e| delivery_error(e, &self.sandbox.limits))?
+                .map(|text| object(&text))
+                .transpose(),
             _ => Err(unexpected()),
         }
     }
@@ -196,12 +200,17 @@ impl ConnectorInstance {
             config: self.config.clone(),
         };
         match self.run(call, None).await? {
-            Answer::List(r) => r
-                .map(|p| Page {
-                    total: p.total,
-                    resources: p.resources,
+            Answer::List(r) => {
+                let page = r.map_err(|e| delivery_error(e, &self.sandbox.limits))?;
+                Ok(Page {
+                    total: u64::from(page.total),
+                    resources: page
+                        .resources
+                        .iter()
+                        .map(|text| object(text))
+                        .collect::<Result<_, _>>()?,
                 })
-                .map_err(|e| delivery_error(e, &self.sandbox.limits)),
+            }
             _ => Err(unexpected()),
         }
     }
@@ -279,6 +288,16 @@ pub(crate) enum Answer {
 /// The error for an answer of the wrong kind (cannot happen: each call maps to its answer).
 fn unexpected() -> CallError {
     CallError::Incompatible("the plugin answered a different call".to_owned())
+}
+
+/// A resource a plugin read: it must be a JSON object.
+fn object(text: &str) -> Result<Value, CallError> {
+    match serde_json::from_str(text) {
+        Ok(v @ Value::Object(_)) => Ok(v),
+        _ => Err(CallError::BadOutput(
+            "the plugin read a resource that is not a JSON object".into(),
+        )),
+    }
 }
 
 /// The plugin's own delivery error, its message capped.

@@ -7,7 +7,12 @@
 //!        └─ Arc<Plugin>           descriptor(), world(), sha256()
 //!   └─ runtime.instance(plugin, InstanceConfig { name, config, secrets, hosts, ranges, limits })
 //!        └─ ConnectorInstance     provision(event, remote_ids) → Result<Delivered, CallError>
+//!                                 get(type, id), list(type, filter, start, count)  (readers)
 //! ```
+//!
+//! The runtime depends on the model (`Operation`, `Page`, `FailureKind`) and on nothing else of
+//! the gateway: delivery adapts it to its `Connector` trait (`delivery::connector`), so the
+//! sandbox could become a crate of its own.
 //!
 //! Design, in short (each module argues its part):
 //!
@@ -30,7 +35,6 @@
 mod bindings;
 pub mod bundled;
 mod cache;
-pub mod connector;
 mod egress;
 mod error;
 mod hmac;
@@ -60,7 +64,7 @@ pub use crate::runtime::error::{CallError, RuntimeError};
 pub use crate::runtime::instance::ConnectorInstance;
 pub use crate::runtime::plugin::Plugin;
 pub use crate::runtime::types::{
-    ConfigKey, Delivered, Descriptor, Event, Operation, Page, RemoteIdLookup, World,
+    ConfigKey, Delivered, Descriptor, PluginEvent, RemoteIdLookup, World,
 };
 
 use crate::runtime::sandbox::{HostState, Sandbox};

@@ -4,6 +4,8 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::model::Operation;
+
 /// Which contract world a plugin implements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum World {
@@ -29,20 +31,10 @@ impl fmt::Display for World {
     }
 }
 
-/// What happened to a resource.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Operation {
-    /// Created.
-    Create,
-    /// Replaced or patched.
-    Replace,
-    /// Deleted.
-    Delete,
-}
-
-/// One change for a connector.
+/// One change as it crosses into the sandbox: the resource as JSON text, the operation as the
+/// model names it (a `Deactivate` reaches the plugin as the contract's `replace`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Event {
+pub struct PluginEvent {
     /// What happened.
     pub operation: Operation,
     /// `User` or `Group`.
@@ -90,15 +82,6 @@ pub struct Descriptor {
     pub config_keys: Vec<ConfigKey>,
     /// The secrets it uses through the host.
     pub secret_names: Vec<String>,
-}
-
-/// A page of resources read from a target.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Page {
-    /// How many match in all.
-    pub total: u32,
-    /// This page's resources, SCIM JSON.
-    pub resources: Vec<String>,
 }
 
 /// Translates the gateway id of another resource (resource type, gateway id) into the id this

@@ -3,30 +3,41 @@
 
 use serde_json::{Value, json};
 
-use super::schema::{self, ResourceKind};
-use crate::config::Config;
+use super::schema;
+use crate::model::KINDS;
 
-/// The kinds the gateway serves, in listing order.
-pub const KINDS: [ResourceKind; 2] = [ResourceKind::User, ResourceKind::Group];
+/// What `/ServiceProviderConfig` states: the limits the gateway is configured with and what the
+/// way it keeps resources offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capabilities {
+    /// Whether `/Bulk` is served (not in pass-through mode: the system of record has no
+    /// transactions to offer).
+    pub bulk: bool,
+    /// Whether `sortBy` is honoured (not in pass-through mode: the system of record answers
+    /// lists in its own order).
+    pub sort: bool,
+    /// Most operations in one `/Bulk` request.
+    pub max_operations: usize,
+    /// Largest `/Bulk` body, in bytes.
+    pub max_payload_bytes: usize,
+    /// Most resources in one list response.
+    pub max_results: usize,
+}
 
 /// `/ServiceProviderConfig`.
-///
-/// In pass-through mode the system of record answers lists in its own order, so sorting is not
-/// offered, and `/Bulk` is not served.
-pub fn service_provider_config(config: &Config, base_url: &str) -> Value {
-    let persisting = config.pass_through.is_none();
+pub fn service_provider_config(c: &Capabilities, base_url: &str) -> Value {
     json!({
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
         "documentationUri": "https://example.invalid/scim-gateway/README.md",
         "patch": {"supported": true},
         "bulk": {
-            "supported": persisting,
-            "maxOperations": config.bulk.max_operations,
-            "maxPayloadSize": config.bulk.max_payload_bytes,
+            "supported": c.bulk,
+            "maxOperations": c.max_operations,
+            "maxPayloadSize": c.max_payload_bytes,
         },
-        "filter": {"supported": true, "maxResults": config.scim.max_results},
+        "filter": {"supported": true, "maxResults": c.max_results},
         "changePassword": {"supported": true},
-        "sort": {"supported": persisting},
+        "sort": {"supported": c.sort},
         "etag": {"supported": true},
         "authenticationSchemes": [{
             "type": "oauthbearertoken",

@@ -1,17 +1,11 @@
-//! Resource metadata: timestamps, versions and entity tags.
+//! Resource metadata: versions and entity tags. (Timestamps come from the model's clock,
+//! `model::timestamp`.)
 
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
+use serde_json::Value;
 
-/// The current time as an RFC 3339 timestamp with millisecond precision (`meta.created`,
-/// `meta.lastModified`).
-pub fn now() -> String {
-    let t = OffsetDateTime::now_utc();
-    let t = t
-        .replace_nanosecond(t.millisecond() as u32 * 1_000_000)
-        .unwrap_or(t);
-    t.format(&Rfc3339)
-        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".into())
+/// The version string of a resource (`meta.version`), the entity tag it is served with.
+pub fn version(resource: &Value) -> Option<&str> {
+    resource.pointer("/meta/version").and_then(Value::as_str)
 }
 
 /// Whether an `If-Match` / `If-None-Match` header value names `version` (or is `*`). Weak and
@@ -27,13 +21,6 @@ pub fn etag_matches(header: &str, version: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn timestamps_are_rfc3339_with_millis() {
-        let t = now();
-        assert!(OffsetDateTime::parse(&t, &Rfc3339).is_ok(), "{t}");
-        assert!(t.ends_with('Z'));
-    }
 
     #[test]
     fn etags_match_weakly_and_in_lists() {

@@ -15,6 +15,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::attr::{AttrInfo, AttrPath, AttrType, Mutability};
+use crate::model::ResourceKind;
 
 /// URN of the core User schema (RFC 7643 section 4.1).
 pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
@@ -27,32 +28,9 @@ pub const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 const SCHEMA_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Schema";
 const RESOURCE_TYPE_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:ResourceType";
 
-/// The resource types the gateway serves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ResourceKind {
-    /// A user account (`/Users`).
-    User,
-    /// A group of users (`/Groups`).
-    Group,
-}
-
+/// What the schemas say about each resource type: its core schema and extensions. (The type
+/// itself is the model's; its tables are here.)
 impl ResourceKind {
-    /// The resource type name: `meta.resourceType` and the ResourceType `id`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::User => "User",
-            Self::Group => "Group",
-        }
-    }
-
-    /// The endpoint path segment, without a slash (`Users`, `Groups`).
-    pub fn endpoint(self) -> &'static str {
-        match self {
-            Self::User => "Users",
-            Self::Group => "Groups",
-        }
-    }
-
     /// URN of the resource type's core schema.
     pub fn core_schema(self) -> &'static str {
         match self {

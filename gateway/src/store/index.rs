@@ -6,7 +6,7 @@
 
 use serde_json::Value;
 
-use crate::scim::schema::ResourceKind;
+use crate::model::ResourceKind;
 
 /// An indexed attribute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

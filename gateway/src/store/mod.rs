@@ -21,6 +21,7 @@
 pub mod audit;
 pub mod index;
 pub mod outbox;
+pub mod plan;
 pub mod redb;
 
 use std::future::Future;
@@ -29,11 +30,12 @@ use std::pin::Pin;
 
 use serde_json::Value;
 
-use crate::scim::schema::ResourceKind;
+use crate::model::{RemoteRef, ResourceKind};
+use crate::scim::ScimError;
 
 pub use audit::{AuditEntry, AuditQuery};
 pub use index::Index;
-pub use outbox::{DeadAction, DeadSelection, Job, JobFilter, JobOutcome, RemoteRef, Shelf};
+pub use outbox::{DeadAction, DeadSelection, Job, JobFilter, JobOutcome, Shelf};
 
 /// A failed store operation.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -53,6 +55,27 @@ pub enum StoreError {
     /// The storage engine failed; the write did not happen.
     #[error("storage: {0}")]
     Io(String),
+}
+
+/// How the client sees a store failure: the store's part of the SCIM error mapping.
+impl From<StoreError> for ScimError {
+    fn from(e: StoreError) -> Self {
+        use http::StatusCode;
+        match e {
+            StoreError::NotFound(id) => Self::new(StatusCode::NOT_FOUND, format!("{id} not found")),
+            StoreError::Uniqueness(detail) => Self {
+                status: StatusCode::CONFLICT,
+                scim_type: Some("uniqueness"),
+                detail,
+            },
+            StoreError::VersionMismatch => Self::new(
+                StatusCode::PRECONDITION_FAILED,
+                "the resource was changed since the version given in If-Match",
+            ),
+            StoreError::InvalidMember(detail) => Self::bad_request("invalidValue", detail),
+            StoreError::Io(detail) => Self::internal(detail),
+        }
+    }
 }
 
 impl StoreError {
@@ -100,7 +123,7 @@ pub enum WriteOp {
         /// The resource's id.
         id: String,
         /// `Create`, `Replace` or `Delete`.
-        operation: outbox::Operation,
+        operation: crate::model::Operation,
         /// SHA-256 of the resource's JSON before the change (none for a create).
         before_sha256: Option<String>,
         /// SHA-256 of the resource's JSON after the change (none for a delete).
@@ -121,11 +144,11 @@ impl WriteOp {
     }
 
     /// What the change does to the resource.
-    pub fn operation(&self) -> outbox::Operation {
+    pub fn operation(&self) -> crate::model::Operation {
         match self {
-            WriteOp::Create { .. } => outbox::Operation::Create,
-            WriteOp::Replace { .. } => outbox::Operation::Replace,
-            WriteOp::Delete { .. } => outbox::Operation::Delete,
+            WriteOp::Create { .. } => crate::model::Operation::Create,
+            WriteOp::Replace { .. } => crate::model::Operation::Replace,
+            WriteOp::Delete { .. } => crate::model::Operation::Delete,
             WriteOp::Relay { operation, .. } => *operation,
         }
     }
@@ -163,7 +186,7 @@ pub struct ScopedJob {
     /// The resource's id.
     pub id: String,
     /// What the connector is asked to do.
-    pub operation: outbox::Operation,
+    pub operation: crate::model::Operation,
 }
 
 impl From<WriteOp> for Change {

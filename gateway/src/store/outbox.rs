@@ -10,20 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// What happened to the resource.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Operation {
-    /// A new resource.
-    Create,
-    /// A changed resource (PUT or PATCH): the connector receives the full new state.
-    Replace,
-    /// A deleted resource.
-    Delete,
-    /// A user that left the connector's scope, where leaving means deactivation: the connector
-    /// receives it as a replace of the current state with `active: false`.
-    Deactivate,
-}
+use crate::model::{Operation, RemoteRef};
 
 /// Where a job is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,15 +97,6 @@ pub struct JobKey {
     pub resource_id: String,
 }
 
-/// The identity of a resource at a connector, as the connector reported it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RemoteRef {
-    /// The connector's id for the resource.
-    pub remote_id: String,
-    /// The connector's version of it, if it reports one.
-    pub remote_version: Option<String>,
-}
-
 /// How a job attempt ended, as the store records it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum JobOutcome {
@@ -187,12 +165,4 @@ pub struct DeadSelection {
     pub connector: Option<String>,
     /// Only these seqs (those that are not dead jobs are passed over).
     pub seqs: Option<Vec<u64>>,
-}
-
-/// The current time in ms since the Unix epoch.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }

@@ -5,8 +5,8 @@ use redb::{ReadableTable, WriteTransaction};
 
 use super::super::StoreError;
 use super::super::audit::{AuditEntry, AuditEvent, AuditQuery};
-use super::super::outbox::now_ms;
 use super::{AUDIT, Counters, io};
+use crate::model::now_ms;
 
 /// Appends an entry about a resource, stamped now (or, if the clock went back, at the time of
 /// the entry before it).

@@ -4,12 +4,10 @@
 use redb::{ReadableTable, ReadableTableMetadata, WriteTransaction};
 
 use super::super::audit::AuditEvent;
-use super::super::outbox::{
-    DeadAction, DeadSelection, Job, JobOutcome, JobState, Operation, RemoteRef, now_ms,
-};
+use super::super::outbox::{DeadAction, DeadSelection, Job, JobOutcome, JobState};
 use super::super::{ScopedJob, StoreError};
 use super::{Counters, DEAD, DELIVERED, ID_MAP, OUTBOX, audit, io};
-use crate::scim::schema::ResourceKind;
+use crate::model::{Operation, RemoteRef, ResourceKind, now_ms};
 
 /// Most old entries one delivery removes from the history when it is over its size (more than
 /// one only after `keep_delivered` was lowered: the excess goes over the next deliveries).

@@ -29,12 +29,13 @@ use tokio::sync::oneshot;
 
 use super::audit::{AuditEntry, AuditQuery};
 use super::index::Index;
-use super::outbox::{DeadAction, DeadSelection, Job, JobFilter, JobOutcome, RemoteRef, Shelf};
+use super::outbox::{DeadAction, DeadSelection, Job, JobFilter, JobOutcome, Shelf};
 use super::{
     Change, DeadFuture, Key, Membership, PruneFuture, ScopedJob, Store, StoreError, Stored,
     WriteFuture, WriteResult,
 };
-use crate::scim::schema::ResourceKind;
+use crate::model::RemoteRef;
+use crate::model::ResourceKind;
 
 mod audit;
 mod jobs;

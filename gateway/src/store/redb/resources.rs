@@ -6,13 +6,13 @@ use serde_json::Value;
 
 use super::super::audit::{AuditEvent, digest};
 use super::super::index::{Index, member_ids};
-use super::super::outbox::Operation;
 use super::super::{Change, StoreError, WriteOp, WriteResult};
 use super::{
     Counters, MEMBER_OF, USER_NAME, audit, decode, id_of, index_table, io, jobs, table, version_of,
 };
-use crate::scim::resource::now;
-use crate::scim::schema::ResourceKind;
+use crate::model::Operation;
+use crate::model::ResourceKind;
+use crate::model::timestamp;
 
 /// Gives `resource` the next version.
 fn stamp(resource: &mut Value, seq: &mut u64) {
@@ -405,7 +405,7 @@ fn leave_all_groups(
             }
         }
         if let Some(meta) = group.get_mut("meta").and_then(Value::as_object_mut) {
-            meta.insert("lastModified".into(), Value::String(now()));
+            meta.insert("lastModified".into(), Value::String(timestamp()));
         }
         stamp(&mut group, seq);
         put(txn, ResourceKind::Group, &gid, &group, Some(&old))?;

@@ -34,7 +34,7 @@ use redb::{
 };
 
 use super::{GROUPS, MEMBER_OF, USERS, index_table, io};
-use crate::scim::schema::ResourceKind;
+use crate::model::ResourceKind;
 use crate::store::{Index, StoreError};
 
 type Table = ReadOnlyTable<&'static str, &'static [u8]>;

@@ -212,7 +212,8 @@ async fn concurrent_writes_are_committed_together_and_all_answered() {
 
 #[tokio::test]
 async fn the_outbox_records_jobs_with_their_change_and_follows_outcomes() {
-    use crate::store::outbox::{Attempt, JobOutcome, JobState, Operation};
+    use crate::model::Operation;
+    use crate::store::outbox::{Attempt, JobOutcome, JobState};
     let (store, dir) = temp_store();
     let attempt = |outcome: &str| Attempt {
         at_ms: 1,

@@ -2,8 +2,9 @@
 //! its retention, retrying and discarding dead jobs, listing jobs, and the audit trail.
 
 use super::*;
+use crate::model::Operation;
 use crate::store::audit::AuditEvent;
-use crate::store::outbox::{Attempt, JobState, Operation};
+use crate::store::outbox::{Attempt, JobState};
 use crate::store::{Change, WriteOp};
 
 use serde_json::json;

@@ -3,11 +3,11 @@
 //! # Why splice bytes
 //! Decoding a resource into a `Value` and encoding it again was the largest cost of a
 //! `GET /Users/{id}` in the gateway's own code (see `docs/benchmarks.md`). The stored text is
-//! already canonical ([`prepare_input`](super::schema::prepare_input) made it so), and the
+//! already canonical ([`prepare_input`](crate::scim::schema::prepare_input) made it so), and the
 //! store always writes one layout: `meta` is the last attribute, a flat object of strings (the
 //! service assembles it last; the store appends `meta.version`). A response only adds
 //! `meta.location` at the end of `meta` and, for a user, `groups` after it, which is exactly
-//! where the decoding path ([`Service::render`](super::service::Service::render)) puts them, so
+//! where the decoding path ([`shape`](super::stored::shape)) puts them, so
 //! both paths give the same bytes.
 //!
 //! Whenever the text needs more than that, [`render`] answers `None` and the caller decodes:
@@ -17,7 +17,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::schema::{ResourceKind, never_returned};
+use crate::model::ResourceKind;
+use crate::scim::schema::never_returned;
 use crate::store::{Membership, Stored};
 
 /// A response body built from stored text.

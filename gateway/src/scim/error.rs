@@ -1,23 +1,20 @@
-//! The one error type the HTTP edge answers with: a SCIM error body (RFC 7644 section 3.12).
+//! The one error type a SCIM request fails with: a status, a `scimType` and a detail, as the
+//! SCIM error body carries them (RFC 7644 section 3.12).
 //!
-//! Modules keep their own typed errors (`FilterError`, `PatchError`, `SchemaError`,
-//! `StoreError`); each converts into [`ScimError`] here, once, so that the status and `scimType`
-//! of every failure are decided in one place.
+//! Modules keep their own typed errors (`FilterError`, `PatchError`, `SchemaError`, and below
+//! this layer `StoreError`); each converts into [`ScimError`] once (the protocol's here, the
+//! store's in `store`), so that the status and `scimType` of every failure are decided in one
+//! place. The HTTP edge turns a `ScimError` into a response (`http::response`).
 
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use http::StatusCode;
 use serde_json::json;
 
-use crate::scim::filter::FilterError;
-use crate::scim::patch::PatchError;
-use crate::scim::schema::SchemaError;
-use crate::store::StoreError;
+use super::filter::FilterError;
+use super::patch::PatchError;
+use super::schema::SchemaError;
 
 /// The `schemas` URN of a SCIM error response.
 pub const ERROR_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
-
-/// The media type of every SCIM response body.
-pub const SCIM_JSON: &str = "application/scim+json";
 
 /// A request failure, as the client will see it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -76,33 +73,6 @@ impl ScimError {
     }
 }
 
-impl IntoResponse for ScimError {
-    fn into_response(self) -> Response {
-        let mut response = (self.status, scim_body(&self.body())).into_response();
-        if self.status == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"scim-gateway\""),
-            );
-        }
-        response
-    }
-}
-
-/// A JSON body with the SCIM media type.
-pub fn scim_body(value: &serde_json::Value) -> Response {
-    scim_bytes(value.to_string().into_bytes())
-}
-
-/// A `200` response carrying JSON text that is already encoded, with the SCIM media type.
-pub fn scim_bytes(body: Vec<u8>) -> Response {
-    (
-        [(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON))],
-        body,
-    )
-        .into_response()
-}
-
 impl From<FilterError> for ScimError {
     fn from(e: FilterError) -> Self {
         Self::bad_request("invalidFilter", e.0)
@@ -118,24 +88,5 @@ impl From<PatchError> for ScimError {
 impl From<SchemaError> for ScimError {
     fn from(e: SchemaError) -> Self {
         Self::bad_request(e.scim_type(), e.to_string())
-    }
-}
-
-impl From<StoreError> for ScimError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::NotFound(id) => Self::new(StatusCode::NOT_FOUND, format!("{id} not found")),
-            StoreError::Uniqueness(detail) => Self {
-                status: StatusCode::CONFLICT,
-                scim_type: Some("uniqueness"),
-                detail,
-            },
-            StoreError::VersionMismatch => Self::new(
-                StatusCode::PRECONDITION_FAILED,
-                "the resource was changed since the version given in If-Match",
-            ),
-            StoreError::InvalidMember(detail) => Self::bad_request("invalidValue", detail),
-            StoreError::Io(detail) => Self::internal(detail),
-        }
     }
 }

@@ -1,5 +1,6 @@
 //! Connector instances as the delivery dispatcher sees them: loaded from the config's
-//! `[[connectors]]`, checked at start, and adapted to [`delivery::Connector`].
+//! `[[connectors]]`, checked at start, and adapted to [`delivery::Connector`]. This is the one
+//! place where delivery meets the runtime: the runtime knows nothing of delivery.
 //!
 //! Everything that can be wrong with a connector's configuration (an unreadable or incompatible
 //! plugin, a malformed host or range, a resource type the plugin does not handle, a configuration
@@ -9,15 +10,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::ConnectorConfig;
 use serde_json::Value;
 
-use crate::delivery::{self, Attempted, DeliverFuture, Failure, IdLookup, Page, ReadFuture};
+use crate::config::ConnectorConfig;
+use crate::delivery::{self, Attempted, ConnectorEvent, DeliverFuture, IdLookup, ReadFuture};
+use crate::model::{Failure, Page, RemoteRef};
 use crate::runtime::{
-    AllowedHost, CallError, Cidr, ConnectorInstance, Event, InstanceConfig, Limits, Operation,
-    Plugin, Runtime, bundled,
+    AllowedHost, CallError, Cidr, ConnectorInstance, InstanceConfig, Limits, Plugin, PluginEvent,
+    Runtime, World, bundled,
 };
-use crate::store::outbox::{self, RemoteRef};
 
 /// A connector that could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -40,19 +41,15 @@ impl Instance {
 }
 
 impl delivery::Connector for Instance {
-    fn deliver(&self, event: delivery::Event, ids: IdLookup) -> DeliverFuture {
+    fn deliver(&self, event: ConnectorEvent, ids: IdLookup) -> DeliverFuture {
         let instance = self.0.clone();
-        let event = Event {
-            operation: match event.operation {
-                outbox::Operation::Create => Operation::Create,
-                outbox::Operation::Replace | outbox::Operation::Deactivate => Operation::Replace,
-                outbox::Operation::Delete => Operation::Delete,
-            },
+        let event = PluginEvent {
+            operation: event.operation,
             resource_type: event.resource_type,
             id: event.id,
             remote_id: event.remote_id,
             resource: match event.resource {
-                serde_json::Value::Null => "{}".to_owned(),
+                Value::Null => "{}".to_owned(),
                 resource => resource.to_string(),
             },
             changed_paths: event.changed_paths,
@@ -68,18 +65,17 @@ impl delivery::Connector for Instance {
     }
 
     fn can_read(&self) -> bool {
-        self.0.plugin().world() == crate::runtime::World::ReadableConnector
+        self.0.plugin().world() == World::ReadableConnector
     }
 
     fn get(&self, resource_type: &str, remote_id: &str) -> ReadFuture<Option<Value>> {
         let instance = self.0.clone();
         let (resource_type, remote_id) = (resource_type.to_owned(), remote_id.to_owned());
         Box::pin(async move {
-            match instance.get(&resource_type, &remote_id).await {
-                Ok(Some(text)) => object(&text).map(Some),
-                Ok(None) => Ok(None),
-                Err(e) => Err(failure(e)),
-            }
+            instance
+                .get(&resource_type, &remote_id)
+                .await
+                .map_err(failure)
         })
     }
 
@@ -93,31 +89,11 @@ impl delivery::Connector for Instance {
         let instance = self.0.clone();
         let resource_type = resource_type.to_owned();
         Box::pin(async move {
-            let page = instance
+            instance
                 .list(&resource_type, filter.as_deref(), start_index, count)
                 .await
-                .map_err(failure)?;
-            Ok(Page {
-                total: u64::from(page.total),
-                resources: page
-                    .resources
-                    .iter()
-                    .map(|text| object(text))
-                    .collect::<Result<_, _>>()?,
-            })
+                .map_err(failure)
         })
-    }
-}
-
-/// A resource a plugin read: it must be a JSON object.
-fn object(text: &str) -> Result<Value, Failure> {
-    match serde_json::from_str(text) {
-        Ok(v @ Value::Object(_)) => Ok(v),
-        _ => Err(Failure {
-            kind: "bad-output",
-            retryable: false,
-            message: "the plugin read a resource that is not a JSON object".into(),
-        }),
     }
 }
 

@@ -4,8 +4,8 @@
 //!
 //! # What is kept where
 //! The identities live only in the system of record. Reads, filters and paging are answered by
-//! asking it ([`Connector::get`], [`Connector::list`]). A write is validated here as in the
-//! default mode, sent to the system of record while the client waits, read back from it, and
+//! asking it ([`Connector::get`], [`Connector::list`]). A write is validated by
+//! [`Provisioning`](super::Provisioning) as in the default mode, sent to the system of record while the client waits, read back from it, and
 //! then recorded with [`WriteOp::Relay`]: the store keeps the change's delivery jobs for the
 //! other connectors, the id map and the audit entry (digests only), never the resource. An
 //! attempt of one of those jobs reads the resource's current state from the system of record
@@ -27,51 +27,53 @@
 
 use std::sync::Arc;
 
-use axum::http::StatusCode;
+use http::StatusCode;
 use serde_json::{Value, json};
 
-use super::list::ListQuery;
-use super::patch;
-use super::resource::now;
-use super::schema::{self, ResourceKind};
-use super::service::{Edit, Recorded, Service, assemble, check_if_match};
+use super::record::{Recorded, Recorder};
+use super::resources::{BoxFuture, Offers, Resources, Write, WriteError};
+use super::stored::shape;
+use super::{Answer, Outbound};
 use crate::delivery::blocking::deliver_waiting;
 use crate::delivery::registry::Lookup;
-use crate::delivery::{Connector, Event, Failure, IdLookup, as_delivered};
-use crate::error::ScimError;
+use crate::delivery::{Connector, ConnectorEvent, IdLookup, as_delivered};
+use crate::model::{Failure, FailureKind, Operation, ResourceKind};
+use crate::scim::ScimError;
+use crate::scim::list::{ListQuery, list_response_text};
+use crate::scim::resource::version;
 use crate::store::audit::digest;
-use crate::store::outbox::Operation;
-use crate::store::{StoreError, WriteOp};
+use crate::store::{Store, StoreError, WriteOp};
 
-/// The SCIM operations of a gateway in pass-through mode.
+/// Resources kept by a connector, the system of record.
 #[derive(Clone)]
 pub struct PassThrough {
-    /// Records the changes (jobs, id map, audit) and renders resources.
-    service: Service,
+    /// Records the changes (jobs, id map, audit).
+    recorder: Recorder,
     /// The system of record's connector name.
     name: Arc<str>,
+    /// Most resources one list response carries.
+    max_results: usize,
 }
 
 impl PassThrough {
-    /// The operations over `service`, with connector `system_of_record` holding the resources.
-    pub fn new(service: Service, system_of_record: &str) -> Self {
+    /// Resources held by connector `system_of_record`; the changes' other deliveries are
+    /// recorded in `store` and go through `outbound`.
+    pub fn new(
+        store: Arc<dyn Store>,
+        outbound: Outbound,
+        system_of_record: &str,
+        max_results: usize,
+    ) -> Self {
         Self {
-            service,
+            recorder: Recorder { store, outbound },
             name: Arc::from(system_of_record),
-        }
-    }
-
-    /// The same operations, recording `actor` as the author of every change.
-    pub fn acting_as(&self, actor: &str) -> Self {
-        Self {
-            service: self.service.acting_as(actor),
-            name: self.name.clone(),
+            max_results,
         }
     }
 
     /// The system of record's running instance.
     fn system_of_record(&self) -> Result<Arc<dyn Connector>, ScimError> {
-        match self.service.registry().lookup(&self.name) {
+        match self.recorder.outbound.registry.lookup(&self.name) {
             Lookup::Ready(c) => Ok(c),
             Lookup::Paused | Lookup::Missing => Err(ScimError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -83,7 +85,7 @@ impl PassThrough {
     /// The system of record's failure as the client's error: `502`, or `504` for a timeout.
     fn upstream(&self, f: &Failure) -> ScimError {
         let status = match f.kind {
-            "timeout" => StatusCode::GATEWAY_TIMEOUT,
+            FailureKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
             _ => StatusCode::BAD_GATEWAY,
         };
         ScimError::new(
@@ -96,24 +98,17 @@ impl PassThrough {
     }
 
     /// One resource as the system of record holds it, if it does.
-    async fn read(&self, kind: ResourceKind, id: &str) -> Result<Option<Value>, ScimError> {
+    async fn get(&self, kind: ResourceKind, id: &str) -> Result<Option<Value>, ScimError> {
         self.system_of_record()?
             .get(kind.name(), id)
             .await
             .map_err(|f| self.upstream(&f))
     }
 
-    /// One resource, or `404`.
-    pub async fn get(&self, kind: ResourceKind, id: &str) -> Result<Value, ScimError> {
-        self.read(kind, id)
-            .await?
-            .ok_or_else(|| ScimError::not_found(kind.name(), id))
-    }
-
     /// A page of the resources a query selects, as the system of record answers it:
     /// `(totalResults, page)`. The filter is checked here first, so a bad one is the client's
     /// `400`, not the system of record's.
-    pub async fn search(
+    async fn search(
         &self,
         kind: ResourceKind,
         q: &ListQuery,
@@ -121,7 +116,7 @@ impl PassThrough {
         if let Some(f) = &q.filter {
             f.validate(&kind)?;
         }
-        let max = self.service.max_results();
+        let max = self.max_results;
         let take = q.count.unwrap_or(max).min(max);
         let page = self
             .system_of_record()?
@@ -136,77 +131,6 @@ impl PassThrough {
         let mut resources = page.resources;
         resources.truncate(take);
         Ok((page.total, resources))
-    }
-
-    /// Creates a resource at the system of record.
-    pub async fn create(&self, kind: ResourceKind, body: &Value) -> Result<Value, ScimError> {
-        let attrs = schema::prepare_input(kind, body, None, self.service.unknown_attributes())?;
-        let ts = now();
-        let resource = assemble(kind, "", attrs, &ts, &ts);
-        self.check_user_name(kind, &resource, None).await?;
-        self.write(kind, Operation::Create, None, Some(resource), Vec::new())
-            .await
-    }
-
-    /// Replaces a resource with a client's body (PUT).
-    pub async fn replace(
-        &self,
-        kind: ResourceKind,
-        id: &str,
-        body: &Value,
-        if_match: Option<&str>,
-    ) -> Result<Value, ScimError> {
-        self.update(kind, id, if_match, Edit::Replace(body)).await
-    }
-
-    /// Applies a PatchOp body to the resource as the system of record holds it.
-    pub async fn patch(
-        &self,
-        kind: ResourceKind,
-        id: &str,
-        body: &Value,
-        if_match: Option<&str>,
-    ) -> Result<Value, ScimError> {
-        let ops = patch::parse_request(body)?;
-        self.update(kind, id, if_match, Edit::Patch(ops)).await
-    }
-
-    /// Deletes a resource at the system of record.
-    pub async fn delete(
-        &self,
-        kind: ResourceKind,
-        id: &str,
-        if_match: Option<&str>,
-    ) -> Result<(), ScimError> {
-        let existing = self.get(kind, id).await?;
-        check_if_match(&existing, if_match)?;
-        self.write(kind, Operation::Delete, Some(&existing), None, Vec::new())
-            .await?;
-        Ok(())
-    }
-
-    /// Reads the resource, checks `If-Match`, applies the edit to it and writes the result.
-    async fn update(
-        &self,
-        kind: ResourceKind,
-        id: &str,
-        if_match: Option<&str>,
-        edit: Edit<'_>,
-    ) -> Result<Value, ScimError> {
-        let existing = self.get(kind, id).await?;
-        check_if_match(&existing, if_match)?;
-        let unknown = self.service.unknown_attributes();
-        let resource = edit.apply(kind, id, &existing, unknown)?;
-        self.check_user_name(kind, &resource, Some(&existing))
-            .await?;
-        self.write(
-            kind,
-            Operation::Replace,
-            Some(&existing),
-            Some(resource),
-            edit.changed_paths(),
-        )
-        .await
     }
 
     /// `409 uniqueness` when another user at the system of record has the new `userName`.
@@ -239,17 +163,21 @@ impl PassThrough {
     /// Sends a change to the system of record, reads the result back, and records the change
     /// for the other connectors. Answers the resource as the system of record now holds it
     /// (`Null` for a delete).
-    async fn write(
-        &self,
-        kind: ResourceKind,
-        operation: Operation,
-        before: Option<&Value>,
-        after: Option<Value>,
-        changed_paths: Vec<String>,
-    ) -> Result<Value, ScimError> {
+    async fn relay(&self, actor: Option<&str>, w: Write<'_>) -> Result<Value, ScimError> {
+        let Write {
+            kind,
+            operation,
+            before,
+            after,
+            changed_paths,
+            ..
+        } = w;
+        if let Some(after) = &after {
+            self.check_user_name(kind, after, before).await?;
+        }
         let sor = self.system_of_record()?;
         let id = before.map(|b| text(b, "id").to_owned());
-        let event = Event {
+        let event = ConnectorEvent {
             operation,
             resource_type: kind.name().to_owned(),
             // A create has no id until the system of record gives it one.
@@ -263,7 +191,7 @@ impl PassThrough {
         };
         // Members are named by their ids at the system of record already.
         let identity: IdLookup = Arc::new(|_, id| Some(id.to_owned()));
-        let metrics = self.service.delivery_metrics();
+        let metrics = &self.recorder.outbound.metrics;
         let remote = deliver_waiting(&*sor, &self.name, event, identity, metrics)
             .await
             .map_err(|f| self.upstream(&f))?;
@@ -295,14 +223,16 @@ impl PassThrough {
             changed_paths,
             delivered: vec![(self.name.to_string(), remote)],
         };
-        self.service.record(change, Some(&self.name)).await?;
+        self.recorder
+            .record(actor, change, Some(&self.name))
+            .await?;
         Ok(current.unwrap_or(Value::Null))
     }
 
     /// The resource as the system of record holds it after a write. If it cannot be read back,
     /// the state that was sent stands in for it (with the id it was given): the write is done.
     async fn read_back(&self, kind: ResourceKind, id: &str, sent: Option<Value>) -> Value {
-        match self.read(kind, id).await {
+        match self.get(kind, id).await {
             Ok(Some(current)) => current,
             outcome => {
                 tracing::warn!(resource = %format!("{}/{id}", kind.name()), ?outcome,
@@ -318,13 +248,13 @@ impl PassThrough {
 
     /// Shapes a resource read from the system of record for a response: the gateway's URLs in
     /// `meta.location` and every `$ref`, then the attributes the request asked for.
-    pub fn render(
+    fn shape(
         &self,
         kind: ResourceKind,
         mut resource: Value,
         base_url: &str,
         q: &ListQuery,
-    ) -> Result<Value, ScimError> {
+    ) -> Value {
         if let Some(groups) = resource.get_mut("groups").and_then(Value::as_array_mut) {
             for g in groups.iter_mut() {
                 let value = text(g, "value").to_owned();
@@ -337,8 +267,91 @@ impl PassThrough {
             meta.insert("resourceType".into(), json!(kind.name()));
         }
         // The user's groups are the system of record's: no stored memberships are added.
-        self.service
-            .render(kind, resource, Some(Vec::new()), base_url, q)
+        shape(kind, resource, &[], base_url, q)
+    }
+}
+
+impl Resources for PassThrough {
+    fn offers(&self) -> Offers {
+        Offers {
+            bulk: false,
+            sort: false,
+        }
+    }
+
+    fn assign_id(&self) -> Option<String> {
+        None
+    }
+
+    fn read<'a>(
+        &'a self,
+        kind: ResourceKind,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Value>, ScimError>> {
+        Box::pin(self.get(kind, id))
+    }
+
+    fn fetch<'a>(
+        &'a self,
+        kind: ResourceKind,
+        id: &'a str,
+        base_url: &'a str,
+        q: &'a ListQuery,
+    ) -> BoxFuture<'a, Result<Answer, ScimError>> {
+        Box::pin(async move {
+            let resource = self
+                .get(kind, id)
+                .await?
+                .ok_or_else(|| ScimError::not_found(kind.name(), id))?;
+            let version = version(&resource).map(str::to_owned);
+            let body = self.shape(kind, resource, base_url, q);
+            Ok(Answer {
+                body: body.to_string().into_bytes(),
+                version,
+                location: Some(format!("{base_url}/{}/{id}", kind.endpoint())),
+            })
+        })
+    }
+
+    fn list<'a>(
+        &'a self,
+        kinds: &'a [ResourceKind],
+        q: &'a ListQuery,
+        base_url: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<u8>, ScimError>> {
+        Box::pin(async move {
+            let [kind] = kinds else {
+                return Err(ScimError::new(
+                    StatusCode::NOT_IMPLEMENTED,
+                    "the system of record is asked one resource type at a time",
+                ));
+            };
+            let (total, page) = self.search(*kind, q).await?;
+            let resources: Vec<Vec<u8>> = page
+                .into_iter()
+                .map(|r| self.shape(*kind, r, base_url, q).to_string().into_bytes())
+                .collect();
+            Ok(list_response_text(total, q.start_index, &resources))
+        })
+    }
+
+    fn write<'a>(
+        &'a self,
+        actor: Option<&'a str>,
+        change: Write<'a>,
+    ) -> BoxFuture<'a, Result<Value, WriteError>> {
+        Box::pin(async move { Ok(self.relay(actor, change).await?) })
+    }
+
+    fn render(
+        &self,
+        kind: ResourceKind,
+        resource: Value,
+        _created: bool,
+        base_url: &str,
+        q: &ListQuery,
+    ) -> Result<Value, ScimError> {
+        Ok(self.shape(kind, resource, base_url, q))
     }
 }
 

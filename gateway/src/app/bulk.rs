@@ -1,5 +1,5 @@
 //! `/Bulk` (RFC 7644 section 3.7): many operations in one request, each through the ordinary
-//! [`Service`] path, with `bulkId` references resolved across operations.
+//! [`Provisioning`] path, with `bulkId` references resolved across operations.
 //!
 //! Operations run in request order, except that an operation referring to `bulkId:X` waits until
 //! the operation creating `X` has run (so a group can list members created later in the same
@@ -9,12 +9,13 @@
 
 use std::collections::HashMap;
 
-use axum::http::StatusCode;
+use http::StatusCode;
 use serde_json::{Map, Value, json};
 
-use super::schema::ResourceKind;
-use super::service::{Service, version};
-use crate::error::ScimError;
+use super::Provisioning;
+use crate::model::KINDS;
+use crate::scim::ScimError;
+use crate::scim::resource::version;
 
 /// The `schemas` URN of a bulk request.
 pub const BULK_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:BulkRequest";
@@ -45,7 +46,7 @@ fn field<'a>(obj: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
 
 /// Runs a bulk request; answers the `BulkResponse` body.
 pub async fn execute(
-    service: &Service,
+    service: &Provisioning,
     body: &Value,
     max_operations: usize,
     base_url: &str,
@@ -224,7 +225,7 @@ fn substitute(v: &mut Value, resolved: &HashMap<String, String>) {
 /// Runs one operation; answers (id, resource or Null) on success.
 /// Runs one operation; answers the resource's id and new version on success.
 async fn run(
-    service: &Service,
+    service: &Provisioning,
     op: &Op,
     resolved: &HashMap<String, String>,
     refs: &[String],
@@ -241,7 +242,7 @@ async fn run(
     let mut parts = path.splitn(2, '/');
     let endpoint = parts.next().unwrap_or_default();
     let id = parts.next();
-    let kind = [ResourceKind::User, ResourceKind::Group]
+    let kind = KINDS
         .into_iter()
         .find(|k| k.endpoint().eq_ignore_ascii_case(endpoint))
         .ok_or_else(|| {

@@ -1,0 +1,130 @@
+//! Recording a change, the one write path of both modes: plan the change's delivery jobs,
+//! deliver it to the blocking connectors while the client waits, commit it to the store with its
+//! jobs (and audit entry) in one transaction, then wake the dispatcher.
+
+use std::sync::Arc;
+
+use http::StatusCode;
+use serde_json::Value;
+
+use crate::delivery::blocking::{Blocked, Subject, deliver_now};
+use crate::delivery::plan;
+use crate::delivery::registry::Registry;
+use crate::metrics::DeliveryMetrics;
+use crate::model::{Operation, RemoteRef, ResourceKind};
+use crate::scim::ScimError;
+use crate::store::{Change, Store, StoreError, WriteOp};
+
+/// Which connector instances receive which resource types, and how to wake the delivery
+/// dispatcher once jobs were committed.
+#[derive(Clone, Default)]
+pub struct Outbound {
+    /// The live connector instances (changed at runtime through the admin API).
+    pub registry: Arc<Registry>,
+    /// Signalled after every committed change.
+    pub committed: Arc<tokio::sync::Notify>,
+    /// Where deliveries made while the client waits are counted and timed.
+    pub metrics: Arc<DeliveryMetrics>,
+}
+
+/// Records changes in the store with their delivery jobs.
+#[derive(Clone)]
+pub(crate) struct Recorder {
+    /// Where changes, jobs and the audit trail are committed.
+    pub store: Arc<dyn Store>,
+    /// Where changes are delivered.
+    pub outbound: Outbound,
+}
+
+/// A change to record, with the states its jobs are planned from.
+pub(crate) struct Recorded<'a> {
+    /// Users or Groups.
+    pub kind: ResourceKind,
+    /// The write.
+    pub op: WriteOp,
+    /// The state the change was computed from (`None`: a create).
+    pub before: Option<&'a Value>,
+    /// The state it makes, for a relayed change (a create or replace holds it in `op`).
+    pub after: Option<&'a Value>,
+    /// For a PATCH, the changed attribute paths.
+    pub changed_paths: Vec<String>,
+    /// Connectors that already have the change, with what they answered.
+    pub delivered: Vec<(String, RemoteRef)>,
+}
+
+/// Why a change was not committed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CommitError {
+    /// The store refused it or failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A blocking connector did not accept it.
+    #[error(transparent)]
+    Blocked(#[from] Blocked),
+}
+
+impl From<CommitError> for ScimError {
+    fn from(e: CommitError) -> Self {
+        match e {
+            CommitError::Store(e) => e.into(),
+            // The upstream system refused or failed: 502, with its reason.
+            CommitError::Blocked(b) => ScimError::new(StatusCode::BAD_GATEWAY, b.to_string()),
+        }
+    }
+}
+
+impl Recorder {
+    /// Plans a change's jobs, delivers it to the blocking connectors, then commits it with its
+    /// jobs, authored by `actor`, and wakes the dispatcher. `system_of_record` (pass-through
+    /// mode) already has it and gets no job. Answers the resource as stored.
+    pub(crate) async fn record(
+        &self,
+        actor: Option<&str>,
+        change: Recorded<'_>,
+        system_of_record: Option<&str>,
+    ) -> Result<Value, CommitError> {
+        let Recorded {
+            kind,
+            op,
+            before,
+            after,
+            changed_paths,
+            mut delivered,
+        } = change;
+        let (id, operation) = (op.id(), op.operation());
+        let after = match &op {
+            WriteOp::Create { resource, .. } | WriteOp::Replace { resource, .. } => Some(resource),
+            WriteOp::Delete { .. } | WriteOp::Relay { .. } => after,
+        };
+        let registry = &self.outbound.registry;
+        let mut planned = plan::plan(registry, &*self.store, kind, before, after)?;
+        if let Some(sor) = system_of_record {
+            planned.deliver_to.retain(|name| name != sor);
+            planned.scoped.retain(|job| job.connector != sor);
+        }
+        let subject = Subject {
+            kind,
+            id,
+            operation,
+            after,
+            changed_paths: &changed_paths,
+        };
+        let metrics = &self.outbound.metrics;
+        let now = deliver_now(registry, &self.store, metrics, &subject, &mut planned).await?;
+        delivered.extend(now);
+        let notify = !planned.is_empty() || operation == Operation::Delete;
+        let change = Change {
+            op,
+            deliver_to: planned.deliver_to,
+            changed_paths,
+            scoped: planned.scoped,
+            delivered,
+            actor: actor.map(str::to_owned),
+        };
+        let stored = self.store.write(change).await?;
+        if notify {
+            self.outbound.committed.notify_one();
+        }
+        Ok(stored)
+    }
+}

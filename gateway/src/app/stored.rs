@@ -1,0 +1,438 @@
+//! The default way of keeping resources: the gateway's own store. Reads use the store's indexes
+//! and serve stored text without decoding it where they can ([`raw`](super::raw)); writes are
+//! conditional on the version read and commit the change with its delivery jobs.
+
+use std::collections::HashSet;
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use super::raw;
+use super::record::{CommitError, Recorded, Recorder};
+use super::resources::{BoxFuture, Offers, Resources, Write, WriteError};
+use super::{Answer, Outbound};
+use crate::model::{Operation, ResourceKind};
+use crate::scim::ScimError;
+use crate::scim::list::{ListQuery, compare, list_response_text};
+use crate::scim::resource::version;
+use crate::scim::schema;
+use crate::store::plan::{Probe, is_exact, plan};
+use crate::store::{Key, Membership, Store, StoreError, Stored, WriteOp};
+
+/// Resources kept in the gateway's store.
+#[derive(Clone)]
+pub struct Persisted {
+    /// Where resources live.
+    store: Arc<dyn Store>,
+    /// Commits changes with their delivery jobs.
+    recorder: Recorder,
+    /// Most resources one list response carries.
+    max_results: usize,
+}
+
+/// A resource a search selected.
+#[derive(Debug)]
+pub enum Found {
+    /// Decoded, because the search looked inside it (to filter or sort).
+    Decoded {
+        /// Users or Groups.
+        kind: ResourceKind,
+        /// The resource as stored.
+        resource: Value,
+        /// Its memberships, when they were read along with it.
+        groups: Option<Vec<Membership>>,
+    },
+    /// Read by key and selected without looking inside: it can be served as stored.
+    Stored {
+        /// Users or Groups.
+        kind: ResourceKind,
+        /// The stored text and memberships.
+        stored: Stored,
+    },
+}
+
+impl Found {
+    /// The resource's kind and id, the listing order.
+    fn order_key(&self) -> (&'static str, &str) {
+        match self {
+            Found::Decoded { kind, resource, .. } => (
+                kind.name(),
+                resource
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default(),
+            ),
+            Found::Stored { kind, stored } => (kind.name(), &stored.id),
+        }
+    }
+}
+
+impl Persisted {
+    /// Resources in `store`, delivered through `outbound`, at most `max_results` per list.
+    pub fn new(store: Arc<dyn Store>, outbound: Outbound, max_results: usize) -> Self {
+        let recorder = Recorder {
+            store: store.clone(),
+            outbound,
+        };
+        Self {
+            store,
+            recorder,
+            max_results,
+        }
+    }
+
+    /// Commits a computed change with its delivery jobs.
+    async fn commit(&self, actor: Option<&str>, w: Write<'_>) -> Result<Value, WriteError> {
+        let Write {
+            kind,
+            operation,
+            before,
+            after,
+            changed_paths,
+            conditional,
+        } = w;
+        let op = match (operation, after) {
+            (Operation::Create, Some(resource)) => WriteOp::Create { kind, resource },
+            (Operation::Delete, _) | (_, None) => WriteOp::Delete {
+                kind,
+                id: before
+                    .and_then(|b| b.get("id"))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned(),
+                expected_version: before
+                    .and_then(version)
+                    .filter(|_| conditional)
+                    .map(str::to_owned),
+            },
+            (_, Some(resource)) => WriteOp::Replace {
+                kind,
+                resource,
+                expected_version: before.and_then(version).map(str::to_owned),
+            },
+        };
+        let change = Recorded {
+            kind,
+            op,
+            before,
+            after: None,
+            changed_paths,
+            delivered: Vec::new(),
+        };
+        match self.recorder.record(actor, change, None).await {
+            Ok(stored) => Ok(stored),
+            Err(CommitError::Store(StoreError::VersionMismatch)) if !conditional => {
+                Err(WriteError::Raced)
+            }
+            Err(e) => Err(WriteError::Refused(e.into())),
+        }
+    }
+
+    /// Finds the resources of `kinds` that a query selects: `(totalResults, page)`.
+    pub fn search(
+        &self,
+        kinds: &[ResourceKind],
+        q: &ListQuery,
+    ) -> Result<(u64, Vec<Found>), ScimError> {
+        let skip = q.start_index.saturating_sub(1);
+        let take = q.count.unwrap_or(self.max_results).min(self.max_results);
+        if let ([kind], None, None) = (kinds, &q.filter, &q.sort_by) {
+            // The common unfiltered listing pages through the store without materialising.
+            let total = self.store.count(*kind)?;
+            let page = self.store.page(*kind, skip, take)?;
+            let found = page.into_iter().map(|resource| Found::Decoded {
+                kind: *kind,
+                resource,
+                groups: None,
+            });
+            return Ok((total, found.collect()));
+        }
+        let mut matches = Vec::new();
+        for &kind in kinds {
+            self.collect(kind, q, &mut matches)?;
+        }
+        if let Some(path) = &q.sort_by {
+            // Resources are kept as stored only when nothing sorts, so every one is decoded.
+            matches.sort_by(|a, b| match (a, b) {
+                (
+                    Found::Decoded {
+                        kind, resource: a, ..
+                    },
+                    Found::Decoded { resource: b, .. },
+                ) => compare(a, b, path, q.descending, kind),
+                _ => a.order_key().cmp(&b.order_key()),
+            });
+        }
+        let total = matches.len() as u64;
+        let skip = usize::try_from(skip).unwrap_or(usize::MAX);
+        Ok((total, matches.into_iter().skip(skip).take(take).collect()))
+    }
+
+    /// Appends every resource of `kind` matching the query's filter.
+    fn collect(
+        &self,
+        kind: ResourceKind,
+        q: &ListQuery,
+        out: &mut Vec<Found>,
+    ) -> Result<(), ScimError> {
+        let decoded = |resource| Found::Decoded {
+            kind,
+            resource,
+            groups: None,
+        };
+        let Some(f) = &q.filter else {
+            self.store.scan(kind, &mut |r| {
+                out.push(decoded(r));
+                ControlFlow::Continue(())
+            })?;
+            return Ok(());
+        };
+        f.validate(&kind)?;
+        let Some(probes) = plan(kind, f) else {
+            self.store.scan(kind, &mut |r| {
+                if f.matches(&r, &kind) {
+                    out.push(decoded(r));
+                }
+                ControlFlow::Continue(())
+            })?;
+            return Ok(());
+        };
+        // When the index answers exactly what the filter asks and nothing sorts by content,
+        // the resources need not be decoded at all.
+        let as_stored = is_exact(kind, f) && q.sort_by.is_none();
+        let mut seen = HashSet::new();
+        for probe in &probes {
+            let key = match probe {
+                Probe::Id(id) => Key::Id(id),
+                Probe::Index(index, value) => Key::Index(*index, value),
+            };
+            for stored in self.store.find(kind, key)? {
+                if !seen.insert(stored.id.clone()) {
+                    continue;
+                }
+                if as_stored {
+                    out.push(Found::Stored { kind, stored });
+                    continue;
+                }
+                let resource = stored.decode()?;
+                if f.matches(&resource, &kind) {
+                    out.push(Found::Decoded {
+                        kind,
+                        resource,
+                        groups: Some(stored.groups),
+                    });
+                }
+            }
+        }
+        // Index order is by value; keep the listing order stable (by id), as a scan gives it.
+        out.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
+        Ok(())
+    }
+
+    /// One stored resource with its memberships, read together, or `404`.
+    pub fn find_one(&self, kind: ResourceKind, id: &str) -> Result<Stored, ScimError> {
+        self.store
+            .find(kind, Key::Id(id))?
+            .pop()
+            .ok_or_else(|| ScimError::not_found(kind.name(), id))
+    }
+
+    /// Shapes a stored resource for a response (see [`shape`]). `groups` are the user's
+    /// memberships when the caller already has them (`None`: looked up here).
+    fn shape(
+        &self,
+        kind: ResourceKind,
+        resource: Value,
+        groups: Option<Vec<Membership>>,
+        base_url: &str,
+        q: &ListQuery,
+    ) -> Result<Value, ScimError> {
+        let groups = match (groups, kind) {
+            (Some(g), _) => g,
+            (None, ResourceKind::User) => {
+                let id = resource
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                self.store.groups_of(id)?
+            }
+            (None, ResourceKind::Group) => Vec::new(),
+        };
+        Ok(shape(kind, resource, &groups, base_url, q))
+    }
+
+    /// A stored resource as response text: spliced from the stored text when the request
+    /// allows it (see [`raw`]), otherwise decoded and rendered.
+    pub fn render_stored(
+        &self,
+        kind: ResourceKind,
+        stored: Stored,
+        base_url: &str,
+        q: &ListQuery,
+    ) -> Result<raw::Rendered, ScimError> {
+        if q.attributes.is_empty()
+            && q.excluded.is_empty()
+            && let Some(rendered) = raw::render(kind, &stored, base_url)
+        {
+            return Ok(rendered);
+        }
+        let resource = stored.decode()?;
+        let version = version(&resource).map(str::to_owned);
+        let body = self.shape(kind, resource, Some(stored.groups), base_url, q)?;
+        Ok(raw::Rendered {
+            body: body.to_string().into_bytes(),
+            version,
+        })
+    }
+
+    /// A `ListResponse` for a search, as response text.
+    pub fn list_response(
+        &self,
+        kinds: &[ResourceKind],
+        q: &ListQuery,
+        base_url: &str,
+    ) -> Result<Vec<u8>, ScimError> {
+        let (total, page) = self.search(kinds, q)?;
+        let mut resources = Vec::with_capacity(page.len());
+        for found in page {
+            resources.push(match found {
+                Found::Stored { kind, stored } => {
+                    self.render_stored(kind, stored, base_url, q)?.body
+                }
+                Found::Decoded {
+                    kind,
+                    resource,
+                    groups,
+                } => self
+                    .shape(kind, resource, groups, base_url, q)?
+                    .to_string()
+                    .into_bytes(),
+            });
+        }
+        Ok(list_response_text(total, q.start_index, &resources))
+    }
+}
+
+impl Resources for Persisted {
+    fn offers(&self) -> Offers {
+        Offers {
+            bulk: true,
+            sort: true,
+        }
+    }
+
+    fn assign_id(&self) -> Option<String> {
+        Some(uuid::Uuid::new_v4().to_string())
+    }
+
+    fn read<'a>(
+        &'a self,
+        kind: ResourceKind,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Value>, ScimError>> {
+        Box::pin(async move { Ok(self.store.get(kind, id)?) })
+    }
+
+    fn fetch<'a>(
+        &'a self,
+        kind: ResourceKind,
+        id: &'a str,
+        base_url: &'a str,
+        q: &'a ListQuery,
+    ) -> BoxFuture<'a, Result<Answer, ScimError>> {
+        Box::pin(async move {
+            let stored = self.find_one(kind, id)?;
+            let rendered = self.render_stored(kind, stored, base_url, q)?;
+            Ok(Answer {
+                body: rendered.body,
+                version: rendered.version,
+                location: Some(format!("{base_url}/{}/{id}", kind.endpoint())),
+            })
+        })
+    }
+
+    fn list<'a>(
+        &'a self,
+        kinds: &'a [ResourceKind],
+        q: &'a ListQuery,
+        base_url: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<u8>, ScimError>> {
+        Box::pin(async move { self.list_response(kinds, q, base_url) })
+    }
+
+    fn write<'a>(
+        &'a self,
+        actor: Option<&'a str>,
+        change: Write<'a>,
+    ) -> BoxFuture<'a, Result<Value, WriteError>> {
+        Box::pin(self.commit(actor, change))
+    }
+
+    fn render(
+        &self,
+        kind: ResourceKind,
+        resource: Value,
+        created: bool,
+        base_url: &str,
+        q: &ListQuery,
+    ) -> Result<Value, ScimError> {
+        // A new resource is in no group yet; a changed one's groups are looked up.
+        let groups = created.then(Vec::new);
+        self.shape(kind, resource, groups, base_url, q)
+    }
+}
+
+/// Shapes a resource for a response: `meta.location`, `$ref`s, `User.groups` (from
+/// `memberships`), then `returned` / `attributes` / `excludedAttributes`. The decoding
+/// counterpart of [`raw::render`], which gives the same bytes where it applies.
+pub(crate) fn shape(
+    kind: ResourceKind,
+    mut resource: Value,
+    memberships: &[Membership],
+    base_url: &str,
+    q: &ListQuery,
+) -> Value {
+    let id = resource
+        .get("id")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    if let Some(meta) = resource.get_mut("meta").and_then(Value::as_object_mut) {
+        meta.insert(
+            "location".into(),
+            json!(format!("{base_url}/{}/{id}", kind.endpoint())),
+        );
+    }
+    match kind {
+        ResourceKind::User => {
+            if let (false, Some(obj)) = (memberships.is_empty(), resource.as_object_mut()) {
+                let refs = raw::group_refs(memberships, base_url);
+                obj.insert("groups".into(), json!(refs));
+            }
+        }
+        ResourceKind::Group => {
+            if let Some(members) = resource.get_mut("members").and_then(Value::as_array_mut) {
+                for m in members.iter_mut() {
+                    let endpoint = match m.get("type").and_then(Value::as_str) {
+                        Some("Group") => "Groups",
+                        _ => "Users",
+                    };
+                    if let Some(value) = m.get("value").and_then(Value::as_str).map(str::to_owned)
+                        && let Some(obj) = m.as_object_mut()
+                    {
+                        obj.insert(
+                            "$ref".into(),
+                            json!(format!("{base_url}/{endpoint}/{value}")),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    if q.attributes.is_empty() && q.excluded.is_empty() {
+        schema::strip_never_returned(kind, &mut resource);
+        return resource;
+    }
+    schema::project(kind, &resource, &q.attributes, &q.excluded)
+}
