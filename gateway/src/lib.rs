@@ -3,56 +3,74 @@
 //!
 //! # Layout
 //!
-//! A request travels top to bottom through these modules:
+//! The modules form layers, and every import points down them (checked by a unit test,
+//! `layering.rs`, which holds the table):
 //!
-//! - [`server`]: starts everything: opens the store, loads tokens, binds the listener, shuts down
-//!   on a signal.
-//! - [`http`]: the axum router under `/scim/v2`, the bearer-token check (which hands the token's
-//!   name down as the author of changes), extractors that turn bad input into SCIM errors, and
-//!   one small handler per route; [`http::health`]: the unauthenticated `/healthz` and `/readyz`
-//!   probes.
-//! - [`error`]: [`ScimError`](error::ScimError), the single error type the edge answers with;
-//!   every module's typed error converts into it once.
-//! - [`scim`]: the protocol, independent of HTTP:
-//!   - [`scim::service`]: create / get / replace / patch / delete / search, the one path every
-//!     request and every bulk operation takes;
-//!   - [`scim::schema`]: the User, Enterprise User and Group schemas, input validation and output
-//!     projection; [`scim::attr`]: attribute paths and the schema facts about them;
-//!   - [`scim::filter`]: the filter grammar, printer and evaluator; [`scim::patch`]: PATCH
-//!     operations; [`scim::list`]: query parameters, index plans, sorting, paging;
-//!   - [`scim::passthrough`]: the same operations in pass-through mode, answered by a
-//!     connector that is the system of record (the store then keeps no identities);
-//!   - [`scim::bulk`]: `/Bulk`; [`scim::discovery`]: `/ServiceProviderConfig`, `/ResourceTypes`,
-//!     `/Schemas`; [`scim::resource`]: timestamps and ETags; [`scim::raw`]: serving stored JSON
-//!     text without decoding it (the fast path of plain reads).
+//! - [`model`]: the words every layer shares and nothing else: [`ResourceKind`](model::ResourceKind),
+//!   the one [`Operation`](model::Operation), [`RemoteRef`](model::RemoteRef),
+//!   [`Failure`](model::Failure) with its [`FailureKind`](model::FailureKind),
+//!   [`Page`](model::Page), the clock.
+//! - [`scim`]: the protocol as pure functions over JSON, independent of HTTP and storage:
+//!   [`scim::schema`] (the User, Enterprise User and Group tables, input validation, output
+//!   projection), [`scim::attr`] (attribute paths), [`scim::filter`] (grammar, printer,
+//!   evaluator), [`scim::patch`], [`scim::list`] (query parameters, sorting, the
+//!   `ListResponse`), [`scim::resource`] (versions, ETags), [`scim::discovery`], and
+//!   [`ScimError`](scim::ScimError), the one error a request fails with.
+//! - [`config`] and [`auth`]: the TOML configuration (with connector scopes and delivery
+//!   settings) and the hashed bearer tokens.
 //! - [`store`]: the [`Store`](store::Store) trait (resources, indexes, conditional writes, the
-//!   outbox, dead letters and delivery history, the id map, the audit trail, admin documents)
-//!   and its embedded redb implementation with group commit; [`store::audit`]: audit records,
-//!   queries and retention.
-//! - [`delivery`]: the dispatcher that takes jobs from the store's outbox and hands each to its
-//!   connector, in order per (connector, resource), with retries and dead letters (each
-//!   attempt's record keeps the plugin's log lines); [`delivery::registry`]: the live set of
-//!   connector instances, swapped at runtime; [`delivery::scope`] and [`delivery::plan`]: who
-//!   goes where and the jobs a change records; [`delivery::blocking`]: connectors that deliver
-//!   while the client waits.
+//!   outbox, dead letters and delivery history, the id map, the audit trail, admin documents),
+//!   its embedded redb implementation with group commit, and [`store::plan`] (which index
+//!   answers a filter).
+//! - [`metrics`]: `GET /metrics` in the Prometheus text format: HTTP requests by route template,
+//!   the outbox and attempts by connector, plugin call latency and faults.
 //! - [`runtime`]: the sandboxed wasmtime runtime that runs connector plugins (the WIT contract
-//!   in `wit/`), its egress policy, and the plugins bundled into the binary.
-//! - [`admin`]: the admin API under `/admin/v1` (admin tokens only): [`admin::jobs`] (delivery
-//!   jobs by state, one job with its attempts, retrying and discarding dead letters),
-//!   [`admin::audit`] (the audit trail), plugins and connector instances managed live
-//!   ([`admin::catalog`] keeps them in the store and applies changes to the registry),
-//!   [`admin::reconcile`], and [`admin::openapi`] (the OpenAPI 3.1 document describing all of
-//!   it); `admin` itself holds the auth, the error shape and the router.
-//! - [`metrics`]: `GET /metrics` in the Prometheus text format: HTTP requests by route template
-//!   (recorded by a middleware), the outbox and attempts by connector, plugin call latency and
-//!   faults (reported by the dispatcher, which also marks there the jobs it is running); a small
-//!   registry of our own.
-//! - [`config`] and [`auth`]: the TOML configuration (including the log format) and the hashed
-//!   bearer tokens.
+//!   in `wit/`), its egress policy, and the plugins bundled into the binary. It depends on the
+//!   model only.
+//! - [`delivery`]: the dispatcher that takes jobs from the store's outbox and hands each to its
+//!   connector, in order per (connector, resource), with retries and dead letters;
+//!   [`delivery::connector`] adapts runtime instances to the [`Connector`](delivery::Connector)
+//!   trait; [`delivery::registry`] is the live set of instances, swapped at runtime;
+//!   [`delivery::scope`] and [`delivery::plan`] decide who gets which job;
+//!   [`delivery::blocking`] delivers while the client waits.
+//! - [`app`]: the provisioning service. [`Provisioning`](app::Provisioning) runs create / get /
+//!   replace / patch / delete / search / bulk the same way in both modes, over a
+//!   [`Resources`](app::Resources) implementation chosen once at start:
+//!   [`Persisted`](app::Persisted) (the store) or [`PassThrough`](app::PassThrough) (a
+//!   connector is the system of record). Every change is committed by one recorder with its
+//!   delivery jobs and audit entry.
+//! - [`admin`]: the admin API under `/admin/v1` (admin tokens only): jobs, the audit trail,
+//!   plugins and connector instances managed live ([`admin::catalog`]), reconcile, and the
+//!   OpenAPI document.
+//! - [`http`]: the axum router under `/scim/v2`, the bearer-token check, extractors that turn bad
+//!   input into SCIM errors, one small handler per route, [`http::response`] (SCIM errors and
+//!   resources as responses), and the `/healthz` and `/readyz` probes.
+//! - [`server`]: starts everything: opens the store, loads tokens, chooses the mode, binds the
+//!   listener, shuts down on a signal.
 //!
 //! Beside the server, [`cli`] is `scim-gateway admin …`: the admin API for people, over HTTP to a
-//! running gateway ([`cli::client`]), printed as aligned tables ([`cli::table`]) or as JSON;
-//! [`cli::jobs`] and [`cli::connectors`] turn each answer into output.
+//! running gateway, printed as aligned tables or as JSON.
+//!
+//! # A request, from the edge to the plugin
+//!
+//! `PATCH /scim/v2/Groups/{id}` with a token:
+//!
+//! 1. `http::auth` checks the token and names the actor; `http::extract` parses the body;
+//!    `http::handlers::patch` calls [`Provisioning::patch`](app::Provisioning::patch).
+//! 2. `app` parses the PatchOp ([`scim::patch`]), reads the group through
+//!    [`Resources::read`](app::Resources::read), checks `If-Match`, applies the operations and
+//!    validates the result ([`scim::schema`]), and hands the new state to
+//!    [`Resources::write`](app::Resources::write).
+//! 3. `Persisted` has the recorder plan the jobs ([`delivery::plan`], [`delivery::scope`]),
+//!    deliver to blocking connectors, and commit the change, its jobs and its audit entry in one
+//!    store transaction ([`store::Store::write`]); a lost race is recomputed from step 2.
+//! 4. The handler shapes the answer (`attributes`, `$ref`s, ETag) and responds.
+//! 5. Woken by the commit, the [`delivery::Dispatcher`] reads the job from the outbox, builds a
+//!    [`ConnectorEvent`](delivery::ConnectorEvent) from the group's current state, and calls
+//!    the connector; [`delivery::connector`] turns it into a
+//!    [`PluginEvent`](runtime::PluginEvent) and the runtime calls the plugin's `provision` in a
+//!    fresh sandboxed instance. The outcome is recorded in the store before the job leaves the
+//!    outbox.
 
 pub mod admin;
 pub mod app;

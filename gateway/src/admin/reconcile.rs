@@ -127,7 +127,7 @@ impl Reconciler {
         };
         let start = u32::try_from(skip + 1).unwrap_or(u32::MAX);
         let batch = u32::try_from(BATCH).unwrap_or(u32::MAX);
-        let page = sor.list(kind.name(), None, start, batch).await;
+        let page = sor.list(kind, None, start, batch).await;
         Ok(page.map_err(RunError::Source)?.resources)
     }
 

@@ -12,7 +12,7 @@
 //! [`Provisioning`] holds everything that is the same in both modes: input validation, the
 //! read-check-compute-write loop of PUT and PATCH, `If-Match`, `/Bulk`. Where resources live is a
 //! [`Resources`] implementation chosen once at start ([`resources`] argues the seam), and every
-//! change, whichever the mode, is committed through one [`Recorder`](record::Recorder) with its
+//! change, whichever the mode, is committed through one `Recorder` (`record.rs`) with its
 //! delivery jobs.
 //!
 //! Writes use optimistic concurrency: the resource is read, the change computed and validated,

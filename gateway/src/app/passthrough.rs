@@ -100,7 +100,7 @@ impl PassThrough {
     /// One resource as the system of record holds it, if it does.
     async fn get(&self, kind: ResourceKind, id: &str) -> Result<Option<Value>, ScimError> {
         self.system_of_record()?
-            .get(kind.name(), id)
+            .get(kind, id)
             .await
             .map_err(|f| self.upstream(&f))
     }
@@ -121,7 +121,7 @@ impl PassThrough {
         let page = self
             .system_of_record()?
             .list(
-                kind.name(),
+                kind,
                 q.filter.as_ref().map(ToString::to_string),
                 u32::try_from(q.start_index.max(1)).unwrap_or(u32::MAX),
                 u32::try_from(take).unwrap_or(u32::MAX),
@@ -148,7 +148,7 @@ impl PassThrough {
         let filter = format!("userName eq {}", json!(name));
         let page = self
             .system_of_record()?
-            .list(kind.name(), Some(filter), 1, 2)
+            .list(kind, Some(filter), 1, 2)
             .await
             .map_err(|f| self.upstream(&f))?;
         let ours = existing.map(|e| text(e, "id"));
@@ -179,7 +179,7 @@ impl PassThrough {
         let id = before.map(|b| text(b, "id").to_owned());
         let event = ConnectorEvent {
             operation,
-            resource_type: kind.name().to_owned(),
+            kind,
             // A create has no id until the system of record gives it one.
             id: id.clone().unwrap_or_default(),
             remote_id: id.clone(),

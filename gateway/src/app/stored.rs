@@ -1,5 +1,5 @@
 //! The default way of keeping resources: the gateway's own store. Reads use the store's indexes
-//! and serve stored text without decoding it where they can ([`raw`](super::raw)); writes are
+//! and serve stored text without decoding it where they can (`raw.rs`); writes are
 //! conditional on the version read and commit the change with its delivery jobs.
 
 use std::collections::HashSet;
@@ -33,7 +33,7 @@ pub struct Persisted {
 
 /// A resource a search selected.
 #[derive(Debug)]
-pub enum Found {
+enum Found {
     /// Decoded, because the search looked inside it (to filter or sort).
     Decoded {
         /// Users or Groups.
@@ -130,7 +130,7 @@ impl Persisted {
     }
 
     /// Finds the resources of `kinds` that a query selects: `(totalResults, page)`.
-    pub fn search(
+    fn search(
         &self,
         kinds: &[ResourceKind],
         q: &ListQuery,
@@ -231,7 +231,7 @@ impl Persisted {
     }
 
     /// One stored resource with its memberships, read together, or `404`.
-    pub fn find_one(&self, kind: ResourceKind, id: &str) -> Result<Stored, ScimError> {
+    fn find_one(&self, kind: ResourceKind, id: &str) -> Result<Stored, ScimError> {
         self.store
             .find(kind, Key::Id(id))?
             .pop()
@@ -263,8 +263,8 @@ impl Persisted {
     }
 
     /// A stored resource as response text: spliced from the stored text when the request
-    /// allows it (see [`raw`]), otherwise decoded and rendered.
-    pub fn render_stored(
+    /// allows it (see `raw.rs`), otherwise decoded and rendered.
+    fn render_stored(
         &self,
         kind: ResourceKind,
         stored: Stored,
@@ -287,7 +287,7 @@ impl Persisted {
     }
 
     /// A `ListResponse` for a search, as response text.
-    pub fn list_response(
+    fn list_response(
         &self,
         kinds: &[ResourceKind],
         q: &ListQuery,

@@ -112,7 +112,7 @@ pub async fn deliver_now(
         };
         let event = ConnectorEvent {
             operation,
-            resource_type: subject.kind.name().to_owned(),
+            kind: subject.kind,
             id: subject.id.to_owned(),
             remote_id: remote.map(|r| r.remote_id),
             resource,

@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::config::ConnectorConfig;
 use crate::delivery::{self, Attempted, ConnectorEvent, DeliverFuture, IdLookup, ReadFuture};
-use crate::model::{Failure, Page, RemoteRef};
+use crate::model::{Failure, Page, RemoteRef, ResourceKind};
 use crate::runtime::{
     AllowedHost, CallError, Cidr, ConnectorInstance, InstanceConfig, Limits, Plugin, PluginEvent,
     Runtime, World, bundled,
@@ -45,7 +45,7 @@ impl delivery::Connector for Instance {
         let instance = self.0.clone();
         let event = PluginEvent {
             operation: event.operation,
-            resource_type: event.resource_type,
+            resource_type: event.kind.name().to_owned(),
             id: event.id,
             remote_id: event.remote_id,
             resource: match event.resource {
@@ -68,29 +68,23 @@ impl delivery::Connector for Instance {
         self.0.plugin().world() == World::ReadableConnector
     }
 
-    fn get(&self, resource_type: &str, remote_id: &str) -> ReadFuture<Option<Value>> {
+    fn get(&self, kind: ResourceKind, remote_id: &str) -> ReadFuture<Option<Value>> {
         let instance = self.0.clone();
-        let (resource_type, remote_id) = (resource_type.to_owned(), remote_id.to_owned());
-        Box::pin(async move {
-            instance
-                .get(&resource_type, &remote_id)
-                .await
-                .map_err(failure)
-        })
+        let remote_id = remote_id.to_owned();
+        Box::pin(async move { instance.get(kind.name(), &remote_id).await.map_err(failure) })
     }
 
     fn list(
         &self,
-        resource_type: &str,
+        kind: ResourceKind,
         filter: Option<String>,
         start_index: u32,
         count: u32,
     ) -> ReadFuture<Page> {
         let instance = self.0.clone();
-        let resource_type = resource_type.to_owned();
         Box::pin(async move {
             instance
-                .list(&resource_type, filter.as_deref(), start_index, count)
+                .list(kind.name(), filter.as_deref(), start_index, count)
                 .await
                 .map_err(failure)
         })

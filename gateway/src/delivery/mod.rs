@@ -48,8 +48,8 @@ use retry::RetryPolicy;
 pub struct ConnectorEvent {
     /// What happened.
     pub operation: Operation,
-    /// `User` or `Group`.
-    pub resource_type: String,
+    /// Users or Groups.
+    pub kind: ResourceKind,
     /// The gateway's id.
     pub id: String,
     /// What the connector called the resource last time, if it was delivered before.
@@ -102,7 +102,7 @@ pub trait Connector: Send + Sync {
     }
 
     /// Reads one resource by the id the target knows it by; `None` if it has none.
-    fn get(&self, _resource_type: &str, _remote_id: &str) -> ReadFuture<Option<Value>> {
+    fn get(&self, _kind: ResourceKind, _remote_id: &str) -> ReadFuture<Option<Value>> {
         Box::pin(async { Err(cannot_read()) })
     }
 
@@ -110,7 +110,7 @@ pub trait Connector: Send + Sync {
     /// `start_index`, at most `count`.
     fn list(
         &self,
-        _resource_type: &str,
+        _kind: ResourceKind,
         _filter: Option<String>,
         _start_index: u32,
         _count: u32,
@@ -362,24 +362,22 @@ async fn event_for(
 ) -> Result<Option<ConnectorEvent>, Failure> {
     let store_failed =
         |e: crate::store::StoreError| Failure::transient(format!("reading the store failed: {e}"));
+    let kind = ResourceKind::from_name(&job.resource_type).ok_or_else(|| {
+        Failure::permanent(format!("unknown resource type '{}'", job.resource_type))
+    })?;
     let resource = match job.operation {
         Operation::Delete => Value::Null,
         Operation::Create | Operation::Replace | Operation::Deactivate => {
             let current = match source {
-                Source::Store => ResourceKind::from_name(&job.resource_type)
-                    .map(|k| store.get(k, &job.resource_id))
-                    .transpose()
-                    .map_err(store_failed)?
-                    .flatten(),
-                Source::SystemOfRecord(sor) => sor
-                    .get(&job.resource_type, &job.resource_id)
-                    .await
-                    .map_err(|f| {
+                Source::Store => store.get(kind, &job.resource_id).map_err(store_failed)?,
+                Source::SystemOfRecord(sor) => {
+                    sor.get(kind, &job.resource_id).await.map_err(|f| {
                         Failure::transient(format!(
                             "reading the system of record failed ({}): {}",
                             f.kind, f.message
                         ))
-                    })?,
+                    })?
+                }
                 Source::Unavailable(name) => {
                     return Err(Failure::transient(format!(
                         "the system of record '{name}' is not available"
@@ -397,7 +395,7 @@ async fn event_for(
         .map_err(store_failed)?;
     Ok(Some(ConnectorEvent {
         operation: job.operation,
-        resource_type: job.resource_type.clone(),
+        kind,
         id: job.resource_id.clone(),
         remote_id: remote.map(|r| r.remote_id),
         resource,
