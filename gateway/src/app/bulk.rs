@@ -15,6 +15,7 @@ use serde_json::{Map, Value, json};
 use super::Provisioning;
 use crate::model::KINDS;
 use crate::scim::ScimError;
+use crate::scim::message::{field, message_object};
 use crate::scim::resource::version;
 
 /// The `schemas` URN of a bulk request.
@@ -38,12 +39,6 @@ struct Op {
     version: Option<String>,
 }
 
-fn field<'a>(obj: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
-    obj.iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v)
-}
-
 /// Runs a bulk request; answers the `BulkResponse` body.
 pub async fn execute(
     service: &Provisioning,
@@ -51,23 +46,7 @@ pub async fn execute(
     max_operations: usize,
     base_url: &str,
 ) -> Result<Value, ScimError> {
-    let obj = body.as_object().ok_or_else(|| {
-        ScimError::bad_request("invalidSyntax", "a BulkRequest must be a JSON object")
-    })?;
-    let listed = field(obj, "schemas")
-        .and_then(Value::as_array)
-        .is_some_and(|a| {
-            a.iter().any(|s| {
-                s.as_str()
-                    .is_some_and(|s| s.eq_ignore_ascii_case(BULK_REQUEST))
-            })
-        });
-    if !listed {
-        return Err(ScimError::bad_request(
-            "invalidSyntax",
-            format!("a bulk body must list the schema {BULK_REQUEST}"),
-        ));
-    }
+    let obj = message_object(body, BULK_REQUEST, "BulkRequest", "a bulk body")?;
     let raw_ops = field(obj, "Operations")
         .and_then(Value::as_array)
         .ok_or_else(|| ScimError::bad_request("invalidSyntax", "'Operations' must be an array"))?;

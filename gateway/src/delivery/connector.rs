@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::config::ConnectorConfig;
 use crate::delivery::{self, Attempted, ConnectorEvent, DeliverFuture, IdLookup, ReadFuture};
-use crate::model::{Failure, Page, RemoteRef, ResourceKind};
+use crate::model::{Failure, Page, ResourceKind};
 use crate::runtime::{
     AllowedHost, CallError, Cidr, ConnectorInstance, InstanceConfig, Limits, Plugin, PluginEvent,
     Runtime, World, bundled,
@@ -56,11 +56,10 @@ impl delivery::Connector for Instance {
         };
         Box::pin(async move {
             let (delivered, logs) = instance.provision_logged(&event, ids).await;
-            let result = delivered.map_err(failure).map(|d| RemoteRef {
-                remote_id: d.remote_id,
-                remote_version: d.remote_version,
-            });
-            Attempted { result, logs }
+            Attempted {
+                result: delivered.map_err(failure),
+                logs,
+            }
         })
     }
 

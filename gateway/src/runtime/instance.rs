@@ -16,13 +16,13 @@ use std::time::Instant;
 use serde_json::Value;
 use wasmtime::{Store, Trap};
 
-use crate::model::{Operation, Page};
+use crate::model::{Operation, Page, RemoteRef};
 
 use crate::runtime::bindings::v0_1;
 use crate::runtime::error::CallError;
 use crate::runtime::plugin::{Plugin, PluginCode};
 use crate::runtime::sandbox::{self, HostState, Sandbox};
-use crate::runtime::types::{ConfigKey, Delivered, Descriptor, PluginEvent, RemoteIdLookup, World};
+use crate::runtime::types::{ConfigKey, Descriptor, PluginEvent, RemoteIdLookup, World};
 use crate::runtime::{Limits, RuntimeInner};
 
 /// A plugin configured as one of the gateway's connectors.
@@ -93,7 +93,7 @@ impl ConnectorInstance {
         &self,
         event: &PluginEvent,
         remote_ids: RemoteIdLookup,
-    ) -> Result<Delivered, CallError> {
+    ) -> Result<RemoteRef, CallError> {
         self.provision_logged(event, remote_ids).await.0
     }
 
@@ -103,7 +103,7 @@ impl ConnectorInstance {
         &self,
         event: &PluginEvent,
         remote_ids: RemoteIdLookup,
-    ) -> (Result<Delivered, CallError>, Vec<String>) {
+    ) -> (Result<RemoteRef, CallError>, Vec<String>) {
         let (answer, logs) = run_logged(
             &self.runtime.engine,
             &self.plugin.code,
@@ -133,7 +133,7 @@ impl ConnectorInstance {
     }
 
     /// Checks a provision call's answer.
-    fn delivered(&self, event: &PluginEvent, answer: Answer) -> Result<Delivered, CallError> {
+    fn delivered(&self, event: &PluginEvent, answer: Answer) -> Result<RemoteRef, CallError> {
         let Answer::Provision(result) = answer else {
             return Err(unexpected());
         };
@@ -156,7 +156,7 @@ impl ConnectorInstance {
                 v.len()
             )));
         }
-        Ok(Delivered {
+        Ok(RemoteRef {
             remote_id: delivered.remote_id,
             remote_version: delivered.remote_version,
         })

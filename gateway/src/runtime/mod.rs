@@ -6,7 +6,7 @@
 //!   └─ runtime.load(wasm)         compile (or load from the disk cache), check, link, describe
 //!        └─ Arc<Plugin>           descriptor(), world(), sha256()
 //!   └─ runtime.instance(plugin, InstanceConfig { name, config, secrets, hosts, ranges, limits })
-//!        └─ ConnectorInstance     provision(event, remote_ids) → Result<Delivered, CallError>
+//!        └─ ConnectorInstance     provision(event, remote_ids) → Result<RemoteRef, CallError>
 //!                                 get(type, id), list(type, filter, start, count)  (readers)
 //! ```
 //!
@@ -63,9 +63,7 @@ pub use crate::runtime::egress::{AllowedHost, Cidr, address_permitted};
 pub use crate::runtime::error::{CallError, RuntimeError};
 pub use crate::runtime::instance::ConnectorInstance;
 pub use crate::runtime::plugin::Plugin;
-pub use crate::runtime::types::{
-    ConfigKey, Delivered, Descriptor, PluginEvent, RemoteIdLookup, World,
-};
+pub use crate::runtime::types::{ConfigKey, Descriptor, PluginEvent, RemoteIdLookup, World};
 
 use crate::runtime::sandbox::{HostState, Sandbox};
 

@@ -49,15 +49,6 @@ pub struct PluginEvent {
     pub changed_paths: Vec<String>,
 }
 
-/// A successful delivery.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Delivered {
-    /// The id the target knows the resource by.
-    pub remote_id: String,
-    /// The target's version tag, if any.
-    pub remote_version: Option<String>,
-}
-
 /// One configuration key a plugin reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigKey {

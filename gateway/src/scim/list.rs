@@ -11,6 +11,7 @@ use time::format_description::well_known::Rfc3339;
 use super::attr::{AttrInfo, AttrPath, AttrType};
 use super::error::ScimError;
 use super::filter::{self, Filter};
+use super::message::message_object;
 
 /// The `schemas` URN of a `POST .search` body.
 pub const SEARCH_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:SearchRequest";
@@ -129,25 +130,7 @@ impl ListQuery {
 
     /// Builds a query from a `SearchRequest` body.
     pub fn from_search_request(body: &Value) -> Result<Self, ScimError> {
-        let obj = body.as_object().ok_or_else(|| {
-            ScimError::bad_request("invalidSyntax", "a SearchRequest must be a JSON object")
-        })?;
-        let schemas_ok = obj
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case("schemas"))
-            .and_then(|(_, v)| v.as_array())
-            .is_some_and(|a| {
-                a.iter().any(|s| {
-                    s.as_str()
-                        .is_some_and(|s| s.eq_ignore_ascii_case(SEARCH_REQUEST))
-                })
-            });
-        if !schemas_ok {
-            return Err(ScimError::bad_request(
-                "invalidSyntax",
-                format!("a search body must list the schema {SEARCH_REQUEST}"),
-            ));
-        }
+        let obj = message_object(body, SEARCH_REQUEST, "SearchRequest", "a search body")?;
         let mut q = ListQuery {
             start_index: 1,
             ..Default::default()

@@ -10,6 +10,7 @@ pub mod discovery;
 pub mod error;
 pub mod filter;
 pub mod list;
+pub mod message;
 pub mod patch;
 pub mod resource;
 pub mod schema;
