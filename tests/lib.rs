@@ -672,3 +672,322 @@ pub fn eventually(mut check: impl FnMut() -> Result<(), String>) {
 pub fn when(cond: bool, what: &str) -> Result<(), String> {
     if cond { Ok(()) } else { Err(what.to_owned()) }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Admin errors, plugin uploads, a recording target that can hold requests, captured gateway
+// logs and whole-directory scans: the helpers of the admin, pass-through and secrecy tests.
+// ---------------------------------------------------------------------------------------------
+
+/// Asserts an admin API refusal: the HTTP `status`, and the documented body
+/// `{"error": {"status": N, "message": "..."}}` with nothing else in it and a message that says
+/// something. Answers the message.
+#[track_caller]
+pub fn assert_admin_error(answer: (u16, Value), status: u16) -> String {
+    let (got, body) = answer;
+    assert_eq!(got, status, "status; body: {body}");
+    let keys = |v: &Value| -> Vec<String> {
+        let mut keys: Vec<String> = v
+            .as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default();
+        keys.sort();
+        keys
+    };
+    assert_eq!(keys(&body), ["error"], "the admin error shape: {body}");
+    assert_eq!(
+        keys(&body["error"]),
+        ["message", "status"],
+        "the admin error shape: {body}"
+    );
+    assert_eq!(body["error"]["status"], status, "{body}");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(!message.trim().is_empty(), "an empty message: {body}");
+    message.to_owned()
+}
+
+/// The bytes of the `echo` plugin built with `ECHO_VERSION=version`.
+pub fn echo_wasm(version: &str) -> Vec<u8> {
+    std::fs::read(build_plugin("echo", &[("ECHO_VERSION", version)])).expect("read echo.wasm")
+}
+
+impl Gateway {
+    /// Uploads a plugin: `POST /admin/v1/plugins{query}` with `wasm` as an `application/wasm`
+    /// body (bytes, or a streamed [`reqwest::blocking::Body`]). Answers the status and the JSON
+    /// answer (`Null` when there is none).
+    pub fn upload_plugin(
+        &self,
+        wasm: impl Into<reqwest::blocking::Body>,
+        query: &str,
+    ) -> (u16, Value) {
+        let r = self
+            .admin_req(Method::POST, &format!("/admin/v1/plugins{query}"))
+            .header("content-type", "application/wasm")
+            .body(wasm)
+            .send()
+            .expect("upload a plugin");
+        parts(r)
+    }
+
+    /// Uploads a plugin the gateway must accept (`201`, or `200` when it is already there);
+    /// answers the plugin as the gateway describes it.
+    #[track_caller]
+    pub fn install_plugin(&self, wasm: Vec<u8>) -> Value {
+        let (status, plugin) = self.upload_plugin(wasm, "");
+        assert!(matches!(status, 200 | 201), "upload: {status} {plugin}");
+        plugin
+    }
+
+    /// Starts a gateway like [`Gateway::spawn`], but with its standard error (its log) appended
+    /// to the file `log` instead of the test's own. `env` may set `RUST_LOG`.
+    pub fn spawn_logged(data_dir: &Path, extra: &[&str], env: &[(&str, &str)], log: &Path) -> Self {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .expect("open the gateway's log file");
+        let mut cmd = Command::new(gateway_bin());
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .args(extra)
+            .env_remove("SCIM_GATEWAY_TOKEN")
+            .env("SCIM_GATEWAY_ADMIN_TOKEN", ADMIN_TOKEN)
+            .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(file));
+        let client = client();
+        let mut child = cmd.spawn().expect("spawn scim-gateway");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let base = loop {
+            match rx.recv_timeout(Duration::from_secs(60)) {
+                Ok(line) => {
+                    if let Some(url) = line.strip_prefix("listening on ") {
+                        break url.trim().to_owned();
+                    }
+                }
+                Err(_) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!("gateway did not start; see {}", log.display());
+                }
+            }
+        };
+        Gateway {
+            child: Some(child),
+            base,
+            data_dir: data_dir.to_owned(),
+            owns_dir: false,
+            client,
+        }
+    }
+}
+
+/// Every file under `dir` (recursively) with its bytes, whatever its name: the store, caches,
+/// temporary files.
+pub fn files_under(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read a directory").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else if let Ok(bytes) = std::fs::read(&path) {
+            out.push((path, bytes));
+        }
+    }
+    out
+}
+
+/// Whether `needle` occurs in `haystack`, byte for byte.
+pub fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// One request a [`Target`] received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// `POST`, `GET`, ...
+    pub method: String,
+    /// The request target (path and query).
+    pub path: String,
+    /// The headers, names in lower case, in the order received.
+    pub headers: Vec<(String, String)>,
+    /// The body as JSON (`Null` when it is empty or not JSON).
+    pub body: Value,
+}
+
+impl Received {
+    /// The first value of header `name` (any case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// What a [`Target`]'s connections share.
+#[derive(Default)]
+struct TargetState {
+    /// Every request, in the order they arrived.
+    received: Mutex<Vec<Received>>,
+    /// Whether requests are held, and how many wait now.
+    gate: Mutex<Gate>,
+    /// Signalled when the gate opens.
+    opened: std::sync::Condvar,
+}
+
+/// See [`Target::hold`].
+#[derive(Default)]
+struct Gate {
+    /// Requests are held while set.
+    holding: bool,
+    /// Requests held now.
+    waiting: usize,
+    /// The status answered (200 unless set).
+    status: u16,
+}
+
+/// An HTTP target for connectors (the `echo` plugin with `url` set, or any plugin pointed at
+/// it): it records every request with its headers and JSON body, and answers
+/// `{"id": "r-<id>"}` (the body's `id`) with status 200 or the one set. While it *holds*, each
+/// request is recorded when it arrives and answered only once released, so a test can keep a
+/// delivery in flight for as long as it needs. It binds 127.0.0.1 on a port the system picks;
+/// dropping it releases whatever it holds.
+pub struct Target {
+    /// `http://127.0.0.1:PORT`.
+    pub origin: String,
+    /// Shared with the connection threads.
+    state: Arc<TargetState>,
+}
+
+impl Target {
+    /// Starts a target that answers at once.
+    pub fn start() -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the target");
+        let origin = format!("http://{}", listener.local_addr().expect("target address"));
+        let state = Arc::new(TargetState::default());
+        lock(&state.gate).status = 200;
+        let shared = state.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let state = shared.clone();
+                std::thread::spawn(move || target_connection(stream, &state));
+            }
+        });
+        Target { origin, state }
+    }
+
+    /// From now on, requests wait for [`Target::release`] before they are answered.
+    pub fn hold(&self) {
+        lock(&self.state.gate).holding = true;
+    }
+
+    /// Answers every held request, and every later one at once.
+    pub fn release(&self) {
+        lock(&self.state.gate).holding = false;
+        self.state.opened.notify_all();
+    }
+
+    /// How many requests are held now.
+    pub fn waiting(&self) -> usize {
+        lock(&self.state.gate).waiting
+    }
+
+    /// Answers later requests with `status` (and the usual body).
+    pub fn answer_with(&self, status: u16) {
+        lock(&self.state.gate).status = status;
+    }
+
+    /// Every request received so far.
+    pub fn received(&self) -> Vec<Received> {
+        lock(&self.state.received).clone()
+    }
+
+    /// Every request body received so far.
+    pub fn events(&self) -> Vec<Value> {
+        self.received().into_iter().map(|r| r.body).collect()
+    }
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+/// Locks `m`, whether or not a panicking thread poisoned it.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Serves HTTP/1.1 requests on one connection of a [`Target`] until the peer closes it.
+fn target_connection(stream: std::net::TcpStream, state: &TargetState) {
+    use std::io::{Read, Write};
+    let Ok(mut writer) = stream.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(stream);
+    loop {
+        let mut request_line = String::new();
+        match reader.read_line(&mut request_line) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let mut words = request_line.split_whitespace();
+        let method = words.next().unwrap_or_default().to_owned();
+        let path = words.next().unwrap_or_default().to_owned();
+        let mut headers = Vec::new();
+        let mut length = 0usize;
+        loop {
+            let mut line = String::new();
+            match reader.read_line(&mut line) {
+                Ok(0) | Err(_) => return,
+                Ok(_) if line == "\r\n" => break,
+                Ok(_) => {}
+            }
+            if let Some((name, value)) = line.split_once(':') {
+                let (name, value) = (name.trim().to_ascii_lowercase(), value.trim().to_owned());
+                if name == "content-length" {
+                    length = value.parse().unwrap_or(0);
+                }
+                headers.push((name, value));
+            }
+        }
+        let mut body = vec![0; length];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        let answer = json!({"id": format!("r-{}", body["id"].as_str().unwrap_or_default())});
+        lock(&state.received).push(Received {
+            method,
+            path,
+            headers,
+            body,
+        });
+        let status = {
+            let mut gate = lock(&state.gate);
+            gate.waiting += 1;
+            while gate.holding {
+                gate = state.opened.wait(gate).unwrap_or_else(|e| e.into_inner());
+            }
+            gate.waiting -= 1;
+            gate.status
+        };
+        let answer = answer.to_string();
+        let response = format!(
+            "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{answer}",
+            answer.len()
+        );
+        if writer.write_all(response.as_bytes()).is_err() {
+            return;
+        }
+    }
+}

@@ -1,9 +1,12 @@
 //! Bearer-token authentication: refusals carry `WWW-Authenticate` and a SCIM body; tokens come
 //! from the environment, from the config file (hashed or plain), or are generated once.
 
+use std::path::Path;
+
 use reqwest::Method;
 use scim_gateway_e2e::{
-    Gateway, TOKEN, assert_scim_error, expect, hash_token, header, scratch_dir, user, write_config,
+    Gateway, TOKEN, assert_scim_error, contains_bytes, expect, files_under, hash_token, header,
+    scratch_dir, user, write_config,
 };
 
 /// GET `/Users` with the given Authorization header value (none for `None`).
@@ -57,30 +60,73 @@ fn missing_or_wrong_tokens_are_401() {
     assert_eq!(list["totalResults"], 0);
 }
 
+/// Asserts that no file under `dir` (the store `*.redb` included) holds any of `tokens`.
+#[track_caller]
+fn assert_no_file_holds(dir: &Path, tokens: &[&str]) {
+    let files = files_under(dir);
+    assert!(
+        files
+            .iter()
+            .any(|(p, _)| p.extension().is_some_and(|x| x == "redb")),
+        "the store is among the files scanned: {:?}",
+        files.iter().map(|f| &f.0).collect::<Vec<_>>()
+    );
+    for (path, bytes) in &files {
+        for token in tokens {
+            assert!(
+                !contains_bytes(bytes, token.as_bytes()),
+                "{} holds the token `{token}`",
+                path.display()
+            );
+        }
+    }
+}
+
 /// Tokens from the config file, as `sha256` (computed with `scim-gateway hash-token`) or as
-/// plain `token`, are accepted next to the environment's; others are not.
+/// plain `token`, are accepted next to the environment's; others are not; and none of them is
+/// written to the data directory.
 #[test]
-fn config_file_tokens() {
+fn config_file_tokens_hashed_or_plain_are_accepted_and_never_stored() {
     let hash = hash_token("entra-s3cret");
     assert_eq!(hash.len(), 64);
     assert!(hash.bytes().all(|b| b.is_ascii_hexdigit()), "{hash}");
     assert_ne!(hash, hash_token("entra-s3creT"));
-    let gw = Gateway::start_with_config(&format!(
-        "[[tokens]]\nname = \"x\"\nsha256 = \"{hash}\"\n\n\
-         [[tokens]]\nname = \"script\"\ntoken = \"plain-s3cret\"\n"
-    ));
+    let config_dir = scratch_dir("cfg-tokens");
+    let config = write_config(
+        &config_dir,
+        &format!(
+            "[[tokens]]\nname = \"x\"\nsha256 = \"{hash}\"\n\n\
+             [[tokens]]\nname = \"script\"\ntoken = \"plain-s3cret\"\n"
+        ),
+    );
+    let data = scratch_dir("cfg-tokens-data");
+    let mut gw = Gateway::start_in(&data, &["--config", config.to_str().expect("utf-8")]);
     expect(get_users(&gw, Some("Bearer entra-s3cret")), 200);
     expect(get_users(&gw, Some("Bearer plain-s3cret")), 200);
     expect(get_users(&gw, Some(&format!("Bearer {TOKEN}"))), 200);
     assert_unauthorized(get_users(&gw, Some(&format!("Bearer {hash}"))));
     assert_unauthorized(get_users(&gw, Some("Bearer entra-s3cre")));
-    let config = std::fs::read_to_string(gw.data_dir.join("config.toml")).unwrap();
-    assert!(!config.contains("entra-s3cret"));
+    // Each token makes a change, so the store records who made it.
+    for (i, token) in ["entra-s3cret", "plain-s3cret", TOKEN].iter().enumerate() {
+        let r = gw
+            .client
+            .post(format!("{}/Users", gw.base))
+            .bearer_auth(token)
+            .header("content-type", "application/scim+json")
+            .body(user(&format!("u{i}@example.com")).to_string())
+            .send()
+            .expect("request");
+        expect(r, 201);
+    }
+    gw.stop();
+    assert_no_file_holds(&data, &["entra-s3cret", "plain-s3cret", TOKEN]);
+    let _ = std::fs::remove_dir_all(&config_dir);
+    let _ = std::fs::remove_dir_all(&data);
 }
 
 /// A config-file token works with no environment token at all, and no token is generated.
 #[test]
-fn config_token_alone_generates_nothing() {
+fn a_config_file_token_alone_is_enough_and_no_token_is_generated() {
     let dir = scratch_dir("cfg-token");
     let config = write_config(
         &dir,
@@ -102,12 +148,12 @@ fn config_token_alone_generates_nothing() {
 }
 
 /// With no token configured, the first start prints a generated `SCIM_TOKEN=...` that works;
-/// only its hash is kept; a restart on the same data directory prints nothing and still
+/// only its hash is kept (no file the gateway wrote holds the token, the store included); a restart on the same data directory prints nothing and still
 /// accepts it.
 #[test]
 fn generated_token_is_printed_once_and_survives_restart() {
     let dir = scratch_dir("gen-token");
-    let gw = Gateway::spawn(&dir, &[], &[]);
+    let mut gw = Gateway::spawn(&dir, &[], &[]);
     let printed = Gateway::startup_output();
     let token = printed
         .iter()
@@ -128,15 +174,9 @@ fn generated_token_is_printed_once_and_survives_restart() {
         .send()
         .expect("request");
     expect(created, 201);
-    drop(gw);
+    gw.stop();
 
-    let on_disk: String = std::fs::read_dir(&dir)
-        .unwrap()
-        .filter_map(Result::ok)
-        .filter(|e| e.path().is_file() && e.path().extension().is_none_or(|x| x != "redb"))
-        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
-        .collect();
-    assert!(!on_disk.contains(&token), "the token itself was stored");
+    assert_no_file_holds(&dir, &[&token]);
 
     let again = Gateway::spawn(&dir, &[], &[]);
     let printed = Gateway::startup_output();

@@ -3,11 +3,15 @@
 //! the gateway answer 500.
 
 use reqwest::Method;
+use reqwest::blocking::Response;
 use scim_gateway_e2e::{
-    Gateway, USER_SCHEMA, assert_scim_error, create, expect, header, id_of, parts, patch_body,
-    query, user,
+    GROUP_SCHEMA, Gateway, LIST_RESPONSE, USER_SCHEMA, assert_scim_error, create, expect, header,
+    id_of, parts, patch_body, query, user,
 };
-use serde_json::json;
+use serde_json::{Value, json};
+
+/// The SCIM error message URN.
+const ERROR: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
 
 /// Sends `body` as raw bytes with the given Content-Type.
 fn send_raw(
@@ -56,7 +60,7 @@ fn malformed_json_is_invalid_syntax() {
 /// A body in another media type is `415`; `application/json` (with or without parameters)
 /// and `application/scim+json; charset=utf-8` are accepted.
 #[test]
-fn content_types() {
+fn a_body_in_another_media_type_is_415_and_json_media_types_are_accepted() {
     let gw = Gateway::start();
     for ct in [
         "text/plain",
@@ -116,7 +120,7 @@ fn body_over_max_body_bytes_is_413() {
 
 /// Filters that do not parse are `400 invalidFilter`, in the query string and in a search body.
 #[test]
-fn invalid_filters() {
+fn filters_that_do_not_parse_are_invalid_filter() {
     let gw = Gateway::start();
     create(&gw, "/Users", &user("ann@example.com"));
     for bad in [
@@ -162,7 +166,7 @@ fn ordering_operators_on_booleans_are_invalid_filters() {
 /// on `replace` is `noTarget`, as is a `remove` without a path; a readOnly attribute is
 /// `mutability`; a malformed PatchOp is `invalidSyntax`. Nothing changes.
 #[test]
-fn patch_errors() {
+fn a_bad_patch_operation_is_refused_with_its_scim_type_and_changes_nothing() {
     let gw = Gateway::start();
     let path = format!(
         "/Users/{}",
@@ -249,7 +253,7 @@ fn patch_errors() {
 /// Non-integer `count` and `startIndex` are `400 invalidValue`; negative ones are read as 0
 /// and 1 (RFC 7644 section 3.4.2.4); `count` is capped at `maxResults`.
 #[test]
-fn paging_parameters() {
+fn non_integer_paging_is_invalid_value_negative_paging_is_clamped_and_count_capped() {
     let gw = Gateway::start_with_config("[scim]\nmax_results = 2\n");
     for name in ["a@example.com", "b@example.com", "c@example.com"] {
         create(&gw, "/Users", &user(name));
@@ -275,7 +279,7 @@ fn paging_parameters() {
 
 /// Wrong methods on resource paths are `405`, wrong ids `404`, and a user id is not a group.
 #[test]
-fn wrong_methods_and_ids() {
+fn wrong_methods_are_405_and_unknown_ids_404() {
     let gw = Gateway::start();
     let id = id_of(&create(&gw, "/Users", &user("ann@example.com")));
     assert_scim_error(gw.post(&format!("/Users/{id}"), &user("x")), 405, None);
@@ -286,90 +290,243 @@ fn wrong_methods_and_ids() {
     assert_scim_error(gw.get("/Users/%ZZ"), 404, None);
 }
 
-/// A battery of odd requests: each gets a 4xx answer, never a 5xx, and the gateway keeps
-/// serving.
+/// Asserts that `r` refuses the request as a client error: a 4xx status and a SCIM error body
+/// (RFC 7644 section 3.12) that repeats it.
+#[track_caller]
+fn assert_refused(r: Response, what: &str) {
+    let ct = header(&r, "content-type").unwrap_or_default();
+    let (status, body) = parts(r);
+    assert!(
+        (400..500).contains(&status),
+        "{what}: a 4xx, not {status}: {body}"
+    );
+    assert!(
+        ct.starts_with("application/scim+json"),
+        "{what}: content-type {ct}"
+    );
+    assert_eq!(body["schemas"], json!([ERROR]), "{what}: {body}");
+    assert_eq!(body["status"], status.to_string(), "{what}: {body}");
+    assert!(
+        body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+        "{what}: a detail: {body}"
+    );
+}
+
+/// Asserts that `r` answers `status` with a SCIM resource of `schema` (or a ListResponse).
+#[track_caller]
+fn assert_answered(r: Response, status: u16, schema: &str, what: &str) {
+    let (got, body) = parts(r);
+    assert_eq!(got, status, "{what}: {body}");
+    assert_eq!(body["schemas"][0], schema, "{what}: {body}");
+}
+
+/// A battery of odd requests. Those that are wrong are refused with a 4xx SCIM error, each on
+/// its own merits (every body has its own `userName` or `displayName`, so none is refused just
+/// as a duplicate); those that are odd but valid (a `null` in a list, an Entra-style filtered
+/// PATCH that adds an element, a filter matching nothing) are answered properly. None answers
+/// 5xx, and the gateway keeps serving.
 #[test]
-fn nothing_answers_500() {
+fn odd_requests_are_refused_with_a_4xx_scim_error_or_answered_never_with_a_5xx() {
     let gw = Gateway::start();
     let id = id_of(&create(&gw, "/Users", &user("ann@example.com")));
     let gid = id_of(&create(
         &gw,
         "/Groups",
-        &json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "G"}),
+        &json!({"schemas": [GROUP_SCHEMA], "displayName": "G"}),
+    ));
+    let sub = id_of(&create(
+        &gw,
+        "/Groups",
+        &json!({"schemas": [GROUP_SCHEMA], "displayName": "Sub"}),
     ));
     let user_path = format!("/Users/{id}");
     let group_path = format!("/Groups/{gid}");
-    let bodies = [
-        json!({"schemas": [USER_SCHEMA], "userName": "z", "emails": [null]}),
-        json!({"schemas": [USER_SCHEMA], "userName": "z", "emails": [{"value": "a", "primary": true}, {"value": "b", "primary": true}]}),
-        json!({"schemas": [USER_SCHEMA], "userName": "z", "name": {"givenName": {"nested": true}}}),
-        json!({"schemas": [USER_SCHEMA], "userName": "z", "active": null, "emails": {"value": "x"}}),
-        json!({"schemas": [USER_SCHEMA], "userName": "\u{0}\u{ffff}", "displayName": 1e308}),
-        json!({"schemas": [USER_SCHEMA], "userName": ["a"]}),
-        json!({"schemas": [], "userName": "z"}),
-        json!({"schemas": "nope"}),
-        json!({"schemas": [USER_SCHEMA], "userName": "z", "meta": "not an object", "id": 5}),
-        json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "G2", "members": [{"value": id, "type": "Martian"}]}),
-        json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "G3", "members": [{"value": gid, "type": "Group"}]}),
-        json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "G4", "members": "everyone"}),
-        json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "G5", "members": [{"value": null}, {}]}),
+    // (valid, body): a valid user or group body is taken by its own endpoint, and refused by
+    // the other's; an invalid one is refused by both.
+    let users = [
+        (true, json!({"emails": [null]})),
+        (true, json!({"meta": "not an object", "id": 5})),
+        (
+            false,
+            json!({"emails": [{"value": "a", "primary": true}, {"value": "b", "primary": true}]}),
+        ),
+        (false, json!({"name": {"givenName": {"nested": true}}})),
+        (true, json!({"active": null, "emails": {"value": "x"}})),
+        (false, json!({"displayName": 1e308})),
+        (false, json!({"userName": ["a"]})),
+        (
+            false,
+            json!({"userName": "\u{0}\u{ffff}", "title": {"not": "a string"}}),
+        ),
+        (false, json!({"schemas": []})),
+        (false, json!({"schemas": "nope"})),
     ];
-    let patches = [
-        json!([{"op": "add", "path": "emails[value eq \"x\"].primary", "value": "maybe"}]),
-        json!([{"op": "replace", "path": "members[value eq \"x\"].value", "value": id}]),
-        json!([{"op": "replace", "value": "not an object"}]),
-        json!([{"op": "replace", "value": {"name.givenName.x": "A"}}]),
-        json!([{"op": "add", "path": "emails", "value": null}]),
-        json!([{"op": "remove", "path": "members[value pr]"}]),
-        json!([{"op": "replace", "path": "emails[not (type eq \"work\")]", "value": []}]),
-        json!([null, 1, "x"]),
-        json!({"op": "replace"}),
+    let groups = [
+        (true, json!({"members": [{"value": sub, "type": "Group"}]})),
+        (true, json!({"members": [{"value": null}, {}]})),
+        (
+            false,
+            json!({"members": [{"value": id, "type": "Martian"}]}),
+        ),
+        (false, json!({"members": "everyone"})),
+        (false, json!({"schemas": "nope"})),
     ];
     let mut checked = 0;
-    let mut check = |r: reqwest::blocking::Response, what: &str| {
-        let status = r.status().as_u16();
-        assert!(status < 500, "{what} answered {status}: {:?}", r.text());
-        checked += 1;
-    };
-    for b in &bodies {
-        for endpoint in ["/Users", "/Groups"] {
-            check(gw.post(endpoint, b), &format!("POST {endpoint} {b}"));
-        }
-        check(gw.put(&user_path, b), &format!("PUT user {b}"));
-        check(gw.put(&group_path, b), &format!("PUT group {b}"));
-    }
-    for ops in &patches {
-        for p in [&user_path, &group_path] {
-            check(
-                gw.patch(p, &patch_body(ops.clone())),
-                &format!("PATCH {p} {ops}"),
+    for (i, (valid, odd)) in users.iter().enumerate() {
+        let mut body = json!({"schemas": [USER_SCHEMA], "userName": format!("odd{i}@example.com")});
+        merge(&mut body, odd);
+        let shown = body.to_string();
+        let what = |m: &str| format!("{m} {shown}");
+        if *valid {
+            assert_answered(
+                gw.post("/Users", &body),
+                201,
+                USER_SCHEMA,
+                &what("POST /Users"),
             );
+            body["userName"] = json!(format!("odd{i}-put@example.com"));
+            assert_answered(
+                gw.put(&user_path, &body),
+                200,
+                USER_SCHEMA,
+                &what("PUT user"),
+            );
+        } else {
+            assert_refused(gw.post("/Users", &body), &what("POST /Users"));
+            assert_refused(gw.put(&user_path, &body), &what("PUT user"));
+        }
+        assert_refused(gw.post("/Groups", &body), &what("POST /Groups"));
+        assert_refused(gw.put(&group_path, &body), &what("PUT group"));
+        checked += 4;
+    }
+    for (i, (valid, odd)) in groups.iter().enumerate() {
+        let mut body = json!({"schemas": [GROUP_SCHEMA], "displayName": format!("Odd {i}")});
+        merge(&mut body, odd);
+        let shown = body.to_string();
+        let what = |m: &str| format!("{m} {shown}");
+        if *valid {
+            assert_answered(
+                gw.post("/Groups", &body),
+                201,
+                GROUP_SCHEMA,
+                &what("POST /Groups"),
+            );
+            body["displayName"] = json!(format!("Odd {i} put"));
+            assert_answered(
+                gw.put(&group_path, &body),
+                200,
+                GROUP_SCHEMA,
+                &what("PUT group"),
+            );
+        } else {
+            assert_refused(gw.post("/Groups", &body), &what("POST /Groups"));
+            assert_refused(gw.put(&group_path, &body), &what("PUT group"));
+        }
+        assert_refused(gw.post("/Users", &body), &what("POST /Users"));
+        assert_refused(gw.put(&user_path, &body), &what("PUT user"));
+        checked += 4;
+    }
+    // (operations, valid on the user, valid on the group)
+    let patches = [
+        (
+            json!([{"op": "add", "path": "emails[value eq \"x\"].primary", "value": "maybe"}]),
+            false,
+            false,
+        ),
+        (
+            json!([{"op": "replace", "path": "members[value eq \"x\"].value", "value": id}]),
+            false,
+            true,
+        ),
+        (
+            json!([{"op": "replace", "value": "not an object"}]),
+            false,
+            false,
+        ),
+        (
+            json!([{"op": "replace", "value": {"name.givenName.x": "A"}}]),
+            false,
+            false,
+        ),
+        (
+            json!([{"op": "add", "path": "emails", "value": null}]),
+            true,
+            false,
+        ),
+        (
+            json!([{"op": "remove", "path": "members[value pr]"}]),
+            false,
+            true,
+        ),
+        (
+            json!([{"op": "replace", "path": "emails[not (type eq \"work\")]", "value": []}]),
+            false,
+            false,
+        ),
+        (json!([null, 1, "x"]), false, false),
+        (json!({"op": "replace"}), false, false),
+    ];
+    for (ops, on_user, on_group) in &patches {
+        for (path, valid, schema) in [
+            (&user_path, on_user, USER_SCHEMA),
+            (&group_path, on_group, GROUP_SCHEMA),
+        ] {
+            let r = gw.patch(path, &patch_body(ops.clone()));
+            let what = format!("PATCH {path} {ops}");
+            if *valid {
+                assert_answered(r, 200, schema, &what);
+            } else {
+                assert_refused(r, &what);
+            }
+            checked += 1;
         }
     }
+    // Odd but valid queries are answered (a filter that matches nothing, an unknown sortBy or
+    // attribute); a number out of range is refused.
     let queries = [
-        "filter=meta.created gt \"not a date\"",
-        "filter=userName eq 12",
-        "filter=active eq \"True\"",
-        "filter=emails[value sw \"a\" and not (type pr)]",
-        "filter=name pr and name.givenName gt 3",
-        "filter=members[value eq 1]",
-        "sortBy=emails",
-        "sortBy=meta.created&sortOrder=descending",
-        "sortBy=nosuch",
-        "attributes=emails[type eq \"work\"]",
-        "attributes=nosuch.sub,,",
-        "excludedAttributes=id,schemas",
-        "startIndex=99999999999999999999",
-        "count=99999999999999",
+        ("filter=meta.created gt \"not a date\"", true),
+        ("filter=userName eq 12", true),
+        ("filter=active eq \"True\"", true),
+        ("filter=emails[value sw \"a\" and not (type pr)]", true),
+        ("filter=name pr and name.givenName gt 3", true),
+        ("filter=members[value eq 1]", true),
+        ("sortBy=emails", true),
+        ("sortBy=meta.created&sortOrder=descending", true),
+        ("sortBy=nosuch", true),
+        ("attributes=emails[type eq \"work\"]", true),
+        ("attributes=nosuch.sub,,", true),
+        ("excludedAttributes=id,schemas", true),
+        ("count=99999999999999", true),
+        ("startIndex=99999999999999999999", false),
+        ("count=1e3", false),
     ];
-    for q in queries {
+    for (q, valid) in queries {
         let url = format!("/Users?{}", q.replace(' ', "%20").replace('"', "%22"));
-        check(gw.get(&url), q);
-        check(gw.get(&url.replacen("/Users", "/Groups", 1)), q);
+        for url in [url.clone(), url.replacen("/Users", "/Groups", 1)] {
+            if valid {
+                assert_answered(gw.get(&url), 200, LIST_RESPONSE, &url);
+            } else {
+                assert_refused(gw.get(&url), &url);
+            }
+            checked += 1;
+        }
     }
     assert_eq!(
         checked,
-        bodies.len() * 4 + patches.len() * 2 + queries.len() * 2
+        (users.len() + groups.len()) * 4 + patches.len() * 2 + queries.len() * 2
     );
-    assert_eq!(gw.fetch(&user_path)["userName"], "ann@example.com");
+    assert_eq!(
+        gw.fetch(&user_path)["id"],
+        id.as_str(),
+        "the gateway keeps serving"
+    );
+}
+
+/// Merges the members of `extra` (an object) into `body`.
+fn merge(body: &mut Value, extra: &Value) {
+    if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+        for (k, v) in extra {
+            body.insert(k.clone(), v.clone());
+        }
+    }
 }

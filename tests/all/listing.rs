@@ -32,7 +32,7 @@ const PEOPLE: [(&str, &str); 5] = [
 /// (case-insensitively) and on the sub-attribute `name.familyName`; it combines with a filter
 /// and with paging.
 #[test]
-fn sort_by_user_name_and_family_name() {
+fn sort_by_orders_by_user_name_case_insensitively_and_by_family_name_both_ways() {
     let gw = Gateway::start();
     seed(&gw, &PEOPLE);
     let sorted = |params: &[(&str, &str)], attr: &str| -> Vec<String> {
@@ -111,7 +111,7 @@ fn sort_by_user_name_and_family_name() {
 /// `itemsPerPage` the page; `count=0` answers only the total; a start past the end answers an
 /// empty page; consecutive pages cover every resource exactly once.
 #[test]
-fn paging_with_start_index_and_count() {
+fn start_index_and_count_page_through_every_match_exactly_once() {
     let gw = Gateway::start();
     let ids = seed(&gw, &PEOPLE);
     let page = |start: &str, count: &str| {
@@ -197,7 +197,7 @@ fn keys(v: &Value) -> Vec<String> {
 /// included); `excludedAttributes` drops the named ones, never `id` or `schemas`; both apply
 /// to lists, GET, POST, PUT and PATCH; a password is never returned.
 #[test]
-fn attributes_and_excluded_attributes() {
+fn attributes_and_excluded_attributes_select_what_every_answer_returns() {
     let gw = Gateway::start();
     let mut body = user("ann@example.com");
     body["password"] = json!("t0p-Secret");
@@ -281,7 +281,7 @@ fn search_body(fields: Value) -> Value {
 /// `POST /Users/.search` and `POST /Groups/.search` take filter, sort, paging and attribute
 /// selection from the body; `POST /.search` searches both resource types.
 #[test]
-fn post_search_on_endpoints_and_root() {
+fn post_search_takes_the_query_from_the_body_on_each_endpoint_and_at_the_root() {
     let gw = Gateway::start();
     let ids = seed(&gw, &PEOPLE[..3]);
     create(&gw, "/Groups", &group("eve's team", &[&ids[2]]));
@@ -410,22 +410,35 @@ fn instant(stamp: &str) -> (String, u32) {
 /// `sortBy=meta.created` sorts chronologically (RFC 7644 section 3.4.2.3: "according to the
 /// attribute type"). Timestamps drop trailing zeros (`…10.5Z` is 10.500 s and sorts after
 /// `…10.512Z` as text), so users are created until two of them order differently as text and
-/// as instants (at most 1,000), then both sort orders are checked.
+/// as instants (the test fails if none do within 1,000), then both sort orders are checked,
+/// and the two that differ come in chronological order.
 #[test]
 fn sort_by_meta_created_is_chronological() {
     let gw = Gateway::start();
     let mut stamps: Vec<String> = Vec::new();
+    let mut pair = None;
     for i in 0..1000 {
         let created = create(&gw, "/Users", &user(&format!("u{i}@example.com")));
         let stamp = created["meta"]["created"].as_str().unwrap().to_owned();
-        let discriminating = stamps
+        pair = stamps
             .iter()
-            .any(|old| (instant(old) < instant(&stamp)) != (old.as_str() < stamp.as_str()));
+            .find(|old| (instant(old) < instant(&stamp)) != (old.as_str() < stamp.as_str()))
+            .map(|old| (old.clone(), stamp.clone()));
         stamps.push(stamp);
-        if discriminating {
+        if pair.is_some() {
             break;
         }
     }
+    let (earlier, later) = pair.unwrap_or_else(|| {
+        panic!(
+            "no two of {} creation times order differently as text and as instants: {stamps:?}",
+            stamps.len()
+        )
+    });
+    assert!(
+        instant(&earlier) < instant(&later) && earlier > later,
+        "{earlier} is earlier but sorts after {later} as text"
+    );
     let count = stamps.len().to_string();
     let sorted = |order: &str| -> Vec<(String, u32)> {
         let list = gw.list(
@@ -446,6 +459,11 @@ fn sort_by_meta_created_is_chronological() {
     };
     let ascending = sorted("ascending");
     assert!(ascending.is_sorted(), "{ascending:?}");
+    let at = |stamp: &str| ascending.iter().position(|i| *i == instant(stamp));
+    assert!(
+        at(&earlier) < at(&later),
+        "{earlier} comes before {later}: {ascending:?}"
+    );
     let descending = sorted("descending");
     assert!(descending.is_sorted_by(|a, b| a >= b), "{descending:?}");
 }
