@@ -1,21 +1,34 @@
 //! Pass-through mode: gateway A keeps no identity. Gateway B, a second real instance, is the
 //! system of record behind A's SCIM API through the bundled `scim2` connector (a
 //! `readable-connector`), and A fans every change out to an `echo` connector forwarding to a
-//! [`Sink`].
+//! [`Sink`]. Where B's answers do not matter (or must not come), a [`Target`] stands in for it.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use reqwest::Method;
 use scim_gateway_e2e::{
-    Gateway, Sink, TOKEN, assert_scim_error, build_plugin, create, encode, eventually, gateway_bin,
-    group, id_of, parts, scratch_dir, user, when, write_config,
+    Gateway, Sink, TOKEN, Target, assert_admin_error, assert_scim_error, build_plugin,
+    contains_bytes, create, encode, eventually, files_under, gateway_bin, group, id_of, parts,
+    scratch_dir, user, when, write_config,
 };
 use serde_json::{Value, json};
 
 /// A's configuration: `directory` (B) is the system of record; with a sink, `fan` (echo to
 /// it) receives the active users and every group.
 fn pass_through_config(dir: &Path, b: &Gateway, sink: Option<&Sink>) -> String {
+    system_of_record_config(dir, b.origin(), &b.base, "", sink)
+}
+
+/// A's configuration with the system of record at `origin` (SCIM base `base`), `extra` lines
+/// in its `[[connectors]]` entry, and optionally the `fan` connector forwarding to `sink`.
+fn system_of_record_config(
+    dir: &Path,
+    origin: &str,
+    base: &str,
+    extra: &str,
+    sink: Option<&Sink>,
+) -> String {
     let fan = sink.map(|sink| {
         format!(
             r#"
@@ -41,15 +54,14 @@ system_of_record = "directory"
 [[connectors]]
 name = "directory"
 plugin = "scim2"
-allowed_hosts = ["{b_origin}"]
+allowed_hosts = ["{origin}"]
+{extra}
 [connectors.config]
-base_url = "{b_base}"
+base_url = "{base}"
 adopt = "false"
 [connectors.secrets]
 token = "{TOKEN}"
 {fan}"#,
-            b_origin = b.origin(),
-            b_base = b.base,
             fan = fan.unwrap_or_default(),
         ),
     );
@@ -65,29 +77,16 @@ fn delivered_ops(sink: &Sink, id: &str) -> Vec<String> {
         .collect()
 }
 
-/// Every file under `dir`, read whole.
-fn every_file(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).expect("read the data dir").flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            out.extend(every_file(&path));
-        } else if let Ok(bytes) = std::fs::read(&path) {
-            out.push((path.display().to_string(), bytes));
-        }
-    }
-    out
-}
-
+/// Writes are validated, sent to the system of record while the client waits (its ids, its
+/// uniqueness, its state as the starting point of a PATCH), audited by digests; reads, filters
+/// and paging are answered by asking it, under A's own URLs.
 #[test]
-fn pass_through_mode_stores_no_identity() {
+fn writes_go_to_the_system_of_record_while_the_client_waits_and_reads_are_answered_by_it() {
     let b = Gateway::start();
-    let sink = Sink::start();
     let dir = scratch_dir("pass-through");
-    let config = pass_through_config(&dir, &b, Some(&sink));
-    let mut a = Gateway::start_in(&dir, &["--config", &config]);
+    let config = pass_through_config(&dir, &b, None);
+    let a = Gateway::start_in(&dir, &["--config", &config]);
 
-    // Writes go to the system of record while the client waits; ids are the system of record's.
     let mut ann_body = user("ann.passthrough@example.com");
     ann_body["title"] = json!("Marker-Title-7f3a");
     let ann = create(&a, "/Users", &ann_body);
@@ -100,9 +99,7 @@ fn pass_through_mode_stores_no_identity() {
     );
     let (status, at_b) = parts(b.get(&format!("/Users/{ann_id}")));
     assert_eq!((status, &at_b["userName"]), (200, &ann["userName"]));
-    let mut bob_body = user("bob.passthrough@example.com");
-    bob_body["active"] = json!(false);
-    let bob_id = id_of(&create(&a, "/Users", &bob_body));
+    let bob_id = id_of(&create(&a, "/Users", &user("bob.passthrough@example.com")));
     assert_scim_error(
         a.post("/Users", &user("ANN.passthrough@example.com")),
         409,
@@ -143,7 +140,7 @@ fn pass_through_mode_stores_no_identity() {
     );
     assert_scim_error(a.get("/Users/no-such-id"), 404, None);
 
-    // A PATCH is applied to the system of record's current state and fans out.
+    // A PATCH is applied to the system of record's current state.
     let r = a.patch_ops(
         &format!("/Users/{ann_id}"),
         json!([{"op": "replace", "path": "displayName", "value": "Ann P"}]),
@@ -155,35 +152,14 @@ fn pass_through_mode_stores_no_identity() {
         (&json!("Ann P"), &json!("Marker-Title-7f3a"))
     );
 
-    // Delete at the system of record; the fan-out connector hears of it.
-    let r = a
-        .req(reqwest::Method::DELETE, &format!("/Users/{ann_id}"))
-        .send();
+    // A delete is made at the system of record.
+    let r = a.req(Method::DELETE, &format!("/Users/{ann_id}")).send();
     assert_eq!(r.expect("delete").status().as_u16(), 204);
     assert_eq!(b.get(&format!("/Users/{ann_id}")).status().as_u16(), 404);
     assert_eq!(a.get(&format!("/Users/{ann_id}")).status().as_u16(), 404);
 
-    // The other connector got what its scope admits, read from the system of record.
-    eventually(|| {
-        when(
-            delivered_ops(&sink, &ann_id) == ["create", "replace", "delete"]
-                && delivered_ops(&sink, &sales_id) == ["create"]
-                && a.admin("/admin/v1/jobs")["total"] == 0,
-            "the fan-out connector hears every change in its scope",
-        )
-    });
-    assert!(
-        delivered_ops(&sink, &bob_id).is_empty(),
-        "an inactive user is out of the rule scope"
-    );
-    let events = sink.events();
-    let created = events.iter().find(|e| e["id"] == ann_id.as_str());
-    assert_eq!(
-        created.map(|e| &e["resource"]["title"]),
-        Some(&json!("Marker-Title-7f3a")),
-        "the fan-out carries the system of record's state"
-    );
-    // The audit trail shows each change, by digests of the system of record's states.
+    // The audit trail shows each change, by digests of the system of record's states, and each
+    // write reached the system of record while the client waited (as a delivery with no job).
     let audit = a.admin(&format!(
         "/admin/v1/audit?resource_type=User&resource_id={ann_id}"
     ));
@@ -212,16 +188,64 @@ fn pass_through_mode_stores_no_identity() {
         vec![(&json!("delivered"), &Value::Null); 3],
         "each write reached the system of record while the client waited (no job): {by_directory}"
     );
+    assert_eq!(
+        a.admin("/admin/v1/jobs")["total"],
+        0,
+        "no job for it either"
+    );
+    drop(a);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The other connectors are fed from the system of record: each change in a connector's
+/// scope fans out as a job whose attempt reads the system of record's state, and a connector
+/// added later is brought up to date by a reconcile that reads every resource from it.
+#[test]
+fn other_connectors_are_fed_from_the_system_of_records_state_by_fan_out_and_reconcile() {
+    let b = Gateway::start();
+    let sink = Sink::start();
+    let dir = scratch_dir("pass-through-fan");
+    let config = pass_through_config(&dir, &b, Some(&sink));
+    let a = Gateway::start_in(&dir, &["--config", &config]);
+
+    let mut ann_body = user("ann@example.com");
+    ann_body["title"] = json!("Lead");
+    let ann_id = id_of(&create(&a, "/Users", &ann_body));
+    let mut bob_body = user("bob@example.com");
+    bob_body["active"] = json!(false);
+    let bob_id = id_of(&create(&a, "/Users", &bob_body));
+    let sales_id = id_of(&create(&a, "/Groups", &group("Sales", &[&ann_id, &bob_id])));
+    let r = a.patch_ops(
+        &format!("/Users/{ann_id}"),
+        json!([{"op": "replace", "path": "displayName", "value": "Ann P"}]),
+    );
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(a.delete(&format!("/Users/{ann_id}")).status().as_u16(), 204);
+
+    eventually(|| {
+        when(
+            delivered_ops(&sink, &ann_id) == ["create", "replace", "delete"]
+                && delivered_ops(&sink, &sales_id) == ["create"]
+                && a.admin("/admin/v1/jobs")["total"] == 0,
+            "the fan-out connector hears every change in its scope",
+        )
+    });
+    assert!(
+        delivered_ops(&sink, &bob_id).is_empty(),
+        "an inactive user is out of the rule scope"
+    );
+    let events = sink.events();
+    let created = events.iter().find(|e| e["id"] == ann_id.as_str());
+    assert_eq!(
+        created.map(|e| &e["resource"]["title"]),
+        Some(&json!("Lead")),
+        "the fan-out carries the system of record's state"
+    );
 
     // A connector added later is brought up to date from the system of record.
     let late = Sink::start();
     let wasm = std::fs::read(build_plugin("echo", &[])).expect("echo.wasm");
-    let r = a
-        .admin_req(Method::POST, "/admin/v1/plugins")
-        .body(wasm)
-        .send()
-        .expect("upload");
-    let plugin = r.json::<Value>().expect("plugin")["id"].clone();
+    let plugin = a.install_plugin(wasm)["id"].clone();
     let (status, c) = a.admin_send(
         Method::PUT,
         "/admin/v1/connectors/late",
@@ -229,19 +253,6 @@ fn pass_through_mode_stores_no_identity() {
                 "allowed_hosts": [late.origin]}),
     );
     assert_eq!(status, 201, "{c}");
-    let (status, _) = a.admin_send(
-        Method::PUT,
-        "/admin/v1/connectors/roles",
-        &json!({"plugin": plugin, "config": {"url": late.origin},
-                "allowed_hosts": [late.origin], "scope": {"groups": ["Sales-7f3a"]}}),
-    );
-    assert_eq!(status, 422, "a role scope needs stored memberships");
-    let (status, _) = a.admin_send(
-        Method::POST,
-        "/admin/v1/connectors/directory/reconcile",
-        &Value::Null,
-    );
-    assert_eq!(status, 409, "the system of record is not reconciled");
     let (status, _) = a.admin_send(
         Method::POST,
         "/admin/v1/connectors/late/reconcile",
@@ -256,8 +267,93 @@ fn pass_through_mode_stores_no_identity() {
         )
     });
     assert!(delivered_ops(&late, &ann_id).is_empty(), "Ann is gone");
+    drop(a);
+    let _ = std::fs::remove_dir_all(dir);
+}
 
-    // `/Bulk` and the root search are not offered (a SCIM error), and discovery says so.
+/// Nothing a pass-through gateway writes to disk (the store, the plugin cache, anything else
+/// in its data directory) holds an identity: no user name, title or group name, although
+/// every change was fanned out and audited.
+#[test]
+fn a_pass_through_gateway_writes_no_identity_to_disk() {
+    let b = Gateway::start();
+    let sink = Sink::start();
+    let dir = scratch_dir("pass-through-disk");
+    let config = pass_through_config(&dir, &b, Some(&sink));
+    let mut a = Gateway::start_in(&dir, &["--config", &config]);
+    let mut ann_body = user("ann.passthrough@example.com");
+    ann_body["title"] = json!("Marker-Title-7f3a");
+    let ann_id = id_of(&create(&a, "/Users", &ann_body));
+    let bob_id = id_of(&create(&a, "/Users", &user("bob.passthrough@example.com")));
+    let sales_id = id_of(&create(
+        &a,
+        "/Groups",
+        &group("Sales-7f3a", &[&ann_id, &bob_id]),
+    ));
+    let r = a.patch_ops(
+        &format!("/Users/{ann_id}"),
+        json!([{"op": "replace", "path": "displayName", "value": "Marker-Display-7f3a"}]),
+    );
+    assert_eq!(r.status().as_u16(), 200);
+    eventually(|| {
+        when(
+            delivered_ops(&sink, &ann_id) == ["create", "replace"]
+                && delivered_ops(&sink, &sales_id) == ["create"]
+                && a.admin("/admin/v1/jobs")["total"] == 0,
+            "every change is fanned out",
+        )
+    });
+    assert!(
+        sink.events()
+            .iter()
+            .any(|e| e["resource"]["title"] == "Marker-Title-7f3a"),
+        "the identities went through A"
+    );
+    a.stop();
+
+    let files = files_under(&dir);
+    assert!(
+        files
+            .iter()
+            .any(|(p, _)| p.extension().is_some_and(|x| x == "redb")),
+        "the store is in the data dir: {:?}",
+        files.iter().map(|f| &f.0).collect::<Vec<_>>()
+    );
+    for (path, bytes) in &files {
+        if path.ends_with("config.toml") {
+            continue; // the test's own
+        }
+        for identity in [
+            "passthrough@example.com",
+            "Marker-Title-7f3a",
+            "Marker-Display-7f3a",
+            "Sales-7f3a",
+        ] {
+            assert!(
+                !contains_bytes(bytes, identity.as_bytes()),
+                "{} holds `{identity}`",
+                path.display()
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// What pass-through mode does not offer is refused clearly: `/Bulk` and the root `/.search`
+/// are a SCIM `501` naming the mode (and discovery says so), a role-based scope a `422`, and
+/// a reconcile of the system of record a `409`.
+#[test]
+fn pass_through_refuses_what_it_does_not_offer_clearly() {
+    let never = Target::start();
+    let dir = scratch_dir("pass-through-refusals");
+    let config = system_of_record_config(
+        &dir,
+        &never.origin,
+        &format!("{}/scim/v2", never.origin),
+        "",
+        None,
+    );
+    let a = Gateway::start_in(&dir, &["--config", &config]);
     for path in ["/Bulk", "/.search"] {
         let e = assert_scim_error(a.post(path, &json!({"Operations": []})), 501, None);
         let detail = e["detail"].as_str().unwrap_or_default();
@@ -268,21 +364,74 @@ fn pass_through_mode_stores_no_identity() {
         (&spc["bulk"]["supported"], &spc["sort"]["supported"]),
         (&json!(false), &json!(false))
     );
-
-    // Nothing A wrote to disk holds an identity: no user name, title or group name.
-    a.stop();
-    let files = every_file(&dir);
-    assert!(
-        files.iter().any(|(name, _)| name.ends_with(".redb")),
-        "the store is in the data dir: {:?}",
-        files.iter().map(|f| &f.0).collect::<Vec<_>>()
+    let msg = assert_admin_error(
+        a.admin_send(
+            Method::PUT,
+            "/admin/v1/connectors/roles",
+            &json!({"plugin": "webhook", "scope": {"groups": ["Sales"]}}),
+        ),
+        422,
     );
-    for (name, bytes) in &files {
-        let text = String::from_utf8_lossy(bytes);
-        for identity in ["passthrough@example.com", "Marker-Title-7f3a", "Sales-7f3a"] {
-            assert!(!text.contains(identity), "{name} holds `{identity}`");
-        }
+    assert!(
+        msg.contains("role"),
+        "a role scope needs stored memberships: {msg}"
+    );
+    let msg = assert_admin_error(
+        a.admin_send(
+            Method::POST,
+            "/admin/v1/connectors/directory/reconcile",
+            &Value::Null,
+        ),
+        409,
+    );
+    assert!(msg.contains("system of record"), "{msg}");
+    assert!(
+        never.received().is_empty(),
+        "none of this asked the system of record"
+    );
+    drop(a);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A system of record that does not answer within the connector's deadline makes the
+/// client's request a SCIM `504` naming it (a read, and a write, which asks it first).
+///
+/// Ignored until the gateway keeps that promise every time: the plugin's HTTP request is given
+/// the call's remaining time as its own timeout, so the request's timeout and the call's
+/// deadline expire together; when the request's wins (about one run in three here), the plugin
+/// reports a transient "no response in time" and the client gets `502`. Run it with
+/// `--ignored` to see both.
+#[test]
+#[ignore = "gateway bug: a system-of-record timeout is 502 or 504 depending on which timer fires first"]
+fn a_system_of_record_that_does_not_answer_in_time_is_a_504() {
+    let silent = Target::start();
+    silent.hold();
+    let dir = scratch_dir("pass-through-timeout");
+    let config = system_of_record_config(
+        &dir,
+        &silent.origin,
+        &format!("{}/scim/v2", silent.origin),
+        "timeout_ms = 1000",
+        None,
+    );
+    let a = Gateway::start_in(&dir, &["--config", &config]);
+    for (what, r) in [
+        ("GET", a.get("/Users/someone")),
+        ("POST", a.post("/Users", &user("ann@example.com"))),
+    ] {
+        let e = assert_scim_error(r, 504, None);
+        let detail = e["detail"].as_str().unwrap_or_default();
+        assert!(
+            detail.contains("'directory'") && detail.contains("timeout"),
+            "{what}: {detail}"
+        );
     }
+    assert!(
+        silent.received().len() >= 2,
+        "both were asked of the system of record: {:?}",
+        silent.received()
+    );
+    drop(a);
     let _ = std::fs::remove_dir_all(dir);
 }
 
