@@ -162,7 +162,13 @@ mod tests {
             "the same job again, before seq 2"
         );
         q.finish(&key("a"), None, 60);
+        assert_eq!(
+            q.next_ready(),
+            Some((key("a"), 2)),
+            "the delivered head leaves; seq 2 runs next"
+        );
         q.finish(&key("a"), None, 60);
+        assert_eq!(q.next_ready(), None);
         assert!(q.is_empty());
     }
 

@@ -72,16 +72,25 @@ fn open(tag: &str) -> (Arc<RedbStore>, std::path::PathBuf) {
     (Arc::new(RedbStore::open(&dir).unwrap()), dir)
 }
 
-fn start(store: Arc<RedbStore>, connector: Arc<Recorder>, max_attempts: u32) -> Arc<Notify> {
-    let metrics = Arc::new(DeliveryMetrics::new(["c"]));
-    start_reporting(store, connector, max_attempts, metrics)
+/// A retry policy with short backoffs (5 ms, doubling up to 20 ms).
+fn quick(max_attempts: u32) -> RetryPolicy {
+    RetryPolicy {
+        max_attempts,
+        base_delay_ms: 5,
+        max_delay_ms: 20,
+    }
 }
 
-/// [`start`], reporting to `metrics`.
+fn start(store: Arc<RedbStore>, connector: Arc<Recorder>, max_attempts: u32) -> Arc<Notify> {
+    let metrics = Arc::new(DeliveryMetrics::new(["c"]));
+    start_reporting(store, connector, quick(max_attempts), metrics)
+}
+
+/// [`start`] with `policy`, reporting to `metrics`.
 fn start_reporting(
     store: Arc<RedbStore>,
     connector: Arc<Recorder>,
-    max_attempts: u32,
+    policy: RetryPolicy,
     metrics: Arc<DeliveryMetrics>,
 ) -> Arc<Notify> {
     let committed = Arc::new(Notify::new());
@@ -99,11 +108,7 @@ fn start_reporting(
         Dispatcher {
             store,
             connectors: Arc::new(connectors),
-            policy: RetryPolicy {
-                max_attempts,
-                base_delay_ms: 5,
-                max_delay_ms: 20,
-            },
+            policy,
             committed: committed.clone(),
             workers: 4,
             metrics,
@@ -130,192 +135,280 @@ fn user(id: &str, name: &str) -> Value {
     json!({"schemas": [], "id": id, "userName": name, "meta": {"created": "t", "lastModified": "t"}})
 }
 
-/// Waits (bounded) until `done` holds.
-async fn until(mut done: impl FnMut() -> bool) {
-    for _ in 0..500 {
-        if done() {
-            return;
-        }
+/// How long one wait on the dispatcher may take: a bound, not a timing claim (the machine may be
+/// busy), the same as the end-to-end tests' `eventually`.
+const PATIENCE: Duration = Duration::from_secs(180);
+
+/// Waits until `done` holds, at most [`PATIENCE`]; the panic names `what` was awaited.
+async fn until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !done() {
+        assert!(
+            Instant::now() < deadline,
+            "not reached in {PATIENCE:?}: {what}"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    panic!("condition not reached in 5 s");
+}
+
+/// Runs a test's body, failing it if it hangs (an await that is not one of its bounded waits).
+async fn bounded<T>(body: impl Future<Output = T>) -> T {
+    let limit = PATIENCE * 2;
+    tokio::time::timeout(limit, body)
+        .await
+        .unwrap_or_else(|_| panic!("the test did not finish in {limit:?}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changes_of_one_resource_arrive_in_order_and_jobs_leave_the_outbox() {
-    let (store, dir) = open("order");
-    let rec = recorder(0, Failure::transient(""));
-    let signal = start(store.clone(), rec.clone(), 3);
-    for r in 0..5 {
-        let id = format!("u{r}");
-        write(
-            &store,
-            WriteOp::Create {
-                kind: ResourceKind::User,
-                resource: user(&id, &format!("{id}-v0")),
-            },
-        )
-        .await;
-        for v in 1..4 {
-            let op = WriteOp::Replace {
-                kind: ResourceKind::User,
-                resource: user(&id, &format!("{id}-v{v}")),
-                expected_version: None,
-            };
-            write(&store, op).await;
+    bounded(async {
+        let (store, dir) = open("order");
+        let rec = recorder(0, Failure::transient(""));
+        let signal = start(store.clone(), rec.clone(), 3);
+        for r in 0..5 {
+            let id = format!("u{r}");
+            write(
+                &store,
+                WriteOp::Create {
+                    kind: ResourceKind::User,
+                    resource: user(&id, &format!("{id}-v0")),
+                },
+            )
+            .await;
+            for v in 1..4 {
+                let op = WriteOp::Replace {
+                    kind: ResourceKind::User,
+                    resource: user(&id, &format!("{id}-v{v}")),
+                    expected_version: None,
+                };
+                write(&store, op).await;
+            }
+            signal.notify_one();
         }
-        signal.notify_one();
-    }
-    until(|| rec.seen.lock().unwrap().len() == 20).await;
-    let seen = rec.seen.lock().unwrap().clone();
-    for r in 0..5 {
-        let mine: Vec<&(String, Operation, Value)> = seen
-            .iter()
-            .filter(|(id, ..)| *id == format!("u{r}"))
-            .collect();
-        let ops: Vec<Operation> = mine.iter().map(|(_, op, _)| *op).collect();
-        use Operation::{Create, Replace};
-        assert_eq!(ops, [Create, Replace, Replace, Replace], "in commit order");
-        // Each event carries the current state, so the last one delivered is the last committed.
-        assert_eq!(mine[3].2, json!(format!("u{r}-v3")));
-    }
-    until(|| store.jobs_after(0, 10).unwrap().is_empty()).await;
-    let remote = store.remote_ref("c", "User", "u3").unwrap().unwrap();
-    assert_eq!(remote.remote_id, "remote-u3");
-    // Delivered jobs are kept in the history, each attempt with what the connector logged.
-    let filter = crate::store::JobFilter {
-        resource_id: Some("u3".into()),
-        ..Default::default()
-    };
-    let history = store
-        .list_jobs(crate::store::Shelf::Delivered, &filter, 0, 10)
-        .unwrap();
-    assert_eq!(history.len(), 4);
-    assert_eq!(history[0].attempts[0].logs, ["info: saw u3"]);
-    let _ = std::fs::remove_dir_all(dir);
+        until("20 events delivered", || {
+            rec.seen.lock().unwrap().len() == 20
+        })
+        .await;
+        let seen = rec.seen.lock().unwrap().clone();
+        for r in 0..5 {
+            let mine: Vec<&(String, Operation, Value)> = seen
+                .iter()
+                .filter(|(id, ..)| *id == format!("u{r}"))
+                .collect();
+            let ops: Vec<Operation> = mine.iter().map(|(_, op, _)| *op).collect();
+            use Operation::{Create, Replace};
+            assert_eq!(ops, [Create, Replace, Replace, Replace], "in commit order");
+            // Each event carries the current state, so the last one delivered is the last committed.
+            assert_eq!(mine[3].2, json!(format!("u{r}-v3")));
+        }
+        until("an empty outbox", || {
+            store.jobs_after(0, 10).unwrap().is_empty()
+        })
+        .await;
+        let remote = store.remote_ref("c", "User", "u3").unwrap().unwrap();
+        assert_eq!(remote.remote_id, "remote-u3");
+        // Delivered jobs are kept in the history, each attempt with what the connector logged.
+        let filter = crate::store::JobFilter {
+            resource_id: Some("u3".into()),
+            ..Default::default()
+        };
+        let history = store
+            .list_jobs(crate::store::Shelf::Delivered, &filter, 0, 10)
+            .unwrap();
+        assert_eq!(history.len(), 4);
+        assert_eq!(history[0].attempts[0].logs, ["info: saw u3"]);
+        let _ = std::fs::remove_dir_all(dir);
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transient_failures_retry_then_deliver_and_permanent_ones_dead_letter() {
-    let (store, dir) = open("retry");
-    let rec = recorder(2, Failure::transient("target down"));
-    let signal = start(store.clone(), rec.clone(), 5);
-    write(
-        &store,
-        WriteOp::Create {
-            kind: ResourceKind::User,
-            resource: user("a", "ann"),
-        },
-    )
-    .await;
-    signal.notify_one();
-    until(|| rec.seen.lock().unwrap().len() == 1).await;
-    until(|| store.jobs_after(0, 10).unwrap().is_empty()).await;
-    assert!(store.dead_jobs().unwrap().is_empty());
+    bounded(async {
+        let (store, dir) = open("retry");
+        let rec = recorder(2, Failure::transient("target down"));
+        // Backoffs long enough to tell a retry that waited from one that did not.
+        let backoff = RetryPolicy {
+            max_attempts: 5,
+            base_delay_ms: 100,
+            max_delay_ms: 100,
+        };
+        let metrics = Arc::new(DeliveryMetrics::new(["c"]));
+        let signal = start_reporting(store.clone(), rec.clone(), backoff.clone(), metrics);
+        write(
+            &store,
+            WriteOp::Create {
+                kind: ResourceKind::User,
+                resource: user("a", "ann"),
+            },
+        )
+        .await;
+        signal.notify_one();
+        until("the event delivered", || {
+            rec.seen.lock().unwrap().len() == 1
+        })
+        .await;
+        until("an empty outbox", || {
+            store.jobs_after(0, 10).unwrap().is_empty()
+        })
+        .await;
+        assert!(store.dead_jobs().unwrap().is_empty());
+        // The delivered job keeps every attempt in order, each with its outcome, message and
+        // logs, and each retry started no sooner than the backoff after the attempt before.
+        let filter = crate::store::JobFilter {
+            resource_id: Some("a".into()),
+            ..Default::default()
+        };
+        let history = store
+            .list_jobs(crate::store::Shelf::Delivered, &filter, 0, 10)
+            .unwrap();
+        assert_eq!(history.len(), 1, "{history:?}");
+        let attempts = &history[0].attempts;
+        let summary: Vec<(&str, &str)> = attempts
+            .iter()
+            .map(|a| (a.outcome.as_str(), a.message.as_str()))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("transient", "target down"),
+                ("transient", "target down"),
+                ("delivered", "remote-a"),
+            ],
+            "the delivered job's attempts, in order"
+        );
+        for a in attempts {
+            assert_eq!(a.logs, ["info: saw a"], "{a:?}");
+        }
+        for (tries, pair) in (1u32..).zip(attempts.windows(2)) {
+            // The policy's backoff, jittered down to half at most.
+            let least_backoff = backoff.base_delay_ms / 2;
+            let due = pair[0].at_ms + pair[0].duration_ms + least_backoff;
+            assert!(
+                pair[1].at_ms >= due,
+                "attempt {} started at {} ms, before its retry was due at {due} ms: {attempts:?}",
+                tries + 1,
+                pair[1].at_ms
+            );
+        }
 
-    let (store2, dir2) = open("dead");
-    let rec2 = recorder(1, Failure::permanent("rejected"));
-    let signal2 = start(store2.clone(), rec2.clone(), 5);
-    write(
-        &store2,
-        WriteOp::Create {
-            kind: ResourceKind::User,
-            resource: user("b", "bo"),
-        },
-    )
+        let (store2, dir2) = open("dead");
+        let rec2 = recorder(1, Failure::permanent("rejected"));
+        let signal2 = start(store2.clone(), rec2.clone(), 5);
+        write(
+            &store2,
+            WriteOp::Create {
+                kind: ResourceKind::User,
+                resource: user("b", "bo"),
+            },
+        )
+        .await;
+        signal2.notify_one();
+        until("one dead letter", || store2.dead_jobs().unwrap().len() == 1).await;
+        let dead = &store2.dead_jobs().unwrap()[0];
+        assert_eq!(dead.attempts.len(), 1);
+        assert_eq!(
+            (
+                dead.attempts[0].outcome.as_str(),
+                dead.attempts[0].message.as_str()
+            ),
+            ("permanent", "rejected")
+        );
+        let _ = std::fs::remove_dir_all(dir);
+        let _ = std::fs::remove_dir_all(dir2);
+    })
     .await;
-    signal2.notify_one();
-    until(|| store2.dead_jobs().unwrap().len() == 1).await;
-    let dead = &store2.dead_jobs().unwrap()[0];
-    assert_eq!(dead.attempts.len(), 1);
-    assert_eq!(
-        (
-            dead.attempts[0].outcome.as_str(),
-            dead.attempts[0].message.as_str()
-        ),
-        ("permanent", "rejected")
-    );
-    let _ = std::fs::remove_dir_all(dir);
-    let _ = std::fs::remove_dir_all(dir2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transient_failure_dead_letters_after_max_attempts() {
-    let (store, dir) = open("exhaust");
-    let rec = recorder(
-        u32::MAX,
-        Failure {
-            kind: crate::model::FailureKind::Timeout,
-            message: "deadline".into(),
-            retryable: true,
-        },
-    );
-    let signal = start(store.clone(), rec, 3);
-    write(
-        &store,
-        WriteOp::Create {
-            kind: ResourceKind::User,
-            resource: user("a", "ann"),
-        },
-    )
+    bounded(async {
+        let (store, dir) = open("exhaust");
+        let rec = recorder(
+            u32::MAX,
+            Failure {
+                kind: crate::model::FailureKind::Timeout,
+                message: "deadline".into(),
+                retryable: true,
+            },
+        );
+        let signal = start(store.clone(), rec, 3);
+        write(
+            &store,
+            WriteOp::Create {
+                kind: ResourceKind::User,
+                resource: user("a", "ann"),
+            },
+        )
+        .await;
+        signal.notify_one();
+        until("one dead letter", || store.dead_jobs().unwrap().len() == 1).await;
+        let outcomes: Vec<String> = store.dead_jobs().unwrap()[0]
+            .attempts
+            .iter()
+            .map(|a| a.outcome.clone())
+            .collect();
+        assert_eq!(outcomes, ["timeout", "timeout", "timeout"]);
+        let _ = std::fs::remove_dir_all(dir);
+    })
     .await;
-    signal.notify_one();
-    until(|| store.dead_jobs().unwrap().len() == 1).await;
-    let outcomes: Vec<String> = store.dead_jobs().unwrap()[0]
-        .attempts
-        .iter()
-        .map(|a| a.outcome.clone())
-        .collect();
-    assert_eq!(outcomes, ["timeout", "timeout", "timeout"]);
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jobs_committed_before_start_are_delivered() {
-    let (store, dir) = open("resume");
-    write(
-        &store,
-        WriteOp::Create {
+    bounded(async {
+        let (store, dir) = open("resume");
+        write(
+            &store,
+            WriteOp::Create {
+                kind: ResourceKind::User,
+                resource: user("a", "ann"),
+            },
+        )
+        .await;
+        write(
+            &store,
+            WriteOp::Delete {
+                kind: ResourceKind::User,
+                id: "a".into(),
+                expected_version: None,
+            },
+        )
+        .await;
+        let kept = WriteOp::Create {
             kind: ResourceKind::User,
-            resource: user("a", "ann"),
-        },
-    )
+            resource: user("b", "bo"),
+        };
+        write(&store, kept).await;
+        let rec = recorder(0, Failure::transient(""));
+        start(store.clone(), rec.clone(), 3);
+        // The create of `a` finds it already deleted: it is skipped, and only the delete is sent.
+        until("an empty outbox", || {
+            store.jobs_after(0, 10).unwrap().is_empty()
+        })
+        .await;
+        let ops: Vec<(String, Operation)> = rec
+            .seen
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(id, op, _)| (id.clone(), *op))
+            .collect();
+        assert_eq!(ops.len(), 2, "{ops:?}");
+        assert!(ops.contains(&("a".into(), Operation::Delete)), "{ops:?}");
+        assert!(ops.contains(&("b".into(), Operation::Create)), "{ops:?}");
+        until("an empty outbox", || {
+            store.jobs_after(0, 10).unwrap().is_empty()
+        })
+        .await;
+        assert_eq!(
+            store.remote_ref("c", "User", "a").unwrap(),
+            None,
+            "a delivered delete forgets the remote id"
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    })
     .await;
-    write(
-        &store,
-        WriteOp::Delete {
-            kind: ResourceKind::User,
-            id: "a".into(),
-            expected_version: None,
-        },
-    )
-    .await;
-    let kept = WriteOp::Create {
-        kind: ResourceKind::User,
-        resource: user("b", "bo"),
-    };
-    write(&store, kept).await;
-    let rec = recorder(0, Failure::transient(""));
-    start(store.clone(), rec.clone(), 3);
-    // The create of `a` finds it already deleted: it is skipped, and only the delete is sent.
-    until(|| store.jobs_after(0, 10).unwrap().is_empty()).await;
-    let ops: Vec<(String, Operation)> = rec
-        .seen
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|(id, op, _)| (id.clone(), *op))
-        .collect();
-    assert_eq!(ops.len(), 2, "{ops:?}");
-    assert!(ops.contains(&("a".into(), Operation::Delete)), "{ops:?}");
-    assert!(ops.contains(&("b".into(), Operation::Create)), "{ops:?}");
-    until(|| store.jobs_after(0, 10).unwrap().is_empty()).await;
-    assert_eq!(
-        store.remote_ref("c", "User", "a").unwrap(),
-        None,
-        "a delivered delete forgets the remote id"
-    );
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// The metrics' exposition text.
@@ -327,61 +420,64 @@ fn exposition(metrics: &DeliveryMetrics) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dispatcher_reports_attempts_faults_and_dead_letters_to_the_metrics() {
-    let (store, dir) = open("metrics");
-    let trap = Failure {
-        kind: crate::model::FailureKind::Trap,
-        message: "unreachable".into(),
-        retryable: false,
-    };
-    let metrics = Arc::new(DeliveryMetrics::new(["c"]));
-    let signal = start_reporting(store.clone(), recorder(1, trap), 3, metrics.clone());
-    until(|| metrics.has_started()).await;
-    for (id, name) in [("a", "ann"), ("b", "bo")] {
-        let op = WriteOp::Create {
-            kind: ResourceKind::User,
-            resource: user(id, name),
+    bounded(async {
+        let (store, dir) = open("metrics");
+        let trap = Failure {
+            kind: crate::model::FailureKind::Trap,
+            message: "unreachable".into(),
+            retryable: false,
         };
-        write(&store, op).await;
-    }
-    signal.notify_one();
-    let line = |text: &str, l: &str| text.lines().any(|x| x == l);
-    until(|| {
+        let metrics = Arc::new(DeliveryMetrics::new(["c"]));
+        let signal = start_reporting(store.clone(), recorder(1, trap), quick(3), metrics.clone());
+        until("the dispatcher started", || metrics.has_started()).await;
+        for (id, name) in [("a", "ann"), ("b", "bo")] {
+            let op = WriteOp::Create {
+                kind: ResourceKind::User,
+                resource: user(id, name),
+            };
+            write(&store, op).await;
+        }
+        signal.notify_one();
+        let line = |text: &str, l: &str| text.lines().any(|x| x == l);
+        until("one delivered and one dead job in the metrics", || {
+            let text = exposition(&metrics);
+            line(
+                &text,
+                r#"scim_gateway_delivery_jobs_delivered_total{connector="c"} 1"#,
+            ) && line(
+                &text,
+                r#"scim_gateway_delivery_jobs{connector="c",state="dead"} 1"#,
+            )
+        })
+        .await;
         let text = exposition(&metrics);
-        line(
-            &text,
-            r#"scim_gateway_delivery_jobs_delivered_total{connector="c"} 1"#,
-        ) && line(
-            &text,
-            r#"scim_gateway_delivery_jobs{connector="c",state="dead"} 1"#,
-        )
+        for expected in [
+            r#"scim_gateway_delivery_jobs{connector="c",state="pending"} 0"#,
+            r#"scim_gateway_delivery_jobs{connector="c",state="retrying"} 0"#,
+            r#"scim_gateway_delivery_jobs_dead_lettered_total{connector="c"} 1"#,
+            r#"scim_gateway_delivery_attempts_total{connector="c",outcome="trap"} 1"#,
+            r#"scim_gateway_delivery_attempts_total{connector="c",outcome="delivered"} 1"#,
+            r#"scim_gateway_plugin_faults_total{connector="c",kind="trap"} 1"#,
+            r#"scim_gateway_plugin_faults_total{connector="c",kind="timeout"} 0"#,
+            r#"scim_gateway_plugin_call_duration_seconds_count{connector="c"} 2"#,
+            r#"scim_gateway_delivery_oldest_pending_age_seconds{connector="c"} 0"#,
+        ] {
+            assert!(line(&text, expected), "no `{expected}` in\n{text}");
+        }
+
+        // A restarted dispatcher finds the dead letter in the store.
+        let again = Arc::new(DeliveryMetrics::new(["c"]));
+        start_reporting(
+            store.clone(),
+            recorder(0, Failure::transient("")),
+            quick(3),
+            again.clone(),
+        );
+        until("the restarted dispatcher started", || again.has_started()).await;
+        let text = exposition(&again);
+        let expected = r#"scim_gateway_delivery_jobs{connector="c",state="dead"} 1"#;
+        assert!(line(&text, expected), "no `{expected}` in\n{text}");
+        let _ = std::fs::remove_dir_all(dir);
     })
     .await;
-    let text = exposition(&metrics);
-    for expected in [
-        r#"scim_gateway_delivery_jobs{connector="c",state="pending"} 0"#,
-        r#"scim_gateway_delivery_jobs{connector="c",state="retrying"} 0"#,
-        r#"scim_gateway_delivery_jobs_dead_lettered_total{connector="c"} 1"#,
-        r#"scim_gateway_delivery_attempts_total{connector="c",outcome="trap"} 1"#,
-        r#"scim_gateway_delivery_attempts_total{connector="c",outcome="delivered"} 1"#,
-        r#"scim_gateway_plugin_faults_total{connector="c",kind="trap"} 1"#,
-        r#"scim_gateway_plugin_faults_total{connector="c",kind="timeout"} 0"#,
-        r#"scim_gateway_plugin_call_duration_seconds_count{connector="c"} 2"#,
-        r#"scim_gateway_delivery_oldest_pending_age_seconds{connector="c"} 0"#,
-    ] {
-        assert!(line(&text, expected), "no `{expected}` in\n{text}");
-    }
-
-    // A restarted dispatcher finds the dead letter in the store.
-    let again = Arc::new(DeliveryMetrics::new(["c"]));
-    start_reporting(
-        store.clone(),
-        recorder(0, Failure::transient("")),
-        3,
-        again.clone(),
-    );
-    until(|| again.has_started()).await;
-    let text = exposition(&again);
-    let expected = r#"scim_gateway_delivery_jobs{connector="c",state="dead"} 1"#;
-    assert!(line(&text, expected), "no `{expected}` in\n{text}");
-    let _ = std::fs::remove_dir_all(dir);
 }

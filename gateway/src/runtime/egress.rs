@@ -15,7 +15,8 @@
 //! (DNS rebinding: a public address for the check, `127.0.0.1` for the connection). So the check
 //! is the client's resolver itself ([`VettingResolver`]): it resolves, drops the refused
 //! addresses, and the client connects only to what it returned. IP literals never reach a
-//! resolver and are checked before sending.
+//! resolver and are checked before sending. (The lookup it vets is the system's; the unit tests
+//! give it a stand-in whose answers change from one lookup to the next.)
 //!
 //! Clients are shared: one per set of allowed ranges (in practice one for all instances that allow
 //! none), so connections are pooled across plugins. They are never shared between different sets,
@@ -27,7 +28,9 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::pin::Pin;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -203,21 +206,48 @@ impl fmt::Display for AddressRefused {
 
 impl std::error::Error for AddressRefused {}
 
+/// A lookup in flight: the addresses a name resolves to.
+type Looking = Pin<Box<dyn Future<Output = std::io::Result<Vec<SocketAddr>>> + Send>>;
+
+/// How host names are looked up, before [`VettingResolver`] vets the answers: the system's
+/// resolver ([`Lookup::default`]), or a test's stand-in.
+#[derive(Clone)]
+struct Lookup(Arc<dyn Fn(String) -> Looking + Send + Sync>);
+
+impl Default for Lookup {
+    /// The system's resolver.
+    fn default() -> Self {
+        Lookup(Arc::new(|host: String| -> Looking {
+            Box::pin(
+                async move { Ok(tokio::net::lookup_host((host.as_str(), 0)).await?.collect()) },
+            )
+        }))
+    }
+}
+
+impl fmt::Debug for Lookup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Lookup")
+    }
+}
+
 /// The HTTP client's resolver: resolves, then keeps only the permitted addresses (see the module
 /// docs for why the check lives here).
 #[derive(Debug, Clone)]
 struct VettingResolver {
     /// The ranges allowed in addition to public addresses.
     allowed: Arc<Vec<Cidr>>,
+    /// The lookup whose answers are vetted.
+    lookup: Lookup,
 }
 
 impl reqwest::dns::Resolve for VettingResolver {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
         let allowed = self.allowed.clone();
         let host = name.as_str().to_owned();
+        let looking = (self.lookup.0)(host.clone());
         Box::pin(async move {
-            let found: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let found: Vec<SocketAddr> = looking.await?;
             let (permitted, refused): (Vec<SocketAddr>, Vec<SocketAddr>) = found
                 .into_iter()
                 .partition(|a| address_permitted(a.ip(), &allowed));
@@ -244,9 +274,20 @@ impl reqwest::dns::Resolve for VettingResolver {
 pub(crate) struct Clients {
     /// Built clients.
     by_policy: Mutex<HashMap<Vec<String>, reqwest::Client>>,
+    /// How their resolvers look names up.
+    lookup: Lookup,
 }
 
 impl Clients {
+    /// Clients whose resolvers vet the answers of `lookup` instead of the system's.
+    #[cfg(test)]
+    fn resolving_with(lookup: Lookup) -> Self {
+        Clients {
+            by_policy: Mutex::default(),
+            lookup,
+        }
+    }
+
     /// The shared client for instances allowing these ranges.
     pub(crate) fn for_ranges(&self, allowed: &[Cidr]) -> Result<reqwest::Client, RuntimeError> {
         let mut key: Vec<String> = allowed.iter().map(Cidr::to_string).collect();
@@ -262,6 +303,7 @@ impl Clients {
         let client = reqwest::Client::builder()
             .dns_resolver(Arc::new(VettingResolver {
                 allowed: Arc::new(allowed.to_vec()),
+                lookup: self.lookup.clone(),
             }))
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
@@ -540,5 +582,134 @@ mod tests {
             "10.0.0.1".parse().expect("ip"),
             &loopback
         ));
+    }
+
+    /// A tiny HTTP server on `ip:port` answering every request `200` with `name` as the body,
+    /// counting the requests; `None` if the port is taken there.
+    async fn answering(
+        ip: [u8; 4],
+        port: u16,
+        name: &'static str,
+    ) -> Option<(u16, Arc<std::sync::atomic::AtomicUsize>)> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind((IpAddr::from(ip), port))
+            .await
+            .ok()?;
+        let port = listener.local_addr().ok()?.port();
+        let served = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = served.clone();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let mut head = Vec::new();
+                let mut chunk = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match socket.read(&mut chunk).await {
+                        Ok(n) if n > 0 => head.extend_from_slice(&chunk[..n]),
+                        _ => break,
+                    }
+                }
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{name}",
+                    name.len()
+                );
+                let _ = socket.write_all(answer.as_bytes()).await;
+                let _ = socket.shutdown().await;
+            }
+        });
+        Some((port, served))
+    }
+
+    #[tokio::test]
+    async fn a_name_that_moves_to_a_refused_address_after_its_check_is_never_connected_there() {
+        use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+
+        tokio::time::timeout(Duration::from_secs(120), async {
+            // One port on two loopback addresses: 127.0.0.2, which this connector may reach,
+            // and 127.0.0.1, which it may not ("internal").
+            let (port, internal, vetted) = {
+                let mut found = None;
+                for _ in 0..20 {
+                    let (port, internal) = answering([127, 0, 0, 1], 0, "internal")
+                        .await
+                        .expect("binds 127.0.0.1");
+                    if let Some((_, vetted)) = answering([127, 0, 0, 2], port, "vetted").await {
+                        found = Some((port, internal, vetted));
+                        break;
+                    }
+                }
+                found.expect("a port free on both 127.0.0.1 and 127.0.0.2")
+            };
+            // The name rebinds: its first answer is the permitted address, every later one
+            // the refused address.
+            let lookups = Arc::new(AtomicUsize::new(0));
+            let counted = lookups.clone();
+            // As `Runtime::new` does: the clients need a TLS provider, even for plain HTTP.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let clients =
+                Clients::resolving_with(Lookup(Arc::new(move |_host: String| -> Looking {
+                    let ip = match counted.fetch_add(1, SeqCst) {
+                        0 => [127, 0, 0, 2],
+                        _ => [127, 0, 0, 1],
+                    };
+                    Box::pin(async move { Ok(vec![SocketAddr::from((ip, 0))]) })
+                })));
+            let allowed = [cidr("127.0.0.2/32")];
+            let client = clients.for_ranges(&allowed).expect("client");
+            let url = format!("http://rebind.test:{port}/");
+            let hosts = [url.parse::<AllowedHost>().expect("origin")];
+            let secrets = HashMap::new();
+            let egress = Egress {
+                connector: "rebind",
+                client: &client,
+                allowed_hosts: &hosts,
+                allowed_ranges: &allowed,
+                secrets: &secrets,
+                timeout: Duration::from_secs(60),
+                max_response_bytes: 1024,
+            };
+            let get = || PluginRequest {
+                method: "GET".to_owned(),
+                url: url.clone(),
+                headers: Vec::new(),
+                secret_headers: Vec::new(),
+                body: Vec::new(),
+            };
+
+            // The address checked is the address connected to: one lookup, vetted, used.
+            let response = egress.send(get()).await.map_err(|e| format!("{e:?}"));
+            let body = response.map(|r| String::from_utf8_lossy(&r.body).into_owned());
+            assert_eq!(
+                body.as_deref(),
+                Ok("vetted"),
+                "the request must reach the address that was checked"
+            );
+            assert_eq!(
+                internal.load(SeqCst),
+                0,
+                "a connection went to the address the name moved to after its check"
+            );
+            assert_eq!(lookups.load(SeqCst), 1, "one lookup, checked and used");
+
+            // Once the name answers the refused address, the request is refused, unsent.
+            let err = match egress.send(get()).await {
+                Ok(r) => panic!(
+                    "sent to the refused address: {}",
+                    String::from_utf8_lossy(&r.body)
+                ),
+                Err(e) => e,
+            };
+            let EgressError::Denied(message) = &err else {
+                panic!("expected a refusal, got {err:?}");
+            };
+            assert!(
+                message.contains("`rebind.test` resolves to 127.0.0.1, in a range"),
+                "{message}"
+            );
+            assert_eq!(internal.load(SeqCst), 0, "nothing reached 127.0.0.1");
+            assert_eq!(vetted.load(SeqCst), 1);
+        })
+        .await
+        .expect("the test did not finish in 120 s");
     }
 }
