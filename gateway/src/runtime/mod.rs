@@ -27,7 +27,7 @@
 //!   (`plugin.rs`).
 //! * **A sandbox that grants nothing** but the contract's host functions and the WASI the Rust
 //!   standard library needs, with a memory limit, a deadline, and caps on logs and output
-//!   (`sandbox.rs`). HTTP goes only to allowed origins, never to non-public addresses unless
+//!   (`sandbox/`). HTTP goes only to allowed origins, never to non-public addresses unless
 //!   allowed, with secrets the plugin never sees (`egress.rs`).
 //! * **A typed outcome** per call: [`CallError`] tells a connector's own transient or permanent
 //!   failure from a trap, a timeout, a memory overrun or a refused answer.

@@ -1,0 +1,144 @@
+//! The sandbox one call runs in: the store's state, the WASI it gets, its limits and the host
+//! functions of the contract.
+//!
+//! ```text
+//! mod.rs      Sandbox (what an instance's calls share), HostState (one call's store state),
+//!             the size of the call log handed back (CALL_LOG_LINES, CALL_LOG_BYTES)
+//! limits.rs   CallLimiter (memory, tables) and the store that installs it with the deadline
+//! output.rs   captured stdout/stderr and its byte cap, the call log, the output flush
+//! host.rs     the linker: minimal WASI and the contract's host functions (HTTP, capped log)
+//! ```
+//!
+//! WASI: a plugin is linked against only what the Rust standard library of `wasm32-wasip2` needs
+//! — `wasi:io` (streams), `wasi:cli` (environment, exit, stdio, terminals), `wasi:clocks` and
+//! `wasi:random` — through a `WasiCtx` that grants nothing: no preopened directories, no
+//! environment variables, no arguments, an empty stdin, and stdout/stderr captured into the log.
+//! `wasi:filesystem` and `wasi:sockets` are not linked at all, so a component that imports them is
+//! refused at load instead of failing later.
+//!
+//! Limits: the memory limiter records when it refused to grow a memory, because a Rust guest
+//! turns an allocation failure into an abort (an `unreachable` trap) that would otherwise look
+//! like any other trap. Log lines are capped in number and length per call, stdout and stderr in
+//! bytes: a flood costs the plugin its lines, never the gateway its memory.
+//!
+//! Besides going to the gateway's log, the lines of one call (its `log` calls, then its stdout
+//! and stderr) are kept in a [`CallLog`] of at most [`CALL_LOG_LINES`] lines and
+//! [`CALL_LOG_BYTES`] bytes, which the caller gets with the call's outcome (the delivery
+//! dispatcher records them in the job's attempt).
+
+mod host;
+mod limits;
+mod output;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use crate::runtime::Limits;
+use crate::runtime::egress::{AllowedHost, Cidr};
+use crate::runtime::types::RemoteIdLookup;
+
+pub(crate) use crate::runtime::sandbox::host::link;
+pub(crate) use crate::runtime::sandbox::limits::{CallLimiter, store};
+pub(crate) use crate::runtime::sandbox::output::{CallLog, CapturedOutput};
+
+/// Most plugin log lines one call hands back to its caller.
+pub const CALL_LOG_LINES: usize = 50;
+
+/// Most bytes of plugin log lines one call hands back to its caller.
+pub const CALL_LOG_BYTES: usize = 4096;
+
+/// What every call of one connector instance shares.
+pub(crate) struct Sandbox {
+    /// The instance's name (log tag, messages).
+    pub(crate) name: String,
+    /// The instance's secrets by name.
+    pub(crate) secrets: HashMap<String, String>,
+    /// Origins it may reach.
+    pub(crate) allowed_hosts: Vec<AllowedHost>,
+    /// Non-public ranges it may reach.
+    pub(crate) allowed_ranges: Vec<Cidr>,
+    /// The HTTP client for its ranges.
+    pub(crate) client: reqwest::Client,
+    /// Its limits.
+    pub(crate) limits: Limits,
+}
+
+impl std::fmt::Debug for Sandbox {
+    /// Names the secrets, never their values.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sandbox")
+            .field("name", &self.name)
+            .field("secrets", &self.secrets.keys().collect::<Vec<_>>())
+            .field("allowed_hosts", &self.allowed_hosts)
+            .field("allowed_ranges", &self.allowed_ranges)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The state of one call's store.
+pub(crate) struct HostState {
+    /// WASI's configuration: grants nothing.
+    wasi: WasiCtx,
+    /// WASI's resources (streams).
+    table: ResourceTable,
+    /// Memory and table limits.
+    pub(crate) limiter: CallLimiter,
+    /// The instance's shared settings.
+    sandbox: Arc<Sandbox>,
+    /// Remote ids of other resources; `None` answers "not delivered" to every lookup.
+    lookup: Option<RemoteIdLookup>,
+    /// When the call must be over (caps each HTTP request's timeout).
+    deadline: Instant,
+    /// Log lines written so far in this call.
+    log_lines: usize,
+    /// Log lines dropped over the cap.
+    log_dropped: usize,
+    /// HTTP requests sent so far in this call.
+    http_requests: usize,
+    /// The guest's stdout and stderr.
+    pub(crate) output: CapturedOutput,
+    /// The lines of this call kept for its caller.
+    call_log: CallLog,
+}
+
+impl HostState {
+    /// A fresh state for one call.
+    pub(crate) fn new(
+        sandbox: Arc<Sandbox>,
+        lookup: Option<RemoteIdLookup>,
+        deadline: Instant,
+    ) -> Self {
+        let output = CapturedOutput::new(sandbox.limits.max_output_capture_bytes);
+        let wasi = WasiCtxBuilder::new()
+            .stdout(output.clone())
+            .stderr(output.clone())
+            .build();
+        HostState {
+            wasi,
+            table: ResourceTable::new(),
+            limiter: CallLimiter::new(sandbox.limits.memory_bytes),
+            sandbox,
+            lookup,
+            deadline,
+            log_lines: 0,
+            log_dropped: 0,
+            http_requests: 0,
+            output,
+            call_log: CallLog::default(),
+        }
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}

@@ -1,0 +1,210 @@
+//! What a plugin prints and logs: its stdout and stderr captured up to a byte cap (writes never
+//! fail), written to the gateway's log after the call, and the lines of one call kept, capped,
+//! for its caller.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError};
+
+use crate::runtime::sandbox::{CALL_LOG_BYTES, CALL_LOG_LINES, HostState};
+
+/// The log lines of one call kept for its caller, capped in lines and bytes; what does not fit
+/// is counted and noted in a last line.
+#[derive(Debug, Default)]
+pub(crate) struct CallLog {
+    /// The lines kept, each prefixed with its level or stream.
+    lines: Vec<String>,
+    /// Their total length in bytes.
+    bytes: usize,
+    /// Lines that did not fit.
+    dropped: usize,
+}
+
+impl CallLog {
+    /// Keeps `line` if it fits.
+    pub(super) fn push(&mut self, line: String) {
+        if self.lines.len() >= CALL_LOG_LINES || self.bytes + line.len() > CALL_LOG_BYTES {
+            self.dropped += 1;
+            return;
+        }
+        self.bytes += line.len();
+        self.lines.push(line);
+    }
+
+    /// The lines kept (and a note of the ones dropped), emptying the log.
+    fn take(&mut self) -> Vec<String> {
+        let mut lines = std::mem::take(&mut self.lines);
+        if self.dropped > 0 {
+            lines.push(format!("({} more lines not kept)", self.dropped));
+        }
+        self.bytes = 0;
+        self.dropped = 0;
+        lines
+    }
+}
+
+impl HostState {
+    /// The lines this call logged, for its caller (call after [`flush_output`](Self::flush_output)).
+    pub(crate) fn take_call_log(&mut self) -> Vec<String> {
+        self.call_log.take()
+    }
+
+    /// Writes what the guest printed, and the count of dropped log lines, to the log.
+    pub(crate) fn flush_output(&mut self) {
+        let name = &self.sandbox.name;
+        let (text, dropped) = self.output.take();
+        let max = self.sandbox.limits.max_log_line_bytes;
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let line = truncate(line.to_owned(), max);
+            tracing::warn!(connector = %name, stream = "stdio", "{line}");
+            self.call_log.push(format!("stdio: {line}"));
+        }
+        if dropped > 0 {
+            tracing::warn!(connector = %name, "plugin output over the cap: {dropped} bytes dropped");
+        }
+        if self.log_dropped > 0 {
+            tracing::warn!(
+                connector = %name,
+                "plugin logged more than {} lines: {} dropped",
+                self.sandbox.limits.max_log_lines,
+                self.log_dropped
+            );
+            self.log_dropped = 0;
+        }
+    }
+
+    /// The last lines the guest printed (a panic's message), if any.
+    pub(crate) fn output_tail(&self) -> Option<String> {
+        self.output.tail()
+    }
+}
+
+/// The guest's stdout and stderr: kept up to a cap, the rest counted and dropped. Writes never
+/// fail (a failing stderr would make a Rust guest's `eprintln!` panic).
+#[derive(Clone)]
+pub(crate) struct CapturedOutput {
+    /// The bytes kept and the count dropped.
+    inner: Arc<Mutex<(Vec<u8>, usize)>>,
+    /// How many bytes to keep.
+    cap: usize,
+}
+
+impl CapturedOutput {
+    /// An empty capture keeping up to `cap` bytes.
+    pub(super) fn new(cap: usize) -> Self {
+        CapturedOutput {
+            inner: Arc::new(Mutex::new((Vec::new(), 0))),
+            cap,
+        }
+    }
+
+    /// Keeps what fits.
+    fn push(&self, bytes: &[u8]) {
+        if let Ok(mut inner) = self.inner.lock() {
+            let room = self.cap.saturating_sub(inner.0.len());
+            let kept = room.min(bytes.len());
+            inner.0.extend_from_slice(&bytes[..kept]);
+            inner.1 += bytes.len() - kept;
+        }
+    }
+
+    /// The text kept and the count dropped, emptying the capture.
+    fn take(&self) -> (String, usize) {
+        match self.inner.lock() {
+            Ok(mut inner) => {
+                let text = String::from_utf8_lossy(&inner.0).into_owned();
+                inner.0.clear();
+                let dropped = std::mem::take(&mut inner.1);
+                (text, dropped)
+            }
+            Err(_) => (String::new(), 0),
+        }
+    }
+
+    /// The last three meaningful lines kept, joined (a Rust panic prints its location, its
+    /// message, then a note about backtraces, which is dropped).
+    fn tail(&self) -> Option<String> {
+        let inner = self.inner.lock().ok()?;
+        let text = String::from_utf8_lossy(&inner.0);
+        let lines: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with("note: run with"))
+            .collect();
+        let tail = &lines[lines.len().saturating_sub(3)..];
+        (!tail.is_empty()).then(|| tail.join(" / "))
+    }
+}
+
+impl IsTerminal for CapturedOutput {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for CapturedOutput {
+    fn p2_stream(&self) -> Box<dyn OutputStream> {
+        Box::new(self.clone())
+    }
+
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        Box::new(self.clone())
+    }
+}
+
+#[wasmtime_wasi::async_trait]
+impl OutputStream for CapturedOutput {
+    fn write(&mut self, bytes: bytes::Bytes) -> Result<(), StreamError> {
+        self.push(&bytes);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), StreamError> {
+        Ok(())
+    }
+
+    fn check_write(&mut self) -> Result<usize, StreamError> {
+        Ok(64 * 1024)
+    }
+}
+
+#[wasmtime_wasi::async_trait]
+impl Pollable for CapturedOutput {
+    async fn ready(&mut self) {}
+}
+
+impl tokio::io::AsyncWrite for CapturedOutput {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.push(buf);
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// Cuts a string to at most `max` bytes on a character boundary, marking the cut.
+pub(super) fn truncate(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut end = max;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+        s.push_str("… (truncated)");
+    }
+    s
+}
