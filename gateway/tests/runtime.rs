@@ -1,5 +1,5 @@
-//! The connector runtime against real plugins: the `echo` connector and the `hostile` and
-//! `future-major` and `fs-snoop` test plugins, built for `wasm32-wasip2` once per run.
+//! The connector runtime against real plugins: the `echo` connector and the `hostile`,
+//! `future-major`, `fs-snoop` and `net-snoop` test plugins, built for `wasm32-wasip2` once per run.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -43,6 +43,8 @@ fn wasm_dir() -> &'static Path {
                 "future-major",
                 "-p",
                 "fs-snoop",
+                "-p",
+                "net-snoop",
             ])
             .status()
             .expect("cargo runs");
@@ -645,8 +647,8 @@ struct Received {
     body: Vec<u8>,
 }
 
-/// A tiny HTTP/1.1 server: `/hook` answers `201 {"id":"srv-1"}`, `/big` 8 KiB, anything else 404.
-/// It stops when dropped.
+/// A tiny HTTP/1.1 server: `/hook` answers `201 {"id":"srv-1"}`, `/big` 8 KiB,
+/// `/redirect?to=URL` a `302` to `URL`, anything else 404. It stops when dropped.
 struct TestServer {
     port: u16,
     received: Arc<Mutex<Vec<Received>>>,
@@ -708,9 +710,14 @@ async fn serve() -> TestServer {
                     }
                     body.extend_from_slice(&chunk[..n]);
                 }
+                let location = path
+                    .strip_prefix("/redirect?to=")
+                    .map(|to| format!("location: {to}\r\n"))
+                    .unwrap_or_default();
                 let (status, answer) = match path.as_str() {
                     "/hook" => ("201 Created", br#"{"id":"srv-1"}"#.to_vec()),
                     "/big" => ("200 OK", vec![b'z'; 8192]),
+                    _ if !location.is_empty() => ("302 Found", b"{}".to_vec()),
                     _ => ("404 Not Found", b"{}".to_vec()),
                 };
                 log.lock().expect("lock").push(Received {
@@ -721,7 +728,7 @@ async fn serve() -> TestServer {
                 });
                 let response = format!(
                     "HTTP/1.1 {status}\r\ncontent-type: application/json\r\netag: \"v7\"\r\n\
-                     content-length: {}\r\nconnection: close\r\n\r\n",
+                     {location}content-length: {}\r\nconnection: close\r\n\r\n",
                     answer.len()
                 );
                 let _ = socket.write_all(response.as_bytes()).await;
@@ -904,6 +911,125 @@ fn an_oversized_response_and_a_host_header_are_refused() {
             err.to_string().contains("header `host` is set by the host"),
             "{err}"
         );
+    });
+}
+
+#[test]
+fn a_redirect_goes_back_to_the_plugin_and_is_not_followed() {
+    within(|| async {
+        // The redirect points at another origin, not on the allowlist, that would answer.
+        let server = serve().await;
+        let elsewhere = serve().await;
+        let rt = runtime();
+        let plugin = rt.load(&wasm("hostile")).await.expect("loads");
+        let base = format!("http://127.0.0.1:{}", server.port);
+        let target = format!("http://127.0.0.1:{}/hook", elsewhere.port);
+        let url = format!("{base}/redirect?to={target}");
+        let mut s = settings("redirected", &[("mode", "fetch"), ("url", &url)]);
+        s.allowed_hosts = vec![base.parse().expect("origin")];
+        s.allowed_ranges = loopback();
+        let instance = rt.instance(plugin, s).expect("instance");
+        let delivered = instance
+            .provision(&user_event("u1"), no_ids())
+            .await
+            .expect("fetches");
+        assert_eq!(
+            delivered.remote_id, "status-302-len-2",
+            "the plugin gets the 302 itself"
+        );
+        let paths: Vec<String> = server
+            .received
+            .lock()
+            .expect("lock")
+            .iter()
+            .map(|r| r.path.clone())
+            .collect();
+        assert_eq!(paths, [format!("/redirect?to={target}")]);
+        assert!(
+            elsewhere.received.lock().expect("lock").is_empty(),
+            "the redirect was followed to {target}"
+        );
+    });
+}
+
+#[test]
+fn a_plugin_cannot_set_a_header_the_host_fills_from_a_secret() {
+    within(|| async {
+        let server = serve().await;
+        let rt = runtime();
+        let plugin = rt.load(&wasm("hostile")).await.expect("loads");
+        let url = format!("http://127.0.0.1:{}/hook", server.port);
+        // The plugin sets `authorization` itself and asks for `Authorization` from `api-token`.
+        let mut s = settings("override", &[("mode", "secret-override"), ("url", &url)]);
+        s.secrets
+            .insert("api-token".to_owned(), "s3cret".to_owned());
+        s.allowed_hosts = vec![url.parse().expect("origin")];
+        s.allowed_ranges = loopback();
+        let instance = rt.instance(plugin, s).expect("instance");
+        let err = instance
+            .provision(&user_event("u1"), no_ids())
+            .await
+            .expect_err("a plugin header named like a secret header must be refused");
+        let CallError::Permanent(message) = &err else {
+            panic!("expected a permanent failure, got {err:?}");
+        };
+        assert!(
+            message.contains("header `authorization` is set by the host"),
+            "{message}"
+        );
+        let received = server.received.lock().expect("lock").clone();
+        assert!(received.is_empty(), "sent anyway: {received:?}");
+    });
+}
+
+#[test]
+fn a_call_may_send_at_most_max_http_requests_and_the_next_call_starts_afresh() {
+    within(|| async {
+        let server = serve().await;
+        let rt = runtime();
+        let plugin = rt.load(&wasm("hostile")).await.expect("loads");
+        let url = format!("http://127.0.0.1:{}/hook", server.port);
+        // The plugin requests `url` until the host refuses a request.
+        let mut s = settings("chatty", &[("mode", "fetch-many"), ("url", &url)]);
+        s.allowed_hosts = vec![url.parse().expect("origin")];
+        s.allowed_ranges = loopback();
+        s.limits.max_http_requests = 3;
+        let instance = rt.instance(plugin, s).expect("instance");
+        let sent = || server.received.lock().expect("lock").len();
+        for call in 1..=2 {
+            let err = instance
+                .provision(&user_event("u1"), no_ids())
+                .await
+                .expect_err("the fourth request is refused");
+            let CallError::Permanent(message) = &err else {
+                panic!("expected a permanent failure, got {err:?}");
+            };
+            assert_eq!(
+                message,
+                "3 sent, then: request denied by the sandbox: \
+                 more than 3 HTTP requests in one call"
+            );
+            assert_eq!(
+                sent(),
+                3 * call,
+                "requests the server received by call {call}"
+            );
+        }
+    });
+}
+
+#[test]
+fn a_plugin_importing_sockets_is_refused_at_load_by_name() {
+    within(|| async {
+        let rt = runtime();
+        let err = rt
+            .load(&wasm("net_snoop"))
+            .await
+            .expect_err("a plugin importing wasi:sockets must be refused at load");
+        let RuntimeError::Link(message) = &err else {
+            panic!("expected a link refusal, got {err:?}");
+        };
+        assert!(message.contains("wasi:sockets/"), "{message}");
     });
 }
 
