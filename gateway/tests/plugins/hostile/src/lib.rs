@@ -54,6 +54,31 @@ impl Connector for Hostile {
                     .send()?;
                 Ok(Delivered::new("sent"))
             }
+            "secret-override" => {
+                // Its own `authorization` next to the one the host fills from `api-token`.
+                let url = event.require_config("url")?;
+                http::Request::get(url)
+                    .header("authorization", "Bearer chosen-by-the-plugin")
+                    .secret_header("Authorization", "api-token", "Bearer ")
+                    .send()?;
+                Ok(Delivered::new("sent"))
+            }
+            "fetch-many" => {
+                // Requests `url` until the host refuses one (or a thousand went through).
+                let url = event.require_config("url")?;
+                let mut sent = 0;
+                while sent < 1000 {
+                    if let Err(e) = http::Request::get(url).send() {
+                        let e = DeliveryError::from(e);
+                        return Err(DeliveryError::permanent(format!(
+                            "{sent} sent, then: {}",
+                            e.message
+                        )));
+                    }
+                    sent += 1;
+                }
+                Ok(Delivered::new(format!("sent-{sent}")))
+            }
             "huge-id" => Ok(Delivered::new("x".repeat(32 << 20))),
             "huge-id-100m" => Ok(Delivered::new("x".repeat(100 << 20))),
             "log-flood" => {
