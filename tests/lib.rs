@@ -59,8 +59,9 @@ pub fn gateway_bin() -> &'static Path {
     })
 }
 
-/// A fresh, unique scratch directory under the system temp dir.
-pub fn scratch_dir(tag: &str) -> PathBuf {
+/// A fresh, unique scratch directory under the system temp dir, removed when the guard is dropped
+/// (also when the test panics). It derefs to its [`Path`].
+pub fn scratch_dir(tag: &str) -> ScratchDir {
     static N: AtomicU32 = AtomicU32::new(0);
     let dir = std::env::temp_dir().join(format!(
         "scim-gw-{tag}-{}-{}",
@@ -69,8 +70,41 @@ pub fn scratch_dir(tag: &str) -> PathBuf {
     ));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("create scratch dir");
-    dir
+    ScratchDir(dir)
 }
+
+/// A scratch directory that removes itself when dropped. Declare it before the [`Gateway`] that
+/// uses it: locals drop in reverse order, so the gateway is killed before its directory goes.
+#[derive(Debug)]
+pub struct ScratchDir(PathBuf);
+
+impl std::ops::Deref for ScratchDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for ScratchDir {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<std::ffi::OsStr> for ScratchDir {
+    fn as_ref(&self) -> &std::ffi::OsStr {
+        self.0.as_os_str()
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// How long [`Gateway::stop`] waits for the process to exit after SIGTERM.
+pub const STOP_WAIT: Duration = Duration::from_secs(60);
 
 /// A running gateway process.
 pub struct Gateway {
@@ -80,8 +114,8 @@ pub struct Gateway {
     pub base: String,
     /// Its data directory.
     pub data_dir: PathBuf,
-    /// Whether dropping removes `data_dir`.
-    owns_dir: bool,
+    /// The scratch directory it owns (removed after the process is killed), if any.
+    scratch: Option<ScratchDir>,
     /// The HTTP client.
     pub client: Client,
 }
@@ -89,8 +123,9 @@ pub struct Gateway {
 impl Gateway {
     /// Starts a gateway on a fresh data directory.
     pub fn start() -> Self {
-        let mut gw = Self::start_in(&scratch_dir("data"), &[]);
-        gw.owns_dir = true;
+        let dir = scratch_dir("data");
+        let mut gw = Self::start_in(&dir, &[]);
+        gw.scratch = Some(dir);
         gw
     }
 
@@ -105,7 +140,7 @@ impl Gateway {
         let dir = scratch_dir("cfg");
         let config = write_config(&dir, toml);
         let mut gw = Self::start_in(&dir, &["--config", config.to_str().expect("utf-8 path")]);
-        gw.owns_dir = true;
+        gw.scratch = Some(dir);
         gw
     }
 
@@ -160,7 +195,7 @@ impl Gateway {
             child: Some(child),
             base: base.unwrap_or_default(),
             data_dir: data_dir.to_owned(),
-            owns_dir: false,
+            scratch: None,
             client,
         }
     }
@@ -178,24 +213,44 @@ impl Gateway {
         }
     }
 
-    /// Stops the process cleanly (SIGTERM, then waits for it to exit). Idle connections are
-    /// closed first so that the graceful shutdown has nothing to wait for.
+    /// Stops the process cleanly: SIGTERM, then waits for it to exit, at most [`STOP_WAIT`] (a
+    /// bound, not a timing claim). Idle connections are closed first so that the graceful
+    /// shutdown has nothing to wait for. A gateway that does not exit in time is killed and the
+    /// test fails; so does one that exits with an error.
+    #[track_caller]
     pub fn stop(&mut self) {
         self.client = Client::new();
-        if let Some(mut child) = self.child.take() {
-            let sent = Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
-                .status()
-                .is_ok_and(|s| s.success());
-            if !sent {
-                let _ = child.kill();
-            }
-            let status = child.wait().expect("wait for the gateway");
-            assert!(
-                status.success() || !sent,
-                "the gateway exited with {status} on SIGTERM"
-            );
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let sent = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        if !sent {
+            let _ = child.kill();
         }
+        let deadline = Instant::now() + STOP_WAIT;
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                _ => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!(
+                        "the gateway did not exit within {} s of SIGTERM; killed it",
+                        STOP_WAIT.as_secs()
+                    );
+                }
+            }
+        };
+        assert!(
+            status.success() || !sent,
+            "the gateway exited with {status} on SIGTERM"
+        );
     }
 
     /// The address the gateway listens on, `http://127.0.0.1:PORT` (no base path).
@@ -321,11 +376,9 @@ thread_local! {
 }
 
 impl Drop for Gateway {
+    /// Kills the process; then the owned scratch directory (a field) removes itself.
     fn drop(&mut self) {
         self.kill9();
-        if self.owns_dir {
-            let _ = std::fs::remove_dir_all(&self.data_dir);
-        }
     }
 }
 

@@ -8,7 +8,7 @@ use scim_gateway_e2e::{
 use serde_json::json;
 
 /// Starts A with one blocking `scim2` connector to `b_base`.
-fn start_blocking_a(b_base: &str) -> (Gateway, std::path::PathBuf) {
+fn start_blocking_a(b_base: &str) -> (Gateway, scim_gateway_e2e::ScratchDir) {
     let dir = scratch_dir("blocking-a");
     let config = write_config(
         &dir,
