@@ -725,3 +725,347 @@ pub fn eventually(mut check: impl FnMut() -> Result<(), String>) {
 pub fn when(cond: bool, what: &str) -> Result<(), String> {
     if cond { Ok(()) } else { Err(what.to_owned()) }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Ports. No test binds a port, releases it and hands the number to a child (another process may
+// take it in between): a gateway binds port 0 and reports its port (`listening on ...`). When a
+// child must be given an address before anything listens there, the test holds the port itself
+// for as long as the address is in use: [`ClosedPort`] (nothing will ever answer) or [`Relay`]
+// (a stand-in that forwards to a target that comes and goes).
+// ---------------------------------------------------------------------------------------------
+
+/// A loopback TCP socket bound without `SO_REUSEADDR` and never listening.
+fn bound_not_listening() -> (socket2::Socket, u16) {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP)).expect("socket");
+    let any: std::net::SocketAddr = "127.0.0.1:0".parse().expect("address");
+    socket.bind(&any.into()).expect("bind a loopback port");
+    let port = socket
+        .local_addr()
+        .ok()
+        .and_then(|a| a.as_socket())
+        .map(|a| a.port())
+        .expect("the bound port");
+    (socket, port)
+}
+
+/// A loopback port known to refuse connections for as long as this value lives.
+///
+/// Why this is sound where "port 9" or "a port whose listener was closed" is not: the port is
+/// bound by this process, without `SO_REUSEADDR` and without listening. Nothing accepts on it,
+/// so a connection is refused (`ECONNREFUSED`, what a plugin reports as a transient failure);
+/// and no other socket can bind it meanwhile, because sharing a bound port needs the reuse
+/// option on both sockets. A closed listener's port, by contrast, can be taken by anyone the
+/// moment it is closed, and port 9 is simply a port someone may be using.
+pub struct ClosedPort {
+    _socket: socket2::Socket,
+    port: u16,
+}
+
+impl ClosedPort {
+    /// Binds one.
+    pub fn new() -> Self {
+        let (socket, port) = bound_not_listening();
+        ClosedPort {
+            _socket: socket,
+            port,
+        }
+    }
+
+    /// The port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn origin(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+/// `http://127.0.0.1:PORT` of a [`ClosedPort`] this process holds until it exits: the target of
+/// a connector that must never reach anything.
+pub fn closed_origin() -> &'static str {
+    static CLOSED: OnceLock<(ClosedPort, String)> = OnceLock::new();
+    &CLOSED
+        .get_or_init(|| {
+            let port = ClosedPort::new();
+            let origin = port.origin();
+            (port, origin)
+        })
+        .1
+}
+
+impl Default for ClosedPort {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A loopback port this process holds for as long as this value lives, standing in for a
+/// target at a fixed address that goes down and comes back (the target itself binds port 0).
+///
+/// It starts *down* the way a [`ClosedPort`] is: bound and not listening, so connections are
+/// refused. [`Relay::forward_to`] brings it *up*: it listens and forwards every connection to
+/// the target. [`Relay::cut`] takes it down again: open connections are shut down and new ones
+/// closed as soon as they are accepted (the port stays held, so nothing else can answer there).
+pub struct Relay {
+    port: u16,
+    state: Arc<Mutex<RelayState>>,
+}
+
+struct RelayState {
+    /// The socket, until it listens.
+    idle: Option<socket2::Socket>,
+    /// Where connections go; `None` while down.
+    target: Option<std::net::SocketAddr>,
+    /// Both ends of every forwarded connection.
+    live: Vec<std::net::TcpStream>,
+}
+
+impl Relay {
+    /// Binds one, down.
+    pub fn new() -> Self {
+        let (socket, port) = bound_not_listening();
+        Relay {
+            port,
+            state: Arc::new(Mutex::new(RelayState {
+                idle: Some(socket),
+                target: None,
+                live: Vec::new(),
+            })),
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn origin(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, RelayState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Comes up: forwards every new connection to `origin` (`http://HOST:PORT`, any path).
+    pub fn forward_to(&self, origin: &str) {
+        let authority = origin
+            .trim_start_matches("http://")
+            .split('/')
+            .next()
+            .unwrap_or_default();
+        let target: std::net::SocketAddr = authority
+            .parse()
+            .unwrap_or_else(|e| panic!("not an IP origin: {origin}: {e}"));
+        let mut state = self.lock();
+        state.target = Some(target);
+        if let Some(socket) = state.idle.take() {
+            socket.listen(128).expect("listen");
+            let listener = std::net::TcpListener::from(socket);
+            let shared = self.state.clone();
+            std::thread::spawn(move || relay_accept(&listener, &shared));
+        }
+    }
+
+    /// Goes down: shuts every forwarded connection and closes new ones at once.
+    pub fn cut(&self) {
+        let mut state = self.lock();
+        state.target = None;
+        for stream in state.live.drain(..) {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+impl Default for Relay {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.cut();
+    }
+}
+
+/// Accepts connections for a [`Relay`] until the process ends.
+fn relay_accept(listener: &std::net::TcpListener, shared: &Mutex<RelayState>) {
+    for inbound in listener.incoming().flatten() {
+        let mut state = shared.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(target) = state.target else {
+            continue; // down: dropping `inbound` closes it
+        };
+        let Ok(outbound) = std::net::TcpStream::connect(target) else {
+            continue;
+        };
+        let (Ok(a), Ok(b), Ok(c), Ok(d)) = (
+            inbound.try_clone(),
+            outbound.try_clone(),
+            inbound.try_clone(),
+            outbound.try_clone(),
+        ) else {
+            continue;
+        };
+        state.live.extend([c, d]);
+        drop(state);
+        std::thread::spawn(move || pipe(inbound, outbound));
+        std::thread::spawn(move || pipe(b, a));
+    }
+}
+
+/// Copies `from` to `to` until either side closes, then shuts both.
+fn pipe(mut from: std::net::TcpStream, mut to: std::net::TcpStream) {
+    let _ = std::io::copy(&mut from, &mut to);
+    let _ = to.shutdown(std::net::Shutdown::Both);
+    let _ = from.shutdown(std::net::Shutdown::Both);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Metrics: one scrape of `/metrics`, parsed.
+// ---------------------------------------------------------------------------------------------
+
+impl Gateway {
+    /// `GET /metrics` with `token` if given (no parsing, whatever the status).
+    pub fn metrics_response(&self, token: Option<&str>) -> Response {
+        let req = self.client.get(format!("{}/metrics", self.origin()));
+        let req = match token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
+        };
+        req.send().expect("GET /metrics")
+    }
+
+    /// The metrics, read with the admin token (asserts `200`) and parsed.
+    #[track_caller]
+    pub fn metrics(&self) -> Metrics {
+        let r = self.metrics_response(Some(ADMIN_TOKEN));
+        assert_eq!(r.status().as_u16(), 200, "GET /metrics");
+        Metrics::parse(&r.text().expect("metrics text"))
+    }
+}
+
+/// One scrape of the Prometheus text exposition: samples by name and label set.
+#[derive(Debug)]
+pub struct Metrics {
+    /// Every sample.
+    samples: BTreeMap<(String, BTreeMap<String, String>), f64>,
+    /// The text as served.
+    pub text: String,
+}
+
+impl Metrics {
+    /// Parses the text format's sample lines (label values may hold escaped `\`, `"`, `\n`).
+    #[track_caller]
+    pub fn parse(text: &str) -> Self {
+        let mut samples = BTreeMap::new();
+        for line in text
+            .lines()
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        {
+            let (series, value) = line.rsplit_once(' ').expect("a value");
+            let value: f64 = value.parse().unwrap_or_else(|_| panic!("value in {line}"));
+            let (name, labels) = match series.split_once('{') {
+                None => (series.to_owned(), BTreeMap::new()),
+                Some((name, rest)) => {
+                    let body = rest.strip_suffix('}').expect("closing brace");
+                    (name.to_owned(), parse_labels(body))
+                }
+            };
+            samples.insert((name, labels), value);
+        }
+        Self {
+            samples,
+            text: text.to_owned(),
+        }
+    }
+
+    /// The sample with exactly these labels (0 when absent: a counter not yet incremented).
+    pub fn get(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        self.find(name, labels).unwrap_or(0.0)
+    }
+
+    /// The sample with exactly these labels, if present.
+    pub fn find(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        let labels = labels
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        self.samples.get(&(name.to_owned(), labels)).copied()
+    }
+}
+
+fn parse_labels(body: &str) -> BTreeMap<String, String> {
+    let mut labels = BTreeMap::new();
+    let mut chars = body.chars().peekable();
+    while chars.peek().is_some() {
+        let key: String = chars.by_ref().take_while(|&c| c != '=').collect();
+        assert_eq!(chars.next(), Some('"'), "quoted value of {key} in {body}");
+        let mut value = String::new();
+        while let Some(c) = chars.next() {
+            match c {
+                '"' => break,
+                '\\' => match chars.next() {
+                    Some('n') => value.push('\n'),
+                    Some(other) => value.push(other),
+                    None => panic!("dangling escape in {body}"),
+                },
+                c => value.push(c),
+            }
+        }
+        labels.insert(key, value);
+        if chars.peek() == Some(&',') {
+            chars.next();
+        }
+    }
+    labels
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_closed_port_refuses_connections_and_no_one_else_can_bind_it() {
+        let closed = ClosedPort::new();
+        let addr = ("127.0.0.1", closed.port());
+        let refused = std::net::TcpStream::connect(addr).expect_err("nothing accepts");
+        assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
+        // std's listeners set SO_REUSEADDR, as tokio's do: even so, the port cannot be taken.
+        let taken = std::net::TcpListener::bind(addr).expect_err("the port is held");
+        assert_eq!(taken.kind(), std::io::ErrorKind::AddrInUse);
+        let taken = std::net::TcpListener::bind(("0.0.0.0", closed.port())).expect_err("held");
+        assert_eq!(taken.kind(), std::io::ErrorKind::AddrInUse);
+    }
+
+    #[test]
+    fn a_relay_refuses_then_forwards_then_closes_what_it_forwarded() {
+        use std::io::{Read, Write};
+        let relay = Relay::new();
+        let addr = relay.origin().trim_start_matches("http://").to_owned();
+        let refused = std::net::TcpStream::connect(&addr).expect_err("down");
+        assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
+
+        let target = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let origin = format!("http://{}", target.local_addr().expect("address"));
+        std::thread::spawn(move || {
+            for mut s in target.incoming().flatten() {
+                let mut byte = [0; 1];
+                while s.read_exact(&mut byte).is_ok() && s.write_all(&byte).is_ok() {}
+            }
+        });
+        relay.forward_to(&origin);
+        let mut client = std::net::TcpStream::connect(&addr).expect("up");
+        client.write_all(b"x").expect("send");
+        let mut echoed = [0; 1];
+        client.read_exact(&mut echoed).expect("echoed");
+        assert_eq!(&echoed, b"x");
+
+        relay.cut();
+        let mut rest = Vec::new();
+        let _ = client.read_to_end(&mut rest);
+        assert!(rest.is_empty(), "the forwarded connection is shut");
+        let mut late = std::net::TcpStream::connect(&addr).expect("accepted, then closed");
+        let _ = late.write_all(b"x");
+        assert_eq!(late.read(&mut echoed).unwrap_or(0), 0, "closed at once");
+    }
+}
