@@ -1020,6 +1020,89 @@ fn parse_labels(body: &str) -> BTreeMap<String, String> {
     labels
 }
 
+// ---------------------------------------------------------------------------------------------
+// Writers for kill -9 tests.
+// ---------------------------------------------------------------------------------------------
+
+/// Client threads creating users (`<tag>-<thread>-<n>@example.com`) as fast as a gateway accepts
+/// them, each until the gateway stops answering (it was killed), [`Writers::join`] or
+/// `per_thread` users. Kill -9 tests start them, wait for some acknowledged writes and kill the
+/// gateway while more are in flight.
+pub struct Writers {
+    /// Every acknowledged write: (userName, id).
+    acked: Arc<Mutex<Vec<(String, String)>>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Writers {
+    /// Starts `threads` writers against `gw`.
+    pub fn start(gw: &Gateway, tag: &str, threads: usize, per_thread: usize) -> Self {
+        let acked: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let threads = (0..threads)
+            .map(|t| {
+                let (acked, stop) = (acked.clone(), stop.clone());
+                let (base, client, tag) = (gw.base.clone(), gw.client.clone(), tag.to_owned());
+                std::thread::spawn(move || {
+                    for i in 0..per_thread {
+                        if stop.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        let name = format!("{tag}-{t}-{i}@example.com");
+                        let sent = client
+                            .post(format!("{base}/Users"))
+                            .bearer_auth(TOKEN)
+                            .header("content-type", "application/scim+json")
+                            .body(user(&name).to_string())
+                            .send();
+                        let Ok(response) = sent else { break };
+                        let (status, body) = parts(response);
+                        if status != 201 {
+                            break;
+                        }
+                        let id = body["id"].as_str().unwrap_or_default().to_owned();
+                        acked
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .push((name, id));
+                    }
+                })
+            })
+            .collect();
+        Writers {
+            acked,
+            stop,
+            threads,
+        }
+    }
+
+    /// How many writes have been acknowledged so far.
+    pub fn acked(&self) -> usize {
+        self.acked.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Waits ([`eventually`]) until at least `n` writes are acknowledged.
+    #[track_caller]
+    pub fn wait_for(&self, n: usize) {
+        eventually(|| {
+            let acked = self.acked();
+            when(acked >= n, &format!("{acked} of {n} writes acknowledged"))
+        });
+    }
+
+    /// Stops the writers and waits for them; answers every acknowledged write as (userName,
+    /// id).
+    pub fn join(self) -> Vec<(String, String)> {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads {
+            t.join().expect("a writer panicked");
+        }
+        let acked = self.acked.lock().unwrap_or_else(|e| e.into_inner());
+        acked.clone()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
