@@ -622,14 +622,58 @@ pub fn build_plugin(package: &str, env: &[(&str, &str)]) -> PathBuf {
     copy
 }
 
-/// An HTTP receiver for connectors that forward events (the `echo` plugin with `url` set): it
-/// records every JSON body POSTed to it and answers `{"id": "r-<id>"}`. It binds 127.0.0.1 on a
-/// free port; its threads end with the test process.
+/// A recording target for connectors that forward events (the `echo` plugin with `url` set): it
+/// records every JSON body POSTed to it, in arrival order, and answers `200` with
+/// `{"id": "r-<id>"}`. It can be told to refuse the next requests (`503`, which the gateway
+/// retries) and to hold requests unanswered until the test releases them (what lets a test
+/// decide what is in flight). It binds 127.0.0.1 on a port of the kernel's choosing; its threads
+/// end with the test process, and dropping it closes any request it still holds.
 pub struct Sink {
     /// `http://127.0.0.1:PORT`.
     pub origin: String,
-    /// Every body received, in order.
-    received: Arc<Mutex<Vec<Value>>>,
+    /// What it received and what it was told.
+    state: Arc<(Mutex<SinkState>, std::sync::Condvar)>,
+}
+
+/// One request a [`Sink`] received.
+#[derive(Debug, Clone)]
+pub struct Arrival {
+    /// The JSON body (`Null` if it was not JSON).
+    pub event: Value,
+    /// Whether it was refused (answered `503`) rather than accepted (`200`).
+    pub refused: bool,
+    /// Where its answer is.
+    pub answer: Answer,
+}
+
+/// Where a [`Sink`]'s answer to one request is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// Held: not answered yet.
+    Held,
+    /// Answered (`200`, or `503` if refused).
+    Sent,
+    /// Closed without an answer: [`Sink::abandon_held`], or its sender had already gone.
+    Abandoned,
+}
+
+#[derive(Debug, Default)]
+struct SinkState {
+    /// Every request, in arrival order.
+    arrivals: Vec<Arrival>,
+    /// How many of the next requests are refused.
+    refuse: usize,
+    /// Whether new requests are held.
+    holding: bool,
+    /// Unanswered requests per resource id.
+    open: BTreeMap<String, usize>,
+    /// Requests that arrived while an earlier one for the same resource was unanswered.
+    overlaps: Vec<String>,
+}
+
+/// The `id` an event names.
+fn event_id(event: &Value) -> String {
+    event["id"].as_str().unwrap_or_default().to_owned()
 }
 
 impl Sink {
@@ -637,23 +681,38 @@ impl Sink {
     pub fn start() -> Self {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the sink");
         let origin = format!("http://{}", listener.local_addr().expect("sink address"));
-        let received: Arc<Mutex<Vec<Value>>> = Arc::default();
-        let log = received.clone();
+        let state: Arc<(Mutex<SinkState>, std::sync::Condvar)> = Arc::default();
+        let shared = state.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                let log = log.clone();
-                std::thread::spawn(move || sink_connection(stream, &log));
+                let shared = shared.clone();
+                std::thread::spawn(move || sink_connection(stream, &shared));
             }
         });
-        Sink { origin, received }
+        Sink { origin, state }
     }
 
-    /// Every event received so far.
+    fn lock(&self) -> std::sync::MutexGuard<'_, SinkState> {
+        self.state.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Every request received so far, in arrival order, with its answer.
+    pub fn arrivals(&self) -> Vec<Arrival> {
+        self.lock().arrivals.clone()
+    }
+
+    /// Every event received so far, in arrival order (refused and held ones included).
     pub fn events(&self) -> Vec<Value> {
-        self.received
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.arrivals().into_iter().map(|a| a.event).collect()
+    }
+
+    /// The events accepted so far (answered `200`), in arrival order: what was delivered.
+    pub fn delivered(&self) -> Vec<Value> {
+        self.arrivals()
+            .into_iter()
+            .filter(|a| !a.refused && a.answer == Answer::Sent)
+            .map(|a| a.event)
+            .collect()
     }
 
     /// Every event as (plugin version, operation, resource id).
@@ -664,10 +723,84 @@ impl Sink {
             .map(|e| (text(&e["plugin"]), text(&e["operation"]), text(&e["id"])))
             .collect()
     }
+
+    /// Refuses the next `n` requests with `503` (which the gateway retries).
+    pub fn refuse_next(&self, n: usize) {
+        self.lock().refuse = n;
+    }
+
+    /// Holds every request from now on unanswered, until [`Sink::release_held`],
+    /// [`Sink::stop_holding`] or [`Sink::abandon_held`].
+    pub fn hold(&self) {
+        self.lock().holding = true;
+    }
+
+    /// The events held unanswered now, in arrival order.
+    pub fn held(&self) -> Vec<Value> {
+        let state = self.lock();
+        (state.arrivals.iter())
+            .filter(|a| a.answer == Answer::Held)
+            .map(|a| a.event.clone())
+            .collect()
+    }
+
+    /// Answers every request held now; requests arriving later are still held.
+    pub fn release_held(&self) {
+        self.settle_held(Answer::Sent);
+    }
+
+    /// Answers every request held now and holds no more.
+    pub fn stop_holding(&self) {
+        self.lock().holding = false;
+        self.settle_held(Answer::Sent);
+    }
+
+    /// Closes every request held now without answering it (its sender is gone), and holds no
+    /// more.
+    pub fn abandon_held(&self) {
+        self.lock().holding = false;
+        self.settle_held(Answer::Abandoned);
+    }
+
+    fn settle_held(&self, answer: Answer) {
+        let mut state = self.lock();
+        for a in &mut state.arrivals {
+            if a.answer == Answer::Held {
+                a.answer = answer;
+            }
+        }
+        self.state.1.notify_all();
+    }
+
+    /// The requests that arrived while an earlier request for the same resource was still
+    /// unanswered (a gateway delivers one change of a resource at a time).
+    pub fn overlaps(&self) -> Vec<String> {
+        self.lock().overlaps.clone()
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        self.abandon_held();
+    }
+}
+
+/// Whether the peer of `stream` has closed it (or reset it): it will read nothing more.
+fn peer_closed(stream: &std::net::TcpStream) -> bool {
+    if stream.set_nonblocking(true).is_err() {
+        return false;
+    }
+    let closed = match stream.peek(&mut [0; 1]) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+    };
+    let _ = stream.set_nonblocking(false);
+    closed
 }
 
 /// Serves HTTP/1.1 requests on one connection until the peer closes it.
-fn sink_connection(stream: std::net::TcpStream, log: &Mutex<Vec<Value>>) {
+fn sink_connection(stream: std::net::TcpStream, shared: &(Mutex<SinkState>, std::sync::Condvar)) {
     use std::io::{Read, Write};
     let Ok(mut writer) = stream.try_clone() else {
         return;
@@ -694,11 +827,58 @@ fn sink_connection(stream: std::net::TcpStream, log: &Mutex<Vec<Value>>) {
             return;
         }
         let event: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-        let answer = json!({"id": format!("r-{}", event["id"].as_str().unwrap_or_default())});
-        log.lock().unwrap_or_else(|e| e.into_inner()).push(event);
-        let answer = answer.to_string();
+        let id = event_id(&event);
+        let (lock, wake) = shared;
+        let mut state = lock.lock().unwrap_or_else(|e| e.into_inner());
+        let refused = state.refuse > 0;
+        if refused {
+            state.refuse -= 1;
+        }
+        let open = state.open.entry(id.clone()).or_default();
+        *open += 1;
+        if *open > 1 {
+            let what = format!("{} {id}", event["operation"].as_str().unwrap_or_default());
+            state.overlaps.push(what);
+        }
+        let answer = if state.holding {
+            Answer::Held
+        } else {
+            Answer::Sent
+        };
+        let at = state.arrivals.len();
+        state.arrivals.push(Arrival {
+            event,
+            refused,
+            answer,
+        });
+        while state.arrivals[at].answer == Answer::Held {
+            state = wake.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+        if state.arrivals[at].answer == Answer::Sent && peer_closed(reader.get_ref()) {
+            // Its sender is gone (a gateway killed while the request was on its way): nobody
+            // will hear the answer, so it is not one.
+            state.arrivals[at].answer = Answer::Abandoned;
+        }
+        let answer = state.arrivals[at].answer;
+        if let Some(open) = state.open.get_mut(&id) {
+            *open -= 1;
+        }
+        drop(state);
+        if answer == Answer::Abandoned {
+            return;
+        }
+        let (status, kind, answer) = if refused {
+            (
+                "503 Service Unavailable",
+                "text/plain",
+                "refused by the test".to_owned(),
+            )
+        } else {
+            let answer = json!({"id": format!("r-{id}")}).to_string();
+            ("200 OK", "application/json", answer)
+        };
         let response = format!(
-            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{answer}",
+            "HTTP/1.1 {status}\r\ncontent-type: {kind}\r\ncontent-length: {}\r\n\r\n{answer}",
             answer.len()
         );
         if writer.write_all(response.as_bytes()).is_err() {
