@@ -59,8 +59,9 @@ pub fn gateway_bin() -> &'static Path {
     })
 }
 
-/// A fresh, unique scratch directory under the system temp dir.
-pub fn scratch_dir(tag: &str) -> PathBuf {
+/// A fresh, unique scratch directory under the system temp dir, removed when the guard is dropped
+/// (also when the test panics). It derefs to its [`Path`].
+pub fn scratch_dir(tag: &str) -> ScratchDir {
     static N: AtomicU32 = AtomicU32::new(0);
     let dir = std::env::temp_dir().join(format!(
         "scim-gw-{tag}-{}-{}",
@@ -69,8 +70,41 @@ pub fn scratch_dir(tag: &str) -> PathBuf {
     ));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("create scratch dir");
-    dir
+    ScratchDir(dir)
 }
+
+/// A scratch directory that removes itself when dropped. Declare it before the [`Gateway`] that
+/// uses it: locals drop in reverse order, so the gateway is killed before its directory goes.
+#[derive(Debug)]
+pub struct ScratchDir(PathBuf);
+
+impl std::ops::Deref for ScratchDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for ScratchDir {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<std::ffi::OsStr> for ScratchDir {
+    fn as_ref(&self) -> &std::ffi::OsStr {
+        self.0.as_os_str()
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// How long [`Gateway::stop`] waits for the process to exit after SIGTERM.
+pub const STOP_WAIT: Duration = Duration::from_secs(60);
 
 /// A running gateway process.
 pub struct Gateway {
@@ -80,8 +114,8 @@ pub struct Gateway {
     pub base: String,
     /// Its data directory.
     pub data_dir: PathBuf,
-    /// Whether dropping removes `data_dir`.
-    owns_dir: bool,
+    /// The scratch directory it owns (removed after the process is killed), if any.
+    scratch: Option<ScratchDir>,
     /// The HTTP client.
     pub client: Client,
 }
@@ -89,8 +123,9 @@ pub struct Gateway {
 impl Gateway {
     /// Starts a gateway on a fresh data directory.
     pub fn start() -> Self {
-        let mut gw = Self::start_in(&scratch_dir("data"), &[]);
-        gw.owns_dir = true;
+        let dir = scratch_dir("data");
+        let mut gw = Self::start_in(&dir, &[]);
+        gw.scratch = Some(dir);
         gw
     }
 
@@ -105,7 +140,7 @@ impl Gateway {
         let dir = scratch_dir("cfg");
         let config = write_config(&dir, toml);
         let mut gw = Self::start_in(&dir, &["--config", config.to_str().expect("utf-8 path")]);
-        gw.owns_dir = true;
+        gw.scratch = Some(dir);
         gw
     }
 
@@ -160,7 +195,7 @@ impl Gateway {
             child: Some(child),
             base: base.unwrap_or_default(),
             data_dir: data_dir.to_owned(),
-            owns_dir: false,
+            scratch: None,
             client,
         }
     }
@@ -178,24 +213,44 @@ impl Gateway {
         }
     }
 
-    /// Stops the process cleanly (SIGTERM, then waits for it to exit). Idle connections are
-    /// closed first so that the graceful shutdown has nothing to wait for.
+    /// Stops the process cleanly: SIGTERM, then waits for it to exit, at most [`STOP_WAIT`] (a
+    /// bound, not a timing claim). Idle connections are closed first so that the graceful
+    /// shutdown has nothing to wait for. A gateway that does not exit in time is killed and the
+    /// test fails; so does one that exits with an error.
+    #[track_caller]
     pub fn stop(&mut self) {
         self.client = Client::new();
-        if let Some(mut child) = self.child.take() {
-            let sent = Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
-                .status()
-                .is_ok_and(|s| s.success());
-            if !sent {
-                let _ = child.kill();
-            }
-            let status = child.wait().expect("wait for the gateway");
-            assert!(
-                status.success() || !sent,
-                "the gateway exited with {status} on SIGTERM"
-            );
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let sent = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        if !sent {
+            let _ = child.kill();
         }
+        let deadline = Instant::now() + STOP_WAIT;
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                _ => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!(
+                        "the gateway did not exit within {} s of SIGTERM; killed it",
+                        STOP_WAIT.as_secs()
+                    );
+                }
+            }
+        };
+        assert!(
+            status.success() || !sent,
+            "the gateway exited with {status} on SIGTERM"
+        );
     }
 
     /// The address the gateway listens on, `http://127.0.0.1:PORT` (no base path).
@@ -321,11 +376,9 @@ thread_local! {
 }
 
 impl Drop for Gateway {
+    /// Kills the process; then the owned scratch directory (a field) removes itself.
     fn drop(&mut self) {
         self.kill9();
-        if self.owns_dir {
-            let _ = std::fs::remove_dir_all(&self.data_dir);
-        }
     }
 }
 
@@ -569,14 +622,58 @@ pub fn build_plugin(package: &str, env: &[(&str, &str)]) -> PathBuf {
     copy
 }
 
-/// An HTTP receiver for connectors that forward events (the `echo` plugin with `url` set): it
-/// records every JSON body POSTed to it and answers `{"id": "r-<id>"}`. It binds 127.0.0.1 on a
-/// free port; its threads end with the test process.
+/// A recording target for connectors that forward events (the `echo` plugin with `url` set): it
+/// records every JSON body POSTed to it, in arrival order, and answers `200` with
+/// `{"id": "r-<id>"}`. It can be told to refuse the next requests (`503`, which the gateway
+/// retries) and to hold requests unanswered until the test releases them (what lets a test
+/// decide what is in flight). It binds 127.0.0.1 on a port of the kernel's choosing; its threads
+/// end with the test process, and dropping it closes any request it still holds.
 pub struct Sink {
     /// `http://127.0.0.1:PORT`.
     pub origin: String,
-    /// Every body received, in order.
-    received: Arc<Mutex<Vec<Value>>>,
+    /// What it received and what it was told.
+    state: Arc<(Mutex<SinkState>, std::sync::Condvar)>,
+}
+
+/// One request a [`Sink`] received.
+#[derive(Debug, Clone)]
+pub struct Arrival {
+    /// The JSON body (`Null` if it was not JSON).
+    pub event: Value,
+    /// Whether it was refused (answered `503`) rather than accepted (`200`).
+    pub refused: bool,
+    /// Where its answer is.
+    pub answer: Answer,
+}
+
+/// Where a [`Sink`]'s answer to one request is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// Held: not answered yet.
+    Held,
+    /// Answered (`200`, or `503` if refused).
+    Sent,
+    /// Closed without an answer: [`Sink::abandon_held`], or its sender had already gone.
+    Abandoned,
+}
+
+#[derive(Debug, Default)]
+struct SinkState {
+    /// Every request, in arrival order.
+    arrivals: Vec<Arrival>,
+    /// How many of the next requests are refused.
+    refuse: usize,
+    /// Whether new requests are held.
+    holding: bool,
+    /// Unanswered requests per resource id.
+    open: BTreeMap<String, usize>,
+    /// Requests that arrived while an earlier one for the same resource was unanswered.
+    overlaps: Vec<String>,
+}
+
+/// The `id` an event names.
+fn event_id(event: &Value) -> String {
+    event["id"].as_str().unwrap_or_default().to_owned()
 }
 
 impl Sink {
@@ -584,23 +681,38 @@ impl Sink {
     pub fn start() -> Self {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the sink");
         let origin = format!("http://{}", listener.local_addr().expect("sink address"));
-        let received: Arc<Mutex<Vec<Value>>> = Arc::default();
-        let log = received.clone();
+        let state: Arc<(Mutex<SinkState>, std::sync::Condvar)> = Arc::default();
+        let shared = state.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                let log = log.clone();
-                std::thread::spawn(move || sink_connection(stream, &log));
+                let shared = shared.clone();
+                std::thread::spawn(move || sink_connection(stream, &shared));
             }
         });
-        Sink { origin, received }
+        Sink { origin, state }
     }
 
-    /// Every event received so far.
+    fn lock(&self) -> std::sync::MutexGuard<'_, SinkState> {
+        self.state.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Every request received so far, in arrival order, with its answer.
+    pub fn arrivals(&self) -> Vec<Arrival> {
+        self.lock().arrivals.clone()
+    }
+
+    /// Every event received so far, in arrival order (refused and held ones included).
     pub fn events(&self) -> Vec<Value> {
-        self.received
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.arrivals().into_iter().map(|a| a.event).collect()
+    }
+
+    /// The events accepted so far (answered `200`), in arrival order: what was delivered.
+    pub fn delivered(&self) -> Vec<Value> {
+        self.arrivals()
+            .into_iter()
+            .filter(|a| !a.refused && a.answer == Answer::Sent)
+            .map(|a| a.event)
+            .collect()
     }
 
     /// Every event as (plugin version, operation, resource id).
@@ -611,10 +723,84 @@ impl Sink {
             .map(|e| (text(&e["plugin"]), text(&e["operation"]), text(&e["id"])))
             .collect()
     }
+
+    /// Refuses the next `n` requests with `503` (which the gateway retries).
+    pub fn refuse_next(&self, n: usize) {
+        self.lock().refuse = n;
+    }
+
+    /// Holds every request from now on unanswered, until [`Sink::release_held`],
+    /// [`Sink::stop_holding`] or [`Sink::abandon_held`].
+    pub fn hold(&self) {
+        self.lock().holding = true;
+    }
+
+    /// The events held unanswered now, in arrival order.
+    pub fn held(&self) -> Vec<Value> {
+        let state = self.lock();
+        (state.arrivals.iter())
+            .filter(|a| a.answer == Answer::Held)
+            .map(|a| a.event.clone())
+            .collect()
+    }
+
+    /// Answers every request held now; requests arriving later are still held.
+    pub fn release_held(&self) {
+        self.settle_held(Answer::Sent);
+    }
+
+    /// Answers every request held now and holds no more.
+    pub fn stop_holding(&self) {
+        self.lock().holding = false;
+        self.settle_held(Answer::Sent);
+    }
+
+    /// Closes every request held now without answering it (its sender is gone), and holds no
+    /// more.
+    pub fn abandon_held(&self) {
+        self.lock().holding = false;
+        self.settle_held(Answer::Abandoned);
+    }
+
+    fn settle_held(&self, answer: Answer) {
+        let mut state = self.lock();
+        for a in &mut state.arrivals {
+            if a.answer == Answer::Held {
+                a.answer = answer;
+            }
+        }
+        self.state.1.notify_all();
+    }
+
+    /// The requests that arrived while an earlier request for the same resource was still
+    /// unanswered (a gateway delivers one change of a resource at a time).
+    pub fn overlaps(&self) -> Vec<String> {
+        self.lock().overlaps.clone()
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        self.abandon_held();
+    }
+}
+
+/// Whether the peer of `stream` has closed it (or reset it): it will read nothing more.
+fn peer_closed(stream: &std::net::TcpStream) -> bool {
+    if stream.set_nonblocking(true).is_err() {
+        return false;
+    }
+    let closed = match stream.peek(&mut [0; 1]) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+    };
+    let _ = stream.set_nonblocking(false);
+    closed
 }
 
 /// Serves HTTP/1.1 requests on one connection until the peer closes it.
-fn sink_connection(stream: std::net::TcpStream, log: &Mutex<Vec<Value>>) {
+fn sink_connection(stream: std::net::TcpStream, shared: &(Mutex<SinkState>, std::sync::Condvar)) {
     use std::io::{Read, Write};
     let Ok(mut writer) = stream.try_clone() else {
         return;
@@ -641,11 +827,58 @@ fn sink_connection(stream: std::net::TcpStream, log: &Mutex<Vec<Value>>) {
             return;
         }
         let event: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-        let answer = json!({"id": format!("r-{}", event["id"].as_str().unwrap_or_default())});
-        log.lock().unwrap_or_else(|e| e.into_inner()).push(event);
-        let answer = answer.to_string();
+        let id = event_id(&event);
+        let (lock, wake) = shared;
+        let mut state = lock.lock().unwrap_or_else(|e| e.into_inner());
+        let refused = state.refuse > 0;
+        if refused {
+            state.refuse -= 1;
+        }
+        let open = state.open.entry(id.clone()).or_default();
+        *open += 1;
+        if *open > 1 {
+            let what = format!("{} {id}", event["operation"].as_str().unwrap_or_default());
+            state.overlaps.push(what);
+        }
+        let answer = if state.holding {
+            Answer::Held
+        } else {
+            Answer::Sent
+        };
+        let at = state.arrivals.len();
+        state.arrivals.push(Arrival {
+            event,
+            refused,
+            answer,
+        });
+        while state.arrivals[at].answer == Answer::Held {
+            state = wake.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+        if state.arrivals[at].answer == Answer::Sent && peer_closed(reader.get_ref()) {
+            // Its sender is gone (a gateway killed while the request was on its way): nobody
+            // will hear the answer, so it is not one.
+            state.arrivals[at].answer = Answer::Abandoned;
+        }
+        let answer = state.arrivals[at].answer;
+        if let Some(open) = state.open.get_mut(&id) {
+            *open -= 1;
+        }
+        drop(state);
+        if answer == Answer::Abandoned {
+            return;
+        }
+        let (status, kind, answer) = if refused {
+            (
+                "503 Service Unavailable",
+                "text/plain",
+                "refused by the test".to_owned(),
+            )
+        } else {
+            let answer = json!({"id": format!("r-{id}")}).to_string();
+            ("200 OK", "application/json", answer)
+        };
         let response = format!(
-            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{answer}",
+            "HTTP/1.1 {status}\r\ncontent-type: {kind}\r\ncontent-length: {}\r\n\r\n{answer}",
             answer.len()
         );
         if writer.write_all(response.as_bytes()).is_err() {
@@ -671,6 +904,433 @@ pub fn eventually(mut check: impl FnMut() -> Result<(), String>) {
 /// `Ok` when `cond` holds, else `what` as the complaint: [`eventually`] with a plain condition.
 pub fn when(cond: bool, what: &str) -> Result<(), String> {
     if cond { Ok(()) } else { Err(what.to_owned()) }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ports. No test binds a port, releases it and hands the number to a child (another process may
+// take it in between): a gateway binds port 0 and reports its port (`listening on ...`). When a
+// child must be given an address before anything listens there, the test holds the port itself
+// for as long as the address is in use: [`ClosedPort`] (nothing will ever answer) or [`Relay`]
+// (a stand-in that forwards to a target that comes and goes).
+// ---------------------------------------------------------------------------------------------
+
+/// A loopback TCP socket bound without `SO_REUSEADDR` and never listening.
+fn bound_not_listening() -> (socket2::Socket, u16) {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP)).expect("socket");
+    let any: std::net::SocketAddr = "127.0.0.1:0".parse().expect("address");
+    socket.bind(&any.into()).expect("bind a loopback port");
+    let port = socket
+        .local_addr()
+        .ok()
+        .and_then(|a| a.as_socket())
+        .map(|a| a.port())
+        .expect("the bound port");
+    (socket, port)
+}
+
+/// A loopback port known to refuse connections for as long as this value lives.
+///
+/// Why this is sound where "port 9" or "a port whose listener was closed" is not: the port is
+/// bound by this process, without `SO_REUSEADDR` and without listening. Nothing accepts on it,
+/// so a connection is refused (`ECONNREFUSED`, what a plugin reports as a transient failure);
+/// and no other socket can bind it meanwhile, because sharing a bound port needs the reuse
+/// option on both sockets. A closed listener's port, by contrast, can be taken by anyone the
+/// moment it is closed, and port 9 is simply a port someone may be using.
+pub struct ClosedPort {
+    _socket: socket2::Socket,
+    port: u16,
+}
+
+impl ClosedPort {
+    /// Binds one.
+    pub fn new() -> Self {
+        let (socket, port) = bound_not_listening();
+        ClosedPort {
+            _socket: socket,
+            port,
+        }
+    }
+
+    /// The port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn origin(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+/// `http://127.0.0.1:PORT` of a [`ClosedPort`] this process holds until it exits: the target of
+/// a connector that must never reach anything.
+pub fn closed_origin() -> &'static str {
+    static CLOSED: OnceLock<(ClosedPort, String)> = OnceLock::new();
+    &CLOSED
+        .get_or_init(|| {
+            let port = ClosedPort::new();
+            let origin = port.origin();
+            (port, origin)
+        })
+        .1
+}
+
+impl Default for ClosedPort {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A loopback port this process holds for as long as this value lives, standing in for a
+/// target at a fixed address that goes down and comes back (the target itself binds port 0).
+///
+/// It starts *down* the way a [`ClosedPort`] is: bound and not listening, so connections are
+/// refused. [`Relay::forward_to`] brings it *up*: it listens and forwards every connection to
+/// the target. [`Relay::cut`] takes it down again: open connections are shut down and new ones
+/// closed as soon as they are accepted (the port stays held, so nothing else can answer there).
+pub struct Relay {
+    port: u16,
+    state: Arc<Mutex<RelayState>>,
+}
+
+struct RelayState {
+    /// The socket, until it listens.
+    idle: Option<socket2::Socket>,
+    /// Where connections go; `None` while down.
+    target: Option<std::net::SocketAddr>,
+    /// Both ends of every forwarded connection.
+    live: Vec<std::net::TcpStream>,
+}
+
+impl Relay {
+    /// Binds one, down.
+    pub fn new() -> Self {
+        let (socket, port) = bound_not_listening();
+        Relay {
+            port,
+            state: Arc::new(Mutex::new(RelayState {
+                idle: Some(socket),
+                target: None,
+                live: Vec::new(),
+            })),
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn origin(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, RelayState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Comes up: forwards every new connection to `origin` (`http://HOST:PORT`, any path).
+    pub fn forward_to(&self, origin: &str) {
+        let authority = origin
+            .trim_start_matches("http://")
+            .split('/')
+            .next()
+            .unwrap_or_default();
+        let target: std::net::SocketAddr = authority
+            .parse()
+            .unwrap_or_else(|e| panic!("not an IP origin: {origin}: {e}"));
+        let mut state = self.lock();
+        state.target = Some(target);
+        if let Some(socket) = state.idle.take() {
+            socket.listen(128).expect("listen");
+            let listener = std::net::TcpListener::from(socket);
+            let shared = self.state.clone();
+            std::thread::spawn(move || relay_accept(&listener, &shared));
+        }
+    }
+
+    /// Goes down: shuts every forwarded connection and closes new ones at once.
+    pub fn cut(&self) {
+        let mut state = self.lock();
+        state.target = None;
+        for stream in state.live.drain(..) {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+impl Default for Relay {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.cut();
+    }
+}
+
+/// Accepts connections for a [`Relay`] until the process ends.
+fn relay_accept(listener: &std::net::TcpListener, shared: &Mutex<RelayState>) {
+    for inbound in listener.incoming().flatten() {
+        let mut state = shared.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(target) = state.target else {
+            continue; // down: dropping `inbound` closes it
+        };
+        let Ok(outbound) = std::net::TcpStream::connect(target) else {
+            continue;
+        };
+        let (Ok(a), Ok(b), Ok(c), Ok(d)) = (
+            inbound.try_clone(),
+            outbound.try_clone(),
+            inbound.try_clone(),
+            outbound.try_clone(),
+        ) else {
+            continue;
+        };
+        state.live.extend([c, d]);
+        drop(state);
+        std::thread::spawn(move || pipe(inbound, outbound));
+        std::thread::spawn(move || pipe(b, a));
+    }
+}
+
+/// Copies `from` to `to` until either side closes, then shuts both.
+fn pipe(mut from: std::net::TcpStream, mut to: std::net::TcpStream) {
+    let _ = std::io::copy(&mut from, &mut to);
+    let _ = to.shutdown(std::net::Shutdown::Both);
+    let _ = from.shutdown(std::net::Shutdown::Both);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Metrics: one scrape of `/metrics`, parsed.
+// ---------------------------------------------------------------------------------------------
+
+impl Gateway {
+    /// `GET /metrics` with `token` if given (no parsing, whatever the status).
+    pub fn metrics_response(&self, token: Option<&str>) -> Response {
+        let req = self.client.get(format!("{}/metrics", self.origin()));
+        let req = match token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
+        };
+        req.send().expect("GET /metrics")
+    }
+
+    /// The metrics, read with the admin token (asserts `200`) and parsed.
+    #[track_caller]
+    pub fn metrics(&self) -> Metrics {
+        let r = self.metrics_response(Some(ADMIN_TOKEN));
+        assert_eq!(r.status().as_u16(), 200, "GET /metrics");
+        Metrics::parse(&r.text().expect("metrics text"))
+    }
+}
+
+/// One scrape of the Prometheus text exposition: samples by name and label set.
+#[derive(Debug)]
+pub struct Metrics {
+    /// Every sample.
+    samples: BTreeMap<(String, BTreeMap<String, String>), f64>,
+    /// The text as served.
+    pub text: String,
+}
+
+impl Metrics {
+    /// Parses the text format's sample lines (label values may hold escaped `\`, `"`, `\n`).
+    #[track_caller]
+    pub fn parse(text: &str) -> Self {
+        let mut samples = BTreeMap::new();
+        for line in text
+            .lines()
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        {
+            let (series, value) = line.rsplit_once(' ').expect("a value");
+            let value: f64 = value.parse().unwrap_or_else(|_| panic!("value in {line}"));
+            let (name, labels) = match series.split_once('{') {
+                None => (series.to_owned(), BTreeMap::new()),
+                Some((name, rest)) => {
+                    let body = rest.strip_suffix('}').expect("closing brace");
+                    (name.to_owned(), parse_labels(body))
+                }
+            };
+            samples.insert((name, labels), value);
+        }
+        Self {
+            samples,
+            text: text.to_owned(),
+        }
+    }
+
+    /// The sample with exactly these labels (0 when absent: a counter not yet incremented).
+    pub fn get(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        self.find(name, labels).unwrap_or(0.0)
+    }
+
+    /// The sample with exactly these labels, if present.
+    pub fn find(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        let labels = labels
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        self.samples.get(&(name.to_owned(), labels)).copied()
+    }
+}
+
+fn parse_labels(body: &str) -> BTreeMap<String, String> {
+    let mut labels = BTreeMap::new();
+    let mut chars = body.chars().peekable();
+    while chars.peek().is_some() {
+        let key: String = chars.by_ref().take_while(|&c| c != '=').collect();
+        assert_eq!(chars.next(), Some('"'), "quoted value of {key} in {body}");
+        let mut value = String::new();
+        while let Some(c) = chars.next() {
+            match c {
+                '"' => break,
+                '\\' => match chars.next() {
+                    Some('n') => value.push('\n'),
+                    Some(other) => value.push(other),
+                    None => panic!("dangling escape in {body}"),
+                },
+                c => value.push(c),
+            }
+        }
+        labels.insert(key, value);
+        if chars.peek() == Some(&',') {
+            chars.next();
+        }
+    }
+    labels
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writers for kill -9 tests.
+// ---------------------------------------------------------------------------------------------
+
+/// Client threads creating users (`<tag>-<thread>-<n>@example.com`) as fast as a gateway accepts
+/// them, each until the gateway stops answering (it was killed), [`Writers::join`] or
+/// `per_thread` users. Kill -9 tests start them, wait for some acknowledged writes and kill the
+/// gateway while more are in flight.
+pub struct Writers {
+    /// Every acknowledged write: (userName, id).
+    acked: Arc<Mutex<Vec<(String, String)>>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Writers {
+    /// Starts `threads` writers against `gw`.
+    pub fn start(gw: &Gateway, tag: &str, threads: usize, per_thread: usize) -> Self {
+        let acked: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let threads = (0..threads)
+            .map(|t| {
+                let (acked, stop) = (acked.clone(), stop.clone());
+                let (base, client, tag) = (gw.base.clone(), gw.client.clone(), tag.to_owned());
+                std::thread::spawn(move || {
+                    for i in 0..per_thread {
+                        if stop.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        let name = format!("{tag}-{t}-{i}@example.com");
+                        let sent = client
+                            .post(format!("{base}/Users"))
+                            .bearer_auth(TOKEN)
+                            .header("content-type", "application/scim+json")
+                            .body(user(&name).to_string())
+                            .send();
+                        let Ok(response) = sent else { break };
+                        let (status, body) = parts(response);
+                        if status != 201 {
+                            break;
+                        }
+                        let id = body["id"].as_str().unwrap_or_default().to_owned();
+                        acked
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .push((name, id));
+                    }
+                })
+            })
+            .collect();
+        Writers {
+            acked,
+            stop,
+            threads,
+        }
+    }
+
+    /// How many writes have been acknowledged so far.
+    pub fn acked(&self) -> usize {
+        self.acked.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Waits ([`eventually`]) until at least `n` writes are acknowledged.
+    #[track_caller]
+    pub fn wait_for(&self, n: usize) {
+        eventually(|| {
+            let acked = self.acked();
+            when(acked >= n, &format!("{acked} of {n} writes acknowledged"))
+        });
+    }
+
+    /// Stops the writers and waits for them; answers every acknowledged write as (userName,
+    /// id).
+    pub fn join(self) -> Vec<(String, String)> {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads {
+            t.join().expect("a writer panicked");
+        }
+        let acked = self.acked.lock().unwrap_or_else(|e| e.into_inner());
+        acked.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_closed_port_refuses_connections_and_no_one_else_can_bind_it() {
+        let closed = ClosedPort::new();
+        let addr = ("127.0.0.1", closed.port());
+        let refused = std::net::TcpStream::connect(addr).expect_err("nothing accepts");
+        assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
+        // std's listeners set SO_REUSEADDR, as tokio's do: even so, the port cannot be taken.
+        let taken = std::net::TcpListener::bind(addr).expect_err("the port is held");
+        assert_eq!(taken.kind(), std::io::ErrorKind::AddrInUse);
+        let taken = std::net::TcpListener::bind(("0.0.0.0", closed.port())).expect_err("held");
+        assert_eq!(taken.kind(), std::io::ErrorKind::AddrInUse);
+    }
+
+    #[test]
+    fn a_relay_refuses_then_forwards_then_closes_what_it_forwarded() {
+        use std::io::{Read, Write};
+        let relay = Relay::new();
+        let addr = relay.origin().trim_start_matches("http://").to_owned();
+        let refused = std::net::TcpStream::connect(&addr).expect_err("down");
+        assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
+
+        let target = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let origin = format!("http://{}", target.local_addr().expect("address"));
+        std::thread::spawn(move || {
+            for mut s in target.incoming().flatten() {
+                let mut byte = [0; 1];
+                while s.read_exact(&mut byte).is_ok() && s.write_all(&byte).is_ok() {}
+            }
+        });
+        relay.forward_to(&origin);
+        let mut client = std::net::TcpStream::connect(&addr).expect("up");
+        client.write_all(b"x").expect("send");
+        let mut echoed = [0; 1];
+        client.read_exact(&mut echoed).expect("echoed");
+        assert_eq!(&echoed, b"x");
+
+        relay.cut();
+        let mut rest = Vec::new();
+        let _ = client.read_to_end(&mut rest);
+        assert!(rest.is_empty(), "the forwarded connection is shut");
+        let mut late = std::net::TcpStream::connect(&addr).expect("accepted, then closed");
+        let _ = late.write_all(b"x");
+        assert_eq!(late.read(&mut echoed).unwrap_or(0), 0, "closed at once");
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -782,7 +1442,7 @@ impl Gateway {
             child: Some(child),
             base,
             data_dir: data_dir.to_owned(),
-            owns_dir: false,
+            scratch: None,
             client,
         }
     }

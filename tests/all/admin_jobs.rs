@@ -4,7 +4,7 @@
 
 use reqwest::Method;
 use scim_gateway_e2e::{
-    ADMIN_TOKEN, Gateway, TOKEN, create, eventually, id_of, parts, scratch_dir, user,
+    ADMIN_TOKEN, Gateway, Relay, TOKEN, closed_origin, create, eventually, id_of, parts, user,
 };
 use serde_json::{Value, json};
 
@@ -56,41 +56,27 @@ fn dead_job_of(gw: &Gateway, id: &str) -> Value {
     dead[0].clone()
 }
 
-/// A free loopback port (bound and released).
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("addr").port()
-}
-
-/// A gateway whose `scim2` connector `target` provisions users to `127.0.0.1:port` (where
-/// nothing listens yet) and gives up after one attempt.
-fn gateway_provisioning_to(port: u16) -> Gateway {
+/// A gateway whose `scim2` connector `target` provisions users to `origin` and gives up after
+/// one attempt.
+fn gateway_provisioning_to(origin: &str) -> Gateway {
     Gateway::start_with_config(&format!(
         "[delivery]\nmax_attempts = 1\n\n[[connectors]]\nname = \"target\"\nplugin = \"scim2\"\n\
-         resource_types = [\"User\"]\nallowed_hosts = [\"http://127.0.0.1:{port}\"]\n\
-         [connectors.config]\nbase_url = \"http://127.0.0.1:{port}/scim/v2\"\n\
+         resource_types = [\"User\"]\nallowed_hosts = [\"{origin}\"]\n\
+         [connectors.config]\nbase_url = \"{origin}/scim/v2\"\n\
          [connectors.secrets]\ntoken = \"{TOKEN}\"\n"
     ))
 }
 
-/// The value of a metrics sample, read with the admin token.
-fn metric(gw: &Gateway, sample: &str) -> Option<String> {
-    let text = gw
-        .client
-        .get(format!("{}/metrics", gw.origin()))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .expect("metrics")
-        .text()
-        .expect("metrics text");
-    text.lines()
-        .find_map(|l| l.strip_prefix(sample)?.strip_prefix(' ').map(str::to_owned))
+/// The value of a metrics sample.
+fn metric(gw: &Gateway, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    gw.metrics().find(name, labels)
 }
 
 #[test]
 fn dead_jobs_are_retried_once_the_target_is_up_or_discarded() {
-    let port = free_port();
-    let a = gateway_provisioning_to(port);
+    // The target's address, refusing connections until the target is up behind it.
+    let relay = Relay::new();
+    let a = gateway_provisioning_to(&relay.origin());
     let ann = id_of(&create(&a, "/Users", &user("ann@example.com")));
     let bob = id_of(&create(&a, "/Users", &user("bob@example.com")));
     let cy = id_of(&create(&a, "/Users", &user("cy@example.com")));
@@ -98,8 +84,9 @@ fn dead_jobs_are_retried_once_the_target_is_up_or_discarded() {
         let dead = jobs(&a, "?state=dead");
         (dead.len() == 3).then_some(()).ok_or(format!("{dead:?}"))
     });
-    let dead_gauge = "scim_gateway_delivery_jobs{connector=\"target\",state=\"dead\"}";
-    assert_eq!(metric(&a, dead_gauge).as_deref(), Some("3"));
+    let dead_gauge = [("connector", "target"), ("state", "dead")];
+    let jobs_gauge = "scim_gateway_delivery_jobs";
+    assert_eq!(metric(&a, jobs_gauge, &dead_gauge), Some(3.0));
 
     // One job with its attempt: when, how long, the outcome and the reason.
     let ann_job = dead_job_of(&a, &ann);
@@ -132,9 +119,8 @@ fn dead_jobs_are_retried_once_the_target_is_up_or_discarded() {
 
     // The target comes up; bob already exists there, so delivering him makes the plugin log
     // that it adopts him.
-    let b_dir = scratch_dir("jobs-b");
-    let listen = format!("127.0.0.1:{port}");
-    let b = Gateway::start_in(&b_dir, &["--listen", &listen]);
+    let b = Gateway::start();
+    relay.forward_to(b.origin());
     create(&b, "/Users", &user("bob@example.com"));
 
     // Retry one: back in the outbox with a fresh seq, then delivered.
@@ -212,7 +198,7 @@ fn dead_jobs_are_retried_once_the_target_is_up_or_discarded() {
         "the plugin's log lines: {bob_job}"
     );
     assert!(jobs(&a, "?state=dead").is_empty());
-    assert_eq!(metric(&a, dead_gauge).as_deref(), Some("0"));
+    assert_eq!(metric(&a, jobs_gauge, &dead_gauge), Some(0.0));
 
     // The delivery history, filtered and paged.
     let delivered = jobs(&a, "?state=delivered");
@@ -248,18 +234,17 @@ fn dead_jobs_are_retried_once_the_target_is_up_or_discarded() {
     for state in ["", "?state=pending", "?state=retrying", "?state=running"] {
         assert!(jobs(&a, state).is_empty(), "{state}");
     }
-    drop(b);
-    let _ = std::fs::remove_dir_all(b_dir);
 }
 
 /// A gateway whose connector `unreachable` never reaches its target and gives up at once.
 fn unreachable_gateway() -> Gateway {
-    Gateway::start_with_config(
+    let closed = closed_origin();
+    Gateway::start_with_config(&format!(
         "[delivery]\nmax_attempts = 1\n\n[[connectors]]\nname = \"unreachable\"\n\
          plugin = \"scim2\"\nresource_types = [\"User\"]\n\
-         allowed_hosts = [\"http://127.0.0.1:9\"]\n[connectors.config]\n\
-         base_url = \"http://127.0.0.1:9/scim/v2\"\nauth = \"none\"\n",
-    )
+         allowed_hosts = [\"{closed}\"]\n[connectors.config]\n\
+         base_url = \"{closed}/scim/v2\"\nauth = \"none\"\n",
+    ))
 }
 
 #[test]

@@ -5,11 +5,7 @@
 //! A new gateway on the same data directory must open the store cleanly and hold every
 //! acknowledged user, reachable by id and through the `userName` index.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
-use scim_gateway_e2e::{Gateway, parts, scratch_dir, user};
+use scim_gateway_e2e::{Gateway, Writers, parts, scratch_dir, user};
 
 /// Acknowledged writes to wait for before killing the server.
 const ACKED_BEFORE_KILL: usize = 300;
@@ -18,52 +14,11 @@ const ACKED_BEFORE_KILL: usize = 300;
 fn acknowledged_writes_survive_kill_9() {
     let dir = scratch_dir("crash");
     let mut gw = Gateway::start_in(&dir, &[]);
-    let acked: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
-    let stop = Arc::new(AtomicBool::new(false));
-    let writers: Vec<_> = (0..8)
-        .map(|t| {
-            let (acked, stop) = (acked.clone(), stop.clone());
-            let (base, client) = (gw.base.clone(), gw.client.clone());
-            std::thread::spawn(move || {
-                // Bounded: at most 10,000 attempts per thread, and the kill ends it sooner.
-                for i in 0..10_000 {
-                    if stop.load(Ordering::Relaxed) {
-                        break;
-                    }
-                    let name = format!("crash-{t}-{i}@example.com");
-                    let sent = client
-                        .post(format!("{base}/Users"))
-                        .bearer_auth(scim_gateway_e2e::TOKEN)
-                        .header("content-type", "application/scim+json")
-                        .body(user(&name).to_string())
-                        .send();
-                    let Ok(response) = sent else { break };
-                    let (status, body) = parts(response);
-                    if status != 201 {
-                        break;
-                    }
-                    let id = body["id"].as_str().unwrap_or_default().to_owned();
-                    acked.lock().unwrap().push((name, id));
-                }
-            })
-        })
-        .collect();
-
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while acked.lock().unwrap().len() < ACKED_BEFORE_KILL && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    // Bounded: at most 10,000 writes per thread, and the kill ends them sooner.
+    let writers = Writers::start(&gw, "crash", 8, 10_000);
+    writers.wait_for(ACKED_BEFORE_KILL);
     gw.kill9();
-    stop.store(true, Ordering::Relaxed);
-    for w in writers {
-        w.join().unwrap();
-    }
-    let acked = acked.lock().unwrap().clone();
-    assert!(
-        acked.len() >= ACKED_BEFORE_KILL,
-        "only {} writes acknowledged before the deadline",
-        acked.len()
-    );
+    let acked = writers.join();
 
     let gw = Gateway::start_in(&dir, &[]);
     let (status, list) = parts(gw.get("/Users?count=0"));
@@ -88,6 +43,4 @@ fn acknowledged_writes_survive_kill_9() {
     // The store keeps working after recovery.
     let (status, _) = parts(gw.post("/Users", &user("after-crash@example.com")));
     assert_eq!(status, 201);
-    drop(gw);
-    let _ = std::fs::remove_dir_all(&dir);
 }

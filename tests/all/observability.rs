@@ -1,110 +1,20 @@
 //! Runtime observability: `/metrics` (who may read it, request counts by route template,
 //! delivery jobs by connector and state), the `/healthz` and `/readyz` probes, and JSON logs.
 
-use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use reqwest::blocking::Response;
 use scim_gateway_e2e::{
-    ADMIN_TOKEN, Gateway, TOKEN, create, eventually, expect, gateway_bin, header, id_of, parts,
-    scratch_dir, user, write_config,
+    ADMIN_TOKEN, Gateway, Metrics, TOKEN, closed_origin, create, eventually, expect, gateway_bin,
+    header, id_of, parts, scratch_dir, user, write_config,
 };
 use serde_json::{Value, json};
 
 /// `GET /metrics`, with `token` if given.
 fn get_metrics(gw: &Gateway, token: Option<&str>) -> Response {
-    let req = gw.client.get(format!("{}/metrics", gw.origin()));
-    let req = match token {
-        Some(t) => req.bearer_auth(t),
-        None => req,
-    };
-    req.send().expect("GET /metrics")
-}
-
-/// The exposition, read with the admin token.
-#[track_caller]
-fn scrape(gw: &Gateway) -> Exposition {
-    let r = get_metrics(gw, Some(ADMIN_TOKEN));
-    assert_eq!(r.status().as_u16(), 200);
-    Exposition::parse(&r.text().expect("metrics text"))
-}
-
-/// Samples by name and label set.
-#[derive(Debug)]
-struct Exposition {
-    /// Every sample.
-    samples: BTreeMap<(String, BTreeMap<String, String>), f64>,
-    /// The text as served.
-    text: String,
-}
-
-impl Exposition {
-    /// Parses the text format's sample lines (label values may hold escaped `\`, `"`, `\n`).
-    #[track_caller]
-    fn parse(text: &str) -> Self {
-        let mut samples = BTreeMap::new();
-        for line in text
-            .lines()
-            .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        {
-            let (series, value) = line.rsplit_once(' ').expect("a value");
-            let value: f64 = value.parse().unwrap_or_else(|_| panic!("value in {line}"));
-            let (name, labels) = match series.split_once('{') {
-                None => (series.to_owned(), BTreeMap::new()),
-                Some((name, rest)) => {
-                    let body = rest.strip_suffix('}').expect("closing brace");
-                    (name.to_owned(), parse_labels(body))
-                }
-            };
-            samples.insert((name, labels), value);
-        }
-        Self {
-            samples,
-            text: text.to_owned(),
-        }
-    }
-
-    /// The sample with exactly these labels (0 when absent: a counter not yet incremented).
-    fn get(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
-        self.find(name, labels).unwrap_or(0.0)
-    }
-
-    /// The sample with exactly these labels, if present.
-    fn find(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-        let labels = labels
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        self.samples.get(&(name.to_owned(), labels)).copied()
-    }
-}
-
-fn parse_labels(body: &str) -> BTreeMap<String, String> {
-    let mut labels = BTreeMap::new();
-    let mut chars = body.chars().peekable();
-    while chars.peek().is_some() {
-        let key: String = chars.by_ref().take_while(|&c| c != '=').collect();
-        assert_eq!(chars.next(), Some('"'), "quoted value of {key} in {body}");
-        let mut value = String::new();
-        while let Some(c) = chars.next() {
-            match c {
-                '"' => break,
-                '\\' => match chars.next() {
-                    Some('n') => value.push('\n'),
-                    Some(other) => value.push(other),
-                    None => panic!("dangling escape in {body}"),
-                },
-                c => value.push(c),
-            }
-        }
-        labels.insert(key, value);
-        if chars.peek() == Some(&',') {
-            chars.next();
-        }
-    }
-    labels
+    gw.metrics_response(token)
 }
 
 const REQUESTS: &str = "scim_gateway_http_requests_total";
@@ -140,7 +50,7 @@ fn metrics_need_an_admin_token_unless_made_public() {
 fn requests_are_counted_by_route_template_method_and_status() {
     let gw = Gateway::start();
     let id = id_of(&create(&gw, "/Users", &user("ann@example.com")));
-    let before = scrape(&gw);
+    let before = gw.metrics();
     for _ in 0..3 {
         expect(gw.get(&format!("/Users/{id}")), 200);
     }
@@ -155,7 +65,7 @@ fn requests_are_counted_by_route_template_method_and_status() {
         .get(format!("{}/no/such/path", gw.origin()))
         .send();
     assert_eq!(unmatched.expect("request").status().as_u16(), 404);
-    let after = scrape(&gw);
+    let after = gw.metrics();
 
     let delta = |route: &str, method: &str, status: &str| {
         let labels = [("route", route), ("method", method), ("status", status)];
@@ -188,16 +98,17 @@ fn requests_are_counted_by_route_template_method_and_status() {
     assert!(!after.text.contains("no-such-id"), "{}", after.text);
 }
 
-/// A connector whose target refuses connections (nothing listens on port 9).
+/// A connector whose target refuses connections (a port this process holds closed).
 fn unreachable_connector(delivery: &str) -> String {
+    let closed = closed_origin();
     format!(
         "[delivery]\n{delivery}\n\n[[connectors]]\nname = \"unreachable\"\nplugin = \"scim2\"\n\
-         resource_types = [\"User\"]\nallowed_hosts = [\"http://127.0.0.1:9\"]\n\
-         [connectors.config]\nbase_url = \"http://127.0.0.1:9/scim/v2\"\nauth = \"none\"\n"
+         resource_types = [\"User\"]\nallowed_hosts = [\"{closed}\"]\n\
+         [connectors.config]\nbase_url = \"{closed}/scim/v2\"\nauth = \"none\"\n"
     )
 }
 
-fn jobs(e: &Exposition, state: &str) -> f64 {
+fn jobs(e: &Metrics, state: &str) -> f64 {
     e.get(
         "scim_gateway_delivery_jobs",
         &[("connector", "unreachable"), ("state", state)],
@@ -210,14 +121,14 @@ fn a_failed_delivery_is_counted_as_dead_for_its_connector_also_after_a_restart()
     let config = write_config(&dir, &unreachable_connector("max_attempts = 1"));
     let config = config.to_str().expect("utf-8 path").to_owned();
     let gw = Gateway::start_in(&dir, &["--config", &config]);
-    let before = scrape(&gw);
+    let before = gw.metrics();
     assert_eq!(jobs(&before, "dead"), 0.0, "{}", before.text);
     assert_eq!(jobs(&before, "pending"), 0.0, "{}", before.text);
 
     create(&gw, "/Users", &user("ann@example.com"));
-    let mut after = scrape(&gw);
+    let mut after = gw.metrics();
     eventually(|| {
-        after = scrape(&gw);
+        after = gw.metrics();
         (jobs(&after, "dead") == 1.0)
             .then_some(())
             .ok_or(after.text.clone())
@@ -269,9 +180,9 @@ fn a_failed_delivery_is_counted_as_dead_for_its_connector_also_after_a_restart()
     // The dead letter is in the store: a restarted gateway reports it; the since-start
     // counters start over.
     let gw = Gateway::start_in(&dir, &["--config", &config]);
-    let mut again = scrape(&gw);
+    let mut again = gw.metrics();
     eventually(|| {
-        again = scrape(&gw);
+        again = gw.metrics();
         (jobs(&again, "dead") == 1.0)
             .then_some(())
             .ok_or(again.text.clone())
@@ -280,8 +191,6 @@ fn a_failed_delivery_is_counted_as_dead_for_its_connector_also_after_a_restart()
         again.get("scim_gateway_delivery_jobs_dead_lettered_total", &connector),
         0.0
     );
-    drop(gw);
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
@@ -293,13 +202,13 @@ fn a_job_waiting_for_a_retry_is_counted_as_retrying_and_ages() {
     let age = "scim_gateway_delivery_oldest_pending_age_seconds";
     let connector = [("connector", "unreachable")];
     eventually(|| {
-        let e = scrape(&gw);
+        let e = gw.metrics();
         let waiting = jobs(&e, "retrying") == 1.0 && jobs(&e, "pending") == 0.0;
         (waiting && e.get(age, &connector) > 0.0)
             .then_some(())
             .ok_or(e.text)
     });
-    let e = scrape(&gw);
+    let e = gw.metrics();
     assert_eq!(jobs(&e, "dead"), 0.0);
     let retrying = gw.admin("/admin/v1/jobs?state=retrying");
     assert_eq!(retrying["jobs"][0]["state"], "retrying", "{retrying}");
@@ -374,7 +283,6 @@ fn startup_log(extra: &[&str]) -> Vec<String> {
     let _ = child.kill();
     let _ = child.wait();
     let text = logged.join().unwrap_or_default();
-    let _ = std::fs::remove_dir_all(&dir);
     assert!(listening, "the gateway did not start; it logged:\n{text}");
     text.lines().map(str::to_owned).collect()
 }
@@ -403,7 +311,6 @@ fn log_format_json_writes_every_log_line_as_a_json_object() {
     let dir = scratch_dir("logcfg");
     let config = write_config(&dir, "log_format = \"json\"\n");
     json_listening_line(&startup_log(&["--config", config.to_str().expect("utf-8")]));
-    let _ = std::fs::remove_dir_all(dir);
 
     // Text is the default, and not JSON.
     let text = startup_log(&[]);

@@ -2,25 +2,17 @@
 //! cannot deliver is refused with its reason and not committed (gateway A provisioning to
 //! gateway B through the bundled `scim2` connector).
 
-use scim_gateway_e2e::{
-    Gateway, TOKEN, assert_scim_error, create, id_of, parts, scratch_dir, user, write_config,
-};
+use scim_gateway_e2e::{Gateway, Relay, TOKEN, assert_scim_error, create, id_of, parts, user};
 use serde_json::json;
 
-/// Starts A with one blocking `scim2` connector to `b_base`.
-fn start_blocking_a(b_base: &str) -> (Gateway, std::path::PathBuf) {
-    let dir = scratch_dir("blocking-a");
-    let config = write_config(
-        &dir,
-        &format!(
-            "[[connectors]]\nname = \"b\"\nplugin = \"scim2\"\npattern = \"blocking\"\n\
-             resource_types = [\"User\"]\nallowed_hosts = [\"{b_base}\"]\n\
-             [connectors.config]\nbase_url = \"{b_base}\"\n\
-             [connectors.secrets]\ntoken = \"{TOKEN}\"\n"
-        ),
-    );
-    let a = Gateway::start_in(&dir, &["--config", config.to_str().expect("utf-8 path")]);
-    (a, dir)
+/// Starts A with one blocking `scim2` connector to `b_base` (`http://HOST:PORT/scim/v2`).
+fn start_blocking_a(b_base: &str) -> Gateway {
+    Gateway::start_with_config(&format!(
+        "[[connectors]]\nname = \"b\"\nplugin = \"scim2\"\npattern = \"blocking\"\n\
+         resource_types = [\"User\"]\nallowed_hosts = [\"{b_base}\"]\n\
+         [connectors.config]\nbase_url = \"{b_base}\"\n\
+         [connectors.secrets]\ntoken = \"{TOKEN}\"\n"
+    ))
 }
 
 fn count(gw: &Gateway, filter: &str) -> u64 {
@@ -34,8 +26,11 @@ fn count(gw: &Gateway, filter: &str) -> u64 {
 
 #[test]
 fn a_blocking_connector_answers_before_the_client_does_and_its_failure_refuses_the_change() {
-    let mut b = Gateway::start();
-    let (a, dir) = start_blocking_a(&b.base);
+    // A reaches B through a relay, so that B can go away while its address stays held.
+    let b = Gateway::start();
+    let relay = Relay::new();
+    relay.forward_to(b.origin());
+    let a = start_blocking_a(&format!("{}/scim/v2", relay.origin()));
 
     // Delivered before A answers: B has the user the moment A's 201 arrives.
     let ann = id_of(&create(&a, "/Users", &user("ann@example.com")));
@@ -51,16 +46,14 @@ fn a_blocking_connector_answers_before_the_client_does_and_its_failure_refuses_t
         0,
         "no job is left behind"
     );
-    let metrics = (a.client.get(format!("{}/metrics", a.origin())))
-        .bearer_auth(scim_gateway_e2e::ADMIN_TOKEN)
-        .send()
-        .and_then(|r| r.text())
-        .expect("GET /metrics");
+    let metrics = a.metrics();
+    let delivered = [("connector", "b"), ("outcome", "delivered")];
+    let calls = "scim_gateway_plugin_call_duration_seconds_count";
     assert!(
-        metrics.contains(
-            "scim_gateway_delivery_attempts_total{connector=\"b\",outcome=\"delivered\"} 2"
-        ) && metrics.contains("scim_gateway_plugin_call_duration_seconds_count{connector=\"b\"} 2"),
-        "the calls made while the client waited are counted and timed:\n{metrics}"
+        metrics.find("scim_gateway_delivery_attempts_total", &delivered) == Some(2.0)
+            && metrics.find(calls, &[("connector", "b")]) == Some(2.0),
+        "the calls made while the client waited are counted and timed:\n{}",
+        metrics.text
     );
     let audited = a.admin(&format!("/admin/v1/audit?connector=b&resource_id={ann}"));
     assert_eq!(
@@ -74,7 +67,7 @@ fn a_blocking_connector_answers_before_the_client_does_and_its_failure_refuses_t
     );
 
     // B goes away: every change is refused with the connector's reason, and nothing changes.
-    b.stop();
+    relay.cut();
     let e = assert_scim_error(a.post("/Users", &user("bob@example.com")), 502, None);
     let detail = e["detail"].as_str().unwrap_or_default();
     assert!(detail.contains("connector 'b'"), "{detail}");
@@ -96,6 +89,4 @@ fn a_blocking_connector_answers_before_the_client_does_and_its_failure_refuses_t
         "not deleted"
     );
     assert_eq!(a.admin("/admin/v1/jobs")["total"], 0);
-    drop(a);
-    let _ = std::fs::remove_dir_all(dir);
 }

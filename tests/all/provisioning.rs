@@ -3,28 +3,16 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use scim_gateway_e2e::{
-    Gateway, TOKEN, build_plugin, create, eventually, group, id_of, parts, scratch_dir, user,
-    workspace, write_config,
+    ClosedPort, Gateway, Sink, TOKEN, Writers, build_plugin, create, eventually, group, id_of,
+    parts, scratch_dir, user, when, workspace, write_config,
 };
 use serde_json::{Value, json};
 
 /// The shipped example: A provisions everything to `${TARGET_SCIM_URL}`.
 fn example_config() -> PathBuf {
     workspace().join("examples").join("provision-to-scim.toml")
-}
-
-/// The example with retries fast enough for a test.
-fn fast_retry_config(dir: &Path) -> PathBuf {
-    let text = std::fs::read_to_string(example_config()).expect("example config");
-    let text = text
-        .replace("max_attempts = 12", "max_attempts = 1000")
-        .replace("base_delay_ms = 500", "base_delay_ms = 50")
-        .replace("max_delay_ms = 300000", "max_delay_ms = 500");
-    write_config(dir, &text)
 }
 
 /// Starts gateway A on `dir` with `config`, provisioning to `b`.
@@ -165,117 +153,244 @@ fn a_provisions_every_kind_of_change_to_b() {
     );
     assert_eq!(b_group["members"][0]["value"], json!(b_u2));
     assert_ne!(b_u2, u2);
-    drop(a);
-    let _ = std::fs::remove_dir_all(dir);
 }
 
-/// A free loopback port (bound and released).
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("addr").port()
+/// A gateway configuration whose connector `sink` is the `echo` plugin forwarding every User and
+/// Group change to `sink`, retried quickly and without end; a held request does not time out.
+fn echo_to(sink: &Sink) -> String {
+    let plugin = build_plugin("echo", &[]).display().to_string();
+    let origin = &sink.origin;
+    format!(
+        "[delivery]\nmax_attempts = 1000\nbase_delay_ms = 50\nmax_delay_ms = 500\n\n\
+         [[connectors]]\nname = \"sink\"\nplugin = \"{plugin}\"\n\
+         resource_types = [\"User\", \"Group\"]\ntimeout_ms = 600000\n\
+         allowed_hosts = [\"{origin}\"]\n[connectors.config]\nurl = \"{origin}/events\"\n"
+    )
 }
 
-/// B is down while changes are made on A: the jobs wait and retry, and once B is back
-/// everything arrives, each resource's changes in order.
+/// `Ok` once `gw` has nothing left to deliver.
+fn outbox_empty(gw: &Gateway) -> Result<(), String> {
+    let pending = gw.admin("/admin/v1/jobs");
+    when(pending["total"] == 0, &format!("jobs left: {pending}"))
+}
+
+/// The (operation, title) of each event about `id`, in arrival order.
+fn history(events: &[Value], id: &str) -> Vec<(String, String)> {
+    events
+        .iter()
+        .filter(|e| e["id"] == id)
+        .map(|e| (text(&e["operation"]), text(&e["resource"]["title"])))
+        .collect()
+}
+
+/// The expected history: a create, then a replace per step, each with the title of `titles`.
+fn expected(titles: &[String]) -> Vec<(String, String)> {
+    titles
+        .iter()
+        .enumerate()
+        .map(|(n, t)| {
+            let op = if n == 0 { "create" } else { "replace" };
+            (op.to_owned(), t.clone())
+        })
+        .collect()
+}
+
+/// Each resource's changes reach the target one at a time, in commit order: a create, then
+/// each replace. The first attempt of every create fails (the target answers `503`) while four
+/// replaces wait behind it; each is delivered after its create and in commit order, the
+/// create's retry carrying the newest state (a retried attempt sends the current state). Then
+/// every replace is committed while the one before it is in flight, so each carries its own
+/// title; and no change of a resource is sent while an earlier one is unanswered.
 #[test]
-fn changes_made_while_b_is_down_arrive_in_order_once_it_is_back() {
-    let listen = format!("127.0.0.1:{}", free_port());
-    let b_dir = scratch_dir("b");
-    let mut b = Gateway::start_in(&b_dir, &["--listen", &listen]);
-    let a_dir = scratch_dir("a");
-    let a = start_a(&a_dir, &fast_retry_config(&a_dir), &b.base);
-    let seed = id_of(&create(&a, "/Users", &user("seed@example.com")));
-    eventually(|| mirrored(&a, &b));
-
-    b.kill9();
-    let u = id_of(&create(&a, "/Users", &user("ann@example.com")));
-    for step in 1..=5 {
+fn each_resources_changes_arrive_one_at_a_time_in_commit_order_after_a_failed_first_attempt() {
+    let sink = Sink::start();
+    let a = Gateway::start_with_config(&echo_to(&sink));
+    let title = |n: usize, step: usize| format!("u{n}-t{step}");
+    let set_title = |id: &str, title: String| {
         patch(
             &a,
-            &format!("/Users/{u}"),
-            json!([{"op": "replace", "path": "title", "value": format!("t{step}")}]),
+            &format!("/Users/{id}"),
+            json!([{"op": "replace", "path": "title", "value": title}]),
         );
-    }
-    create(&a, "/Groups", &group("Ops", &[&u, &seed]));
-    assert_eq!(a.delete(&format!("/Users/{seed}")).status().as_u16(), 204);
-    eventually(|| {
-        let pending = a.admin("/admin/v1/jobs");
-        let retried = pending["jobs"]
-            .as_array()
-            .is_some_and(|jobs| jobs.iter().any(|j| j["state"] == "retrying"));
-        retried
-            .then_some(())
-            .ok_or(format!("no job retrying yet: {pending}"))
-    });
+    };
 
-    let b = Gateway::start_in(&b_dir, &["--listen", &listen]);
-    eventually(|| mirrored(&a, &b));
-    no_dead_jobs(&a);
-    let (users, groups) = snapshot(&b);
-    assert_eq!(
-        users["ann@example.com"]["title"], "t5",
-        "the last change wins: delivered in order"
-    );
-    assert!(!users.contains_key("seed@example.com"));
-    assert_eq!(groups["Ops"], ["ann@example.com"]);
-    drop((a, b));
-    let _ = std::fs::remove_dir_all(a_dir);
-    let _ = std::fs::remove_dir_all(b_dir);
-}
-
-/// A is killed with SIGKILL while clients write to it; after a restart every acknowledged
-/// change reaches B, once (B holds exactly A's users: none lost, none duplicated).
-#[test]
-fn acknowledged_changes_reach_b_after_a_is_killed() {
-    let b = Gateway::start();
-    let a_dir = scratch_dir("a");
-    let config = fast_retry_config(&a_dir);
-    let mut a = start_a(&a_dir, &config, &b.base);
-    let acked = Arc::new(Mutex::new(Vec::new()));
-    let writers: Vec<_> = (0..4)
-        .map(|t| {
-            let (client, base, acked) = (a.client.clone(), a.base.clone(), acked.clone());
-            std::thread::spawn(move || {
-                for i in 0..500 {
-                    let name = format!("k{t}-{i}@example.com");
-                    let sent = client
-                        .post(format!("{base}/Users"))
-                        .bearer_auth(TOKEN)
-                        .header("content-type", "application/scim+json")
-                        .body(user(&name).to_string())
-                        .send();
-                    match sent.map(|r| r.status().as_u16()) {
-                        Ok(201) => acked.lock().unwrap().push(name),
-                        _ => break,
-                    }
-                }
-            })
+    // The three creates are attempted at once (one queue per resource), held, and refused.
+    sink.hold();
+    sink.refuse_next(3);
+    let ids: Vec<String> = (0..3)
+        .map(|n| {
+            let mut body = user(&format!("u{n}@example.com"));
+            body["title"] = json!(title(n, 0));
+            id_of(&create(&a, "/Users", &body))
         })
         .collect();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while acked.lock().unwrap().len() < 150 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
+    eventually(|| when(sink.held().len() == 3, "the three creates are in flight"));
+    for step in 1..=4 {
+        for (n, id) in ids.iter().enumerate() {
+            set_title(id, title(n, step));
+        }
     }
-    a.kill9();
-    for w in writers {
-        w.join().unwrap();
-    }
-    let acked = acked.lock().unwrap().clone();
-    assert!(acked.len() >= 150, "only {} acknowledged", acked.len());
+    sink.stop_holding();
+    eventually(|| outbox_empty(&a));
 
-    let a = start_a(&a_dir, &config, &b.base);
-    eventually(|| mirrored(&a, &b));
-    no_dead_jobs(&a);
-    let (on_b, _) = snapshot(&b);
-    for name in &acked {
+    // Paced: each replace is committed while the one before it is held at the target, so its
+    // attempt starts only after its own commit and before the next.
+    let held_titles = || {
+        let mut titles: Vec<String> = (sink.held().iter())
+            .map(|e| text(&e["resource"]["title"]))
+            .collect();
+        titles.sort();
+        titles
+    };
+    sink.hold();
+    for step in 5..=8 {
+        for (n, id) in ids.iter().enumerate() {
+            set_title(id, title(n, step));
+        }
+        if step > 5 {
+            sink.release_held();
+        }
+        let want: Vec<String> = (0..3).map(|n| title(n, step)).collect();
+        eventually(|| {
+            let held = held_titles();
+            when(
+                held == want,
+                &format!("held {held:?}, waiting for {want:?}"),
+            )
+        });
+    }
+    sink.stop_holding();
+    eventually(|| outbox_empty(&a));
+
+    let arrivals = sink.arrivals();
+    for (n, id) in ids.iter().enumerate() {
+        let first = arrivals.iter().find(|x| x.event["id"] == id.as_str());
+        let first = first.unwrap_or_else(|| panic!("nothing arrived for {id}"));
         assert!(
-            on_b.contains_key(name),
-            "{name} was acknowledged by A but never reached B"
+            first.refused
+                && first.event["operation"] == "create"
+                && first.event["resource"]["title"] == title(n, 0),
+            "the first attempt is the create with its own title, refused: {first:?}"
+        );
+        let mut titles = vec![title(n, 4); 5];
+        titles.extend((5..=8).map(|step| title(n, step)));
+        assert_eq!(
+            history(&sink.delivered(), id),
+            expected(&titles),
+            "u{n}: a create, then each replace in commit order"
         );
     }
-    assert_eq!(on_b.len(), snapshot(&a).0.len());
-    drop(a);
-    let _ = std::fs::remove_dir_all(a_dir);
+    assert_eq!(
+        sink.overlaps(),
+        Vec::<String>::new(),
+        "one change of a resource at a time"
+    );
+    no_dead_jobs(&a);
+}
+
+/// A is killed with SIGKILL while clients write to it; after a restart every change it
+/// acknowledged, and every other change it committed, is delivered exactly once: at a
+/// recording target, each (operation, id) is accepted once. Before the kill the target holds
+/// every request, and the kill waits until each attempt A has in flight is one the target
+/// holds: so no delivery the target accepted is still unrecorded at A (redelivering those is
+/// the at-least-once contract, not a duplicate), and the held ones are closed unanswered.
+#[test]
+fn every_committed_change_is_delivered_exactly_once_across_a_kill_9() {
+    let sink = Sink::start();
+    let a_dir = scratch_dir("a");
+    let config = write_config(&a_dir, &echo_to(&sink));
+    let config = config.to_str().expect("utf-8 path").to_owned();
+    let mut a = Gateway::start_in(&a_dir, &["--config", &config]);
+    let writers = Writers::start(&a, "k", 4, 250);
+    writers.wait_for(150);
+    eventually(|| when(!sink.delivered().is_empty(), "deliveries have begun"));
+
+    sink.hold();
+    eventually(|| {
+        let held: Vec<(String, String)> = sink.held().iter().map(op_and_id).collect();
+        let running = a.admin("/admin/v1/jobs?state=running&limit=1000");
+        let running: Vec<(String, String)> = running["jobs"]
+            .as_array()
+            .map(|jobs| {
+                jobs.iter()
+                    .map(|j| (text(&j["operation"]), text(&j["resource_id"])))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let unheld: Vec<_> = running.iter().filter(|r| !held.contains(r)).collect();
+        when(
+            unheld.is_empty(),
+            &format!("attempts not held at the target: {unheld:?}"),
+        )
+    });
+    a.kill9();
+    let acked = writers.join();
+    sink.abandon_held();
+
+    let a = Gateway::start_in(&a_dir, &["--config", &config]);
+    eventually(|| outbox_empty(&a));
+    no_dead_jobs(&a);
+    let stored: Vec<String> = all_users(&a).iter().map(id_of).collect();
+    for (name, id) in &acked {
+        assert!(
+            stored.contains(id),
+            "{name} was acknowledged but is not stored"
+        );
+    }
+    let mut counts: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for event in sink.delivered() {
+        *counts.entry(op_and_id(&event)).or_default() += 1;
+    }
+    let twice: Vec<_> = counts.iter().filter(|(_, n)| **n != 1).collect();
+    assert!(
+        twice.is_empty(),
+        "{} of {} changes delivered more than once, e.g. {:?}",
+        twice.len(),
+        counts.len(),
+        &twice[..twice.len().min(5)]
+    );
+    let lost: Vec<&String> = (stored.iter())
+        .filter(|id| !counts.contains_key(&("create".to_owned(), (*id).clone())))
+        .collect();
+    let about = |id: &String| {
+        let arrived: Vec<_> = (sink.arrivals().into_iter())
+            .filter(|x| x.event["id"] == id.as_str())
+            .map(|x| (x.refused, x.answer))
+            .collect();
+        let jobs = a.admin(&format!("/admin/v1/jobs?state=delivered&resource_id={id}"));
+        format!("{id}: arrived {arrived:?}, delivered jobs {jobs}")
+    };
+    let lost: Vec<String> = lost.into_iter().map(about).collect();
+    assert!(lost.is_empty(), "committed but never delivered: {lost:#?}");
+    assert_eq!(
+        counts.len(),
+        stored.len(),
+        "only the stored users: {counts:?}"
+    );
+}
+
+/// A JSON string's text (empty for anything else).
+fn text(v: &Value) -> String {
+    v.as_str().unwrap_or_default().to_owned()
+}
+
+/// An event's (operation, id).
+fn op_and_id(event: &Value) -> (String, String) {
+    (text(&event["operation"]), text(&event["id"]))
+}
+
+/// Every user, page by page.
+fn all_users(gw: &Gateway) -> Vec<Value> {
+    let mut users = Vec::new();
+    loop {
+        let start = (users.len() + 1).to_string();
+        let page = gw.list("/Users", &[("startIndex", &start), ("count", "1000")]);
+        let got = page["Resources"].as_array().cloned().unwrap_or_default();
+        if got.is_empty() {
+            return users;
+        }
+        users.extend(got);
+    }
 }
 
 /// Connectors whose plugin loops, allocates too much, panics, calls a host it was not allowed
@@ -284,10 +399,13 @@ fn acknowledged_changes_reach_b_after_a_is_killed() {
 #[test]
 fn hostile_plugins_fail_with_their_own_reason_and_the_gateway_keeps_serving() {
     let plugin = build_plugin("hostile", &[]).display().to_string();
+    // Not in `allowed_hosts`: the call is denied before any connection (and nothing would answer).
+    let closed = ClosedPort::new();
+    let url = format!("{}/x", closed.origin());
     let connector = |name: &str, mode: &str| {
         format!(
             "[[connectors]]\nname = \"{name}\"\nplugin = \"{plugin}\"\nresource_types = [\"User\"]\n\
-             timeout_ms = 1000\n[connectors.config]\nmode = \"{mode}\"\nurl = \"http://127.0.0.1:9/x\"\n"
+             timeout_ms = 1000\n[connectors.config]\nmode = \"{mode}\"\nurl = \"{url}\"\n"
         )
     };
     let toml = format!(
