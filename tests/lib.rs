@@ -579,11 +579,11 @@ pub fn sorted<S: AsRef<str>>(items: &[S]) -> Vec<String> {
     v
 }
 
-/// Builds a workspace plugin for wasm32-wasip2 in release mode, with extra environment
-/// variables for its build (e.g. `ECHO_VERSION`), and answers the path of a copy of its
-/// `.wasm` that later builds do not overwrite. Each (package, environment) is built once per
-/// test run; builds share `target/plugins` (and so its compiled dependencies) and run one at a
-/// time.
+/// Builds a workspace plugin for wasm32-wasip2 in release mode (with the shared guest builder,
+/// `scim-gateway-guest-build`), with extra environment variables for its build (e.g.
+/// `ECHO_VERSION`), and answers the path of a copy of its `.wasm` that later builds do not
+/// overwrite. Each (package, environment) is built once per test run; builds share
+/// `target/plugins` (and so its compiled dependencies) and run one at a time.
 pub fn build_plugin(package: &str, env: &[(&str, &str)]) -> PathBuf {
     static BUILT: Mutex<BTreeMap<String, PathBuf>> = Mutex::new(BTreeMap::new());
     let tag: String = env.iter().map(|(k, v)| format!("-{k}-{v}")).collect();
@@ -592,29 +592,9 @@ pub fn build_plugin(package: &str, env: &[(&str, &str)]) -> PathBuf {
     if let Some(path) = built.get(&key) {
         return path.clone();
     }
-    let target = workspace().join("target").join("plugins");
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .current_dir(workspace())
-        .args([
-            "build",
-            "-q",
-            "--release",
-            "--target",
-            "wasm32-wasip2",
-            "-p",
-            package,
-        ])
-        .arg("--target-dir")
-        .arg(&target)
-        .envs(env.iter().copied())
-        .status()
-        .expect("run cargo");
-    assert!(status.success(), "building the {package} plugin failed");
-    let wasm = target
-        .join("wasm32-wasip2")
-        .join("release")
+    let wasm = scim_gateway_guest_build::build(&[package], env)
         .join(format!("{}.wasm", package.replace('-', "_")));
-    let copies = target.join("e2e");
+    let copies = workspace().join("target").join("plugins").join("e2e");
     std::fs::create_dir_all(&copies).expect("create target/plugins/e2e");
     let copy = copies.join(format!("{key}.wasm"));
     std::fs::copy(&wasm, &copy).expect("copy the built plugin");

@@ -4,8 +4,7 @@
 //! `cargo bench -p scim-gateway --bench instantiate` builds the plugin, then times sequential calls with the
 //! pooling allocator and with on-demand allocation, and the throughput of calls in parallel.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,33 +18,10 @@ const CALLS: usize = 20_000;
 /// Calls made before timing.
 const WARM_UP: usize = 2_000;
 
+/// The `echo` plugin, built by the shared guest builder.
 fn echo_wasm() -> Vec<u8> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace")
-        .to_path_buf();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let status = Command::new(cargo)
-        .current_dir(&root)
-        .args([
-            "build",
-            "--target",
-            "wasm32-wasip2",
-            "--release",
-            "--quiet",
-            "-p",
-            "echo",
-        ])
-        .status()
-        .expect("cargo runs");
-    assert!(
-        status.success(),
-        "building echo failed (is the target installed? `rustup target add wasm32-wasip2`)"
-    );
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
-    std::fs::read(target.join("wasm32-wasip2/release/echo.wasm")).expect("echo.wasm")
+    let dir = scim_gateway_guest_build::build(&["echo"], &[]);
+    std::fs::read(dir.join("echo.wasm")).expect("echo.wasm")
 }
 
 fn event() -> PluginEvent {

@@ -5,7 +5,6 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -18,41 +17,16 @@ use scim_gateway::runtime::{
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// Builds the plugins once; answers the directory holding the `.wasm` files.
+/// Builds the plugins once (with the shared guest builder, into the same `target/plugins` as
+/// the bundled ones: the wasm dependencies build once); answers the directory holding the
+/// `.wasm` files.
 fn wasm_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .parent()
-            .expect("the host crate is in the workspace")
-            .to_path_buf();
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        // The same target directory as gateway/build.rs: the wasm dependencies build once.
-        let target = root.join("target").join("plugins");
-        let status = Command::new(cargo)
-            .current_dir(&root)
-            .args(["build", "--target", "wasm32-wasip2", "--release", "--quiet"])
-            .arg("--target-dir")
-            .arg(&target)
-            .args([
-                "-p",
-                "echo",
-                "-p",
-                "hostile",
-                "-p",
-                "future-major",
-                "-p",
-                "fs-snoop",
-                "-p",
-                "net-snoop",
-            ])
-            .status()
-            .expect("cargo runs");
-        assert!(
-            status.success(),
-            "building the test plugins failed (is the target installed? `rustup target add wasm32-wasip2`)"
-        );
-        target.join("wasm32-wasip2").join("release")
+        scim_gateway_guest_build::build(
+            &["echo", "hostile", "future-major", "fs-snoop", "net-snoop"],
+            &[],
+        )
     })
 }
 
