@@ -555,6 +555,7 @@ fn writer_loop(
         }
         let (commands, replies): (Vec<Command>, Vec<_>) =
             batch.into_iter().map(|p| (p.command, p.reply)).unzip();
+        snapshots.committing();
         let (results, outcome) = apply_batch(db, commands, options);
         // Before any caller hears of the commit: from now on readers take a new snapshot.
         snapshots.committed();

@@ -55,6 +55,17 @@ impl Snapshots {
         self.current.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Called by the writer before it commits: the generation turns odd, and until
+    /// [`committed`](Self::committed) makes it even again every read takes a transaction of its
+    /// own, uncached. Without this, a reader that saw the commit elsewhere (the dispatcher reads
+    /// a new job in a fresh transaction) could get a cached snapshot from before it, still
+    /// tagged current, and take a committed resource for a deleted one.
+    pub(super) fn committing(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        let superseded = self.lock().take();
+        drop(superseded);
+    }
+
     /// Called by the writer after a commit, before it answers the commit's callers: the next
     /// read begins a new snapshot, and the superseded one is released once its readers are done.
     pub(super) fn committed(&self) {
@@ -66,6 +77,13 @@ impl Snapshots {
     /// A snapshot that holds every commit answered so far.
     pub(super) fn get(&self, db: &Database) -> Result<Arc<Snapshot>, StoreError> {
         let generation = self.generation.load(Ordering::Acquire);
+        if generation % 2 == 1 {
+            // A commit is under way: neither use nor fill the shared snapshot.
+            return Ok(Arc::new(Snapshot::new(
+                generation,
+                db.begin_read().map_err(io)?,
+            )));
+        }
         if let Some(s) = self.lock().as_ref()
             && s.generation == generation
         {
