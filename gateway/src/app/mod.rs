@@ -58,7 +58,7 @@ pub struct Answer {
     pub body: Vec<u8>,
     /// Its `meta.version`, for the `ETag`.
     pub version: Option<String>,
-    /// Its URL, for a `201`'s `Location`.
+    /// Its URL, for a `201`'s `Location` (`None` for a read: only a create answers one).
     pub location: Option<String>,
 }
 

@@ -308,7 +308,8 @@ impl Resources for PassThrough {
             Ok(Answer {
                 body: body.to_string().into_bytes(),
                 version,
-                location: Some(format!("{base_url}/{}/{id}", kind.endpoint())),
+                // Only a `201` carries a `Location`: a read answers none.
+                location: None,
             })
         })
     }

@@ -347,7 +347,8 @@ impl Resources for Persisted {
             Ok(Answer {
                 body: rendered.body,
                 version: rendered.version,
-                location: Some(format!("{base_url}/{}/{id}", kind.endpoint())),
+                // Only a `201` carries a `Location`: a read answers none.
+                location: None,
             })
         })
     }
