@@ -188,6 +188,7 @@ impl PassThrough {
                 .map(|a| as_delivered(operation, a))
                 .unwrap_or(Value::Null),
             changed_paths: changed_paths.clone(),
+            members: None,
         };
         // Members are named by their ids at the system of record already.
         let identity: IdLookup = Arc::new(|_, id| Some(id.to_owned()));

@@ -117,6 +117,7 @@ pub async fn deliver_now(
             remote_id: remote.map(|r| r.remote_id),
             resource,
             changed_paths: subject.changed_paths.to_vec(),
+            members: None,
         };
         let ids = id_lookup(store.clone(), &name);
         let answer = deliver_waiting(&*connector, &name, event, ids, metrics)

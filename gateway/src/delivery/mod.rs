@@ -58,6 +58,30 @@ pub struct ConnectorEvent {
     pub resource: Value,
     /// For a PATCH, the attribute paths it changed.
     pub changed_paths: Vec<String>,
+    /// For a group, when the connector takes membership deltas
+    /// ([`Connector::takes_member_deltas`]): the members this change (or these coalesced
+    /// changes) added and removed. `resource` then carries no `members` at all: the connector
+    /// applies the delta and leaves the target's other members alone. `None`: `resource` is the
+    /// whole current state, members included.
+    pub members: Option<MemberDelta>,
+}
+
+/// One member named in a [`MemberDelta`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MemberRef {
+    /// The member's gateway id.
+    pub id: String,
+    /// What the member is: a user or a group.
+    pub kind: ResourceKind,
+}
+
+/// The members a group's change added and removed, netted: no id is in both lists.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MemberDelta {
+    /// Members that joined.
+    pub added: Vec<MemberRef>,
+    /// Members that left.
+    pub removed: Vec<MemberRef>,
 }
 
 /// Translates the gateway id of another resource (a group's member) into the id this connector
@@ -95,6 +119,12 @@ pub trait Connector: Send + Sync {
     /// Delivers one event. On success, answers the remote reference (for a delete, whatever
     /// the connector returns is ignored).
     fn deliver(&self, event: ConnectorEvent, ids: IdLookup) -> DeliverFuture;
+
+    /// Whether group events may carry [`ConnectorEvent::members`] deltas instead of the whole
+    /// member list (the plugin exports the membership interface).
+    fn takes_member_deltas(&self) -> bool {
+        false
+    }
 
     /// Whether [`Connector::get`] and [`Connector::list`] can work.
     fn can_read(&self) -> bool {
@@ -400,6 +430,7 @@ async fn event_for(
         remote_id: remote.map(|r| r.remote_id),
         resource,
         changed_paths: job.changed_paths.clone(),
+        members: None,
     }))
 }
 

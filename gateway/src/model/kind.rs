@@ -2,7 +2,8 @@
 
 /// The resource types the gateway serves. What the SCIM schemas say about each (core schema,
 /// extensions, attributes) is added by `scim::schema`, which owns those tables.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Serialized as its [`name`](ResourceKind::name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum ResourceKind {
     /// A user account (`/Users`).
     User,
