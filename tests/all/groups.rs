@@ -72,16 +72,28 @@ fn group_crud_with_members() {
     assert_eq!(replaced["meta"]["created"], created["meta"]["created"]);
     assert_ne!(version_of(&replaced), version_of(&created));
 
-    // PATCH answers the whole group.
+    // A group's PATCH answers 204 with the new ETag, whatever the group's size...
+    let r = gw.patch_ops(
+        &format!("/Groups/{id}"),
+        json!([{"op": "replace", "path": "displayName", "value": "Sales"}]),
+    );
+    assert_eq!(r.status().as_u16(), 204);
+    let etag = r.headers()["etag"].to_str().unwrap().to_owned();
+    let now = gw.fetch(&format!("/Groups/{id}"));
+    assert_eq!(now["meta"]["version"], etag.as_str());
+    assert_eq!(now["displayName"], "Sales");
+    assert_eq!(now["members"], replaced["members"]);
+    // ...and the group, shaped as asked, when the request asks for attributes.
     let patched = expect(
         gw.patch_ops(
-            &format!("/Groups/{id}"),
-            json!([{"op": "replace", "path": "displayName", "value": "Sales"}]),
+            &format!("/Groups/{id}?attributes=displayName,members"),
+            json!([{"op": "replace", "path": "displayName", "value": "Sales 2"}]),
         ),
         200,
     );
-    assert_eq!(patched["displayName"], "Sales");
+    assert_eq!(patched["displayName"], "Sales 2");
     assert_eq!(patched["members"], replaced["members"]);
+    assert!(patched.get("meta").is_none(), "{patched}");
 
     let r = gw.delete(&format!("/Groups/{id}"));
     assert_eq!(r.status().as_u16(), 204);
@@ -118,7 +130,7 @@ fn user_groups_follow_membership() {
             &format!("/Groups/{gid}"),
             json!([{"op": "add", "path": "members", "value": [{"value": ann}]}]),
         ),
-        200,
+        204,
     );
     let got = gw.fetch(&format!("/Users/{ann}"));
     let entry = &got["groups"][0];
@@ -137,7 +149,7 @@ fn user_groups_follow_membership() {
             &format!("/Groups/{gid}"),
             json!([{"op": "replace", "path": "displayName", "value": "Sales EMEA"}]),
         ),
-        200,
+        204,
     );
     assert_eq!(
         gw.fetch(&format!("/Users/{ann}"))["groups"][0]["display"],
@@ -153,7 +165,7 @@ fn user_groups_follow_membership() {
             &format!("/Groups/{gid}"),
             json!([{"op": "remove", "path": format!("members[value eq \"{ann}\"]")}]),
         ),
-        200,
+        204,
     );
     assert!(groups_of(&gw, &ann).is_empty());
 }
@@ -220,7 +232,7 @@ fn concurrent_member_adds_are_all_kept() {
                 for id in chunk {
                     let add = json!([{"op": "add", "path": "members", "value": [{"value": id}]}]);
                     let status = gw.patch_ops(path, add).status().as_u16();
-                    assert_eq!(status, 200, "adding {id}");
+                    assert_eq!(status, 204, "adding {id}");
                 }
             });
         }

@@ -93,14 +93,14 @@ fn members_of_a_role_group_are_provisioned_and_removed_members_deprovisioned() {
         gw.patch_ops(&format!("/Groups/{sales}"), add_bob)
             .status()
             .as_u16(),
-        200
+        204
     );
     let remove_ann = json!([{"op": "remove", "path": format!("members[value eq \"{ann}\"]")}]);
     assert_eq!(
         gw.patch_ops(&format!("/Groups/{sales}"), remove_ann)
             .status()
             .as_u16(),
-        200
+        204
     );
     let events = settled(&gw, &sink, 6);
     assert_eq!(ops(&events, &bob), ["create"]);

@@ -223,6 +223,7 @@ impl PassThrough {
             after: current.as_ref(),
             changed_paths,
             delivered: vec![(self.name.to_string(), remote)],
+            edit: None,
         };
         self.recorder
             .record(actor, change, Some(&self.name))
@@ -277,6 +278,7 @@ impl Resources for PassThrough {
         Offers {
             bulk: false,
             sort: false,
+            member_records: false,
         }
     }
 

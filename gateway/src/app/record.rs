@@ -13,7 +13,7 @@ use crate::delivery::registry::Registry;
 use crate::metrics::DeliveryMetrics;
 use crate::model::{Operation, RemoteRef, ResourceKind};
 use crate::scim::ScimError;
-use crate::store::{Change, Store, StoreError, WriteOp};
+use crate::store::{Change, MemberEdit, Store, StoreError, WriteOp};
 
 /// Which connector instances receive which resource types, and how to wake the delivery
 /// dispatcher once jobs were committed.
@@ -50,6 +50,9 @@ pub(crate) struct Recorded<'a> {
     pub changed_paths: Vec<String>,
     /// Connectors that already have the change, with what they answered.
     pub delivered: Vec<(String, RemoteRef)>,
+    /// For a group's change of some members only: which (`before` and `after` then carry
+    /// no members).
+    pub edit: Option<&'a MemberEdit>,
 }
 
 /// Why a change was not committed.
@@ -90,18 +93,40 @@ impl Recorder {
             after,
             changed_paths,
             mut delivered,
+            edit,
         } = change;
         let (id, operation) = (op.id(), op.operation());
         let after = match &op {
             WriteOp::Create { resource, .. } | WriteOp::Replace { resource, .. } => Some(resource),
             WriteOp::Delete { .. } | WriteOp::Relay { .. } => after,
+            WriteOp::Members { .. } => before,
         };
         let registry = &self.outbound.registry;
-        let mut planned = plan::plan(registry, &*self.store, kind, before, after)?;
+        let states = plan::States {
+            before,
+            after,
+            edit,
+        };
+        let mut planned = plan::plan(registry, &*self.store, kind, states)?;
         if let Some(sor) = system_of_record {
             planned.deliver_to.retain(|name| name != sor);
             planned.scoped.retain(|job| job.connector != sor);
         }
+        // A blocking connector is called before the commit, with the whole new state: for a
+        // change of some members, that state is made here (the one case that reads them all).
+        let whole;
+        let after = match edit {
+            Some(edit)
+                if planned
+                    .deliver_to
+                    .iter()
+                    .any(|c| registry.blocking(c).is_some()) =>
+            {
+                whole = with_edit(&*self.store, id, after, edit)?;
+                Some(&whole)
+            }
+            _ => after,
+        };
         let subject = Subject {
             kind,
             id,
@@ -127,4 +152,37 @@ impl Recorder {
         }
         Ok(stored)
     }
+}
+
+/// The whole group `after` (a row) with its stored members changed by `edit`, as the commit
+/// will make it (added members as the client named them).
+fn with_edit(
+    store: &dyn Store,
+    id: &str,
+    after: Option<&Value>,
+    edit: &MemberEdit,
+) -> Result<Value, StoreError> {
+    let mut group = after.cloned().unwrap_or(Value::Null);
+    let mut members: Vec<Value> = match store.get(ResourceKind::Group, id)? {
+        Some(current) if !edit.clear => current
+            .get("members")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    let value = |m: &Value| m.get("value").and_then(Value::as_str).map(str::to_owned);
+    let gone: std::collections::HashSet<&str> = edit.remove.iter().map(String::as_str).collect();
+    members.retain(|m| value(m).is_none_or(|v| !gone.contains(v.as_str())));
+    let present: std::collections::HashSet<String> = members.iter().filter_map(value).collect();
+    members.extend(
+        edit.add
+            .iter()
+            .filter(|m| value(m).is_none_or(|v| !present.contains(&v)))
+            .cloned(),
+    );
+    if let (false, Some(obj)) = (members.is_empty(), group.as_object_mut()) {
+        obj.insert("members".into(), Value::Array(members));
+    }
+    Ok(group)
 }

@@ -20,6 +20,7 @@ use super::Answer;
 use crate::model::{Operation, ResourceKind};
 use crate::scim::ScimError;
 use crate::scim::list::ListQuery;
+use crate::store::MemberWrite;
 
 /// A future a [`Resources`] method answers with.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -31,6 +32,9 @@ pub struct Offers {
     pub bulk: bool,
     /// `sortBy`.
     pub sort: bool,
+    /// A group's members are kept apart from it ([`Resources::read_row`] answers a group
+    /// without them, and a write may change some members only: [`Write::members`]).
+    pub member_records: bool,
 }
 
 /// A change the operations computed, for the keeper to write.
@@ -48,6 +52,9 @@ pub struct Write<'a> {
     /// Whether the client named the version it expects (`If-Match`): a lost race is then its
     /// `412`, not a reason to recompute.
     pub conditional: bool,
+    /// For a group, what the write does to its members (only where
+    /// [`Offers::member_records`]; otherwise always [`MemberWrite::Whole`]).
+    pub members: MemberWrite,
 }
 
 /// Why a write did not happen.
@@ -79,6 +86,16 @@ pub trait Resources: Send + Sync {
         kind: ResourceKind,
         id: &'a str,
     ) -> BoxFuture<'a, Result<Option<Value>, ScimError>>;
+
+    /// One resource as it is now, a group without its members where
+    /// [`Offers::member_records`] (the same as [`Resources::read`] elsewhere).
+    fn read_row<'a>(
+        &'a self,
+        kind: ResourceKind,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Value>, ScimError>> {
+        self.read(kind, id)
+    }
 
     /// One resource shaped for a response (`404` if it does not exist).
     fn fetch<'a>(

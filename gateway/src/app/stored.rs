@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
+use super::members::{self, Need};
 use super::raw;
 use super::record::{CommitError, Recorded, Recorder};
 use super::resources::{BoxFuture, Offers, Resources, Write, WriteError};
@@ -18,7 +19,7 @@ use crate::scim::list::{ListQuery, compare, list_response_text};
 use crate::scim::resource::version;
 use crate::scim::schema;
 use crate::store::plan::{Probe, is_exact, plan};
-use crate::store::{Key, Membership, Store, StoreError, Stored, WriteOp};
+use crate::store::{Key, MemberWrite, Membership, Store, StoreError, Stored, WriteOp};
 
 /// Resources kept in the gateway's store.
 #[derive(Clone)]
@@ -91,7 +92,12 @@ impl Persisted {
             after,
             changed_paths,
             conditional,
+            members,
         } = w;
+        let edit = match &members {
+            MemberWrite::Edit(edit) => Some(edit.clone()),
+            _ => None,
+        };
         let op = match (operation, after) {
             (Operation::Create, Some(resource)) => WriteOp::Create { kind, resource },
             (Operation::Delete, _) | (_, None) => WriteOp::Delete {
@@ -106,10 +112,27 @@ impl Persisted {
                     .filter(|_| conditional)
                     .map(str::to_owned),
             },
+            (_, Some(resource))
+                if let (MemberWrite::Edit(edit), Some(before)) = (&members, before)
+                    && same_but_meta(before, &resource) =>
+            {
+                // Nothing but members changes: applied to the group as it is at the commit.
+                WriteOp::Members {
+                    id: text_of(&resource, "id"),
+                    edit: edit.clone(),
+                    expected_version: version(before).filter(|_| conditional).map(str::to_owned),
+                    modified: resource
+                        .pointer("/meta/lastModified")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned)
+                        .unwrap_or_else(crate::model::timestamp),
+                }
+            }
             (_, Some(resource)) => WriteOp::Replace {
                 kind,
                 resource,
                 expected_version: before.and_then(version).map(str::to_owned),
+                members,
             },
         };
         let change = Recorded {
@@ -119,6 +142,7 @@ impl Persisted {
             after: None,
             changed_paths,
             delivered: Vec::new(),
+            edit: edit.as_ref(),
         };
         match self.recorder.record(actor, change, None).await {
             Ok(stored) => Ok(stored),
@@ -141,6 +165,7 @@ impl Persisted {
             // The common unfiltered listing pages through the store without materialising.
             let total = self.store.count(*kind)?;
             let page = self.store.page(*kind, skip, take)?;
+            // Groups come as rows: their members are added when the page is served.
             let found = page.into_iter().map(|resource| Found::Decoded {
                 kind: *kind,
                 resource,
@@ -189,18 +214,41 @@ impl Persisted {
             return Ok(());
         };
         f.validate(&kind)?;
+        // A group is matched with the members the filter looks at; it is served with all of
+        // them or none, as the request asks (`list_response`).
+        let need = match kind {
+            ResourceKind::Group => members::needed(f),
+            ResourceKind::User => Need::Nothing,
+        };
+        let store = &*self.store;
+        let matches = |r: Value| -> Result<Option<Value>, StoreError> {
+            if need == Need::Nothing {
+                return Ok(f.matches(&r, &kind).then_some(r));
+            }
+            let probe = members::for_filter(store, r.clone(), &need)?;
+            Ok(f.matches(&probe, &kind).then_some(r))
+        };
         let Some(probes) = plan(kind, f) else {
-            self.store.scan(kind, &mut |r| {
-                if f.matches(&r, &kind) {
+            let mut failed = None;
+            self.store.scan(kind, &mut |r| match matches(r) {
+                Ok(Some(r)) => {
                     out.push(decoded(r));
+                    ControlFlow::Continue(())
                 }
-                ControlFlow::Continue(())
+                Ok(None) => ControlFlow::Continue(()),
+                Err(e) => {
+                    failed = Some(e);
+                    ControlFlow::Break(())
+                }
             })?;
+            if let Some(e) = failed {
+                return Err(e.into());
+            }
             return Ok(());
         };
         // When the index answers exactly what the filter asks and nothing sorts by content,
         // the resources need not be decoded at all.
-        let as_stored = is_exact(kind, f) && q.sort_by.is_none();
+        let as_stored = is_exact(kind, f) && q.sort_by.is_none() && need == Need::Nothing;
         let mut seen = HashSet::new();
         for probe in &probes {
             let key = match probe {
@@ -215,8 +263,7 @@ impl Persisted {
                     out.push(Found::Stored { kind, stored });
                     continue;
                 }
-                let resource = stored.decode()?;
-                if f.matches(&resource, &kind) {
+                if let Some(resource) = matches(stored.decode()?)? {
                     out.push(Found::Decoded {
                         kind,
                         resource,
@@ -259,6 +306,12 @@ impl Persisted {
             }
             (None, ResourceKind::Group) => Vec::new(),
         };
+        let resource = match kind {
+            ResourceKind::Group if members::shown(q) && resource.get("members").is_none() => {
+                self.store.with_members(resource)?
+            }
+            _ => resource,
+        };
         Ok(shape(kind, resource, &groups, base_url, q))
     }
 
@@ -271,8 +324,12 @@ impl Persisted {
         base_url: &str,
         q: &ListQuery,
     ) -> Result<raw::Rendered, ScimError> {
+        // A group row is served as stored only when it has no members to show.
+        let bare =
+            kind == ResourceKind::User || self.store.members(&stored.id, None, 1)?.is_empty();
         if q.attributes.is_empty()
             && q.excluded.is_empty()
+            && bare
             && let Some(rendered) = raw::render(kind, &stored, base_url)
         {
             return Ok(rendered);
@@ -319,6 +376,7 @@ impl Resources for Persisted {
         Offers {
             bulk: true,
             sort: true,
+            member_records: true,
         }
     }
 
@@ -332,6 +390,14 @@ impl Resources for Persisted {
         id: &'a str,
     ) -> BoxFuture<'a, Result<Option<Value>, ScimError>> {
         Box::pin(async move { Ok(self.store.get(kind, id)?) })
+    }
+
+    fn read_row<'a>(
+        &'a self,
+        kind: ResourceKind,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Value>, ScimError>> {
+        Box::pin(async move { Ok(self.store.row(kind, id)?) })
     }
 
     fn fetch<'a>(
@@ -382,6 +448,31 @@ impl Resources for Persisted {
         let groups = created.then(Vec::new);
         self.shape(kind, resource, groups, base_url, q)
     }
+}
+
+/// Whether two states of a resource differ in `meta` only.
+fn same_but_meta(a: &Value, b: &Value) -> bool {
+    match (a.as_object(), b.as_object()) {
+        (Some(a), Some(b)) => {
+            let fields = |o: &'_ serde_json::Map<String, Value>| {
+                o.len() - usize::from(o.contains_key("meta"))
+            };
+            fields(a) == fields(b)
+                && a.iter()
+                    .filter(|(k, _)| *k != "meta")
+                    .all(|(k, v)| b.get(k) == Some(v))
+        }
+        _ => false,
+    }
+}
+
+/// A string attribute of a resource, owned (empty if absent).
+fn text_of(resource: &Value, key: &str) -> String {
+    resource
+        .get(key)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// Shapes a resource for a response: `meta.location`, `$ref`s, `User.groups` (from

@@ -36,6 +36,7 @@ use tokio::sync::{Notify, mpsc};
 use crate::metrics::DeliveryMetrics;
 use crate::metrics::delivery::Finish;
 use crate::model::{Failure, Operation, Page, RemoteRef, ResourceKind, now_ms};
+pub use crate::model::{MemberDelta, MemberRef};
 use crate::store::Store;
 use crate::store::outbox::{Attempt, Job, JobKey, JobOutcome};
 use queue::Queues;
@@ -64,24 +65,6 @@ pub struct ConnectorEvent {
     /// applies the delta and leaves the target's other members alone. `None`: `resource` is the
     /// whole current state, members included.
     pub members: Option<MemberDelta>,
-}
-
-/// One member named in a [`MemberDelta`].
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct MemberRef {
-    /// The member's gateway id.
-    pub id: String,
-    /// What the member is: a user or a group.
-    pub kind: ResourceKind,
-}
-
-/// The members a group's change added and removed, netted: no id is in both lists.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct MemberDelta {
-    /// Members that joined.
-    pub added: Vec<MemberRef>,
-    /// Members that left.
-    pub removed: Vec<MemberRef>,
 }
 
 /// Translates the gateway id of another resource (a group's member) into the id this connector

@@ -9,6 +9,10 @@
 //! that has not reported the resource delivered yet: its create may still be queued, and the
 //! delete must follow it.
 //!
+//! A group's change of some members only ([`States::edit`]) is judged for the members it names,
+//! looked up one by one: it costs the change, not the group. The group's whole member list is
+//! read only where a role scope names the group and the change replaces or deletes all of them.
+//!
 //! [`scope`]: super::scope
 
 use std::collections::BTreeSet;
@@ -19,7 +23,20 @@ use super::registry::Registry;
 use super::scope::{Scope, text};
 use crate::model::Operation;
 use crate::model::ResourceKind;
-use crate::store::{Membership, ScopedJob, Store, StoreError};
+use crate::store::{MemberEdit, Membership, ScopedJob, Store, StoreError};
+
+/// The states a change is planned from.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct States<'a> {
+    /// The state the change was computed from (`None`: a create). A group may come as its row
+    /// (without `members`) when `edit` is given or `after` is `None` (a delete).
+    pub before: Option<&'a Value>,
+    /// The state it writes (`None`: a delete); a group's row when `edit` is given.
+    pub after: Option<&'a Value>,
+    /// For a group: the change to some of its members, when that is all the change does to
+    /// them.
+    pub edit: Option<&'a MemberEdit>,
+}
 
 /// The jobs of one change.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -65,9 +82,9 @@ pub fn plan(
     registry: &Registry,
     store: &dyn Store,
     kind: ResourceKind,
-    before: Option<&Value>,
-    after: Option<&Value>,
+    states: States<'_>,
 ) -> Result<Planned, StoreError> {
+    let States { before, after, .. } = states;
     let mut planned = Planned::default();
     let own = if before.is_some() {
         Operation::Replace
@@ -112,7 +129,7 @@ pub fn plan(
             }
             for (name, scope) in &registry.routes(ResourceKind::User) {
                 if scope.has_role_condition() {
-                    moved_members(store, &mut planned, name, scope, id, before, after)?;
+                    moved_members(store, &mut planned, (name, scope), id, states)?;
                 }
             }
         }
@@ -125,26 +142,55 @@ pub fn plan(
 fn moved_members(
     store: &dyn Store,
     planned: &mut Planned,
-    name: &str,
-    scope: &Scope,
+    (name, scope): (&str, &Scope),
     group_id: &str,
-    before: Option<&Value>,
-    after: Option<&Value>,
+    states: States<'_>,
 ) -> Result<(), StoreError> {
-    // The user members of the group, when the group is one of the scope's role groups.
-    let members = |group: Option<&Value>| -> BTreeSet<String> {
-        let Some(g) = group.filter(|g| scope.names_group(group_id, text(g, "displayName"))) else {
-            return BTreeSet::new();
+    let States {
+        before,
+        after,
+        edit,
+    } = states;
+    let named = |group: Option<&Value>| {
+        group.is_some_and(|g| scope.names_group(group_id, text(g, "displayName")))
+    };
+    if !named(before) && !named(after) {
+        return Ok(());
+    }
+    // The user members of a whole group (or of the stored group, for a row).
+    let listed = |group: &Value| -> Result<BTreeSet<String>, StoreError> {
+        let whole;
+        let group = match group.get("members") {
+            Some(_) => group,
+            None => {
+                whole = store
+                    .get(ResourceKind::Group, group_id)?
+                    .unwrap_or(Value::Null);
+                &whole
+            }
         };
-        g.get("members")
+        Ok(group
+            .get("members")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
             .filter(|m| text(m, "type") != "Group")
             .map(|m| text(m, "value").to_owned())
-            .collect()
+            .collect())
     };
-    let (was_in, is_in) = (members(before), members(after));
+    let (was_in, is_in) = match edit {
+        None => (
+            match before.filter(|b| named(Some(b))) {
+                Some(b) => listed(b)?,
+                None => BTreeSet::new(),
+            },
+            match after.filter(|a| named(Some(a))) {
+                Some(a) if a.get("members").is_some() => listed(a)?,
+                _ => BTreeSet::new(),
+            },
+        ),
+        Some(edit) => edited_members(store, group_id, edit, (named(before), named(after)))?,
+    };
     let membership = |group: Option<&Value>| Membership {
         group_id: group_id.to_owned(),
         display: group
@@ -182,4 +228,63 @@ fn moved_members(
         }
     }
     Ok(())
+}
+
+/// The users an edit moves, as (were members, are members) sets restricted to them: the users
+/// it names, looked up one by one, and (for a `clear`) every current member.
+fn edited_members(
+    store: &dyn Store,
+    group_id: &str,
+    edit: &MemberEdit,
+    (was_named, is_named): (bool, bool),
+) -> Result<(BTreeSet<String>, BTreeSet<String>), StoreError> {
+    let user = |m: &Value| text(m, "type") != "Group";
+    let mut was = BTreeSet::new();
+    if edit.clear {
+        let whole = store
+            .get(ResourceKind::Group, group_id)?
+            .unwrap_or(Value::Null);
+        for m in whole
+            .get("members")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if user(m) {
+                was.insert(text(m, "value").to_owned());
+            }
+        }
+    }
+    for id in &edit.remove {
+        if let Some(m) = store.member(group_id, id)?.filter(user) {
+            was.insert(text(&m, "value").to_owned());
+        }
+    }
+    let mut is: BTreeSet<String> = was.clone();
+    if edit.clear {
+        is.clear();
+    }
+    for id in &edit.remove {
+        is.remove(id);
+    }
+    for m in &edit.add {
+        let id = text(m, "value");
+        let stored = store.member(group_id, id)?;
+        if stored.as_ref().is_some_and(|s| !user(s)) {
+            continue;
+        }
+        if stored.is_some() && !edit.clear {
+            was.insert(id.to_owned());
+        }
+        if stored.is_some() || store.get(ResourceKind::User, id)?.is_some() {
+            is.insert(id.to_owned());
+        }
+    }
+    if !was_named {
+        was.clear();
+    }
+    if !is_named {
+        is.clear();
+    }
+    Ok((was, is))
 }

@@ -180,6 +180,7 @@ async fn changes_of_one_resource_arrive_in_order_and_jobs_leave_the_outbox() {
                     kind: ResourceKind::User,
                     resource: user(&id, &format!("{id}-v{v}")),
                     expected_version: None,
+                    members: crate::store::MemberWrite::Whole,
                 };
                 write(&store, op).await;
             }

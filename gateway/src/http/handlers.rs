@@ -137,6 +137,17 @@ pub async fn patch(
     let patched = (p.acting_as(&actor.0))
         .patch(kind, &id, &body, if_match)
         .await?;
+    // A group's PATCH answers `204` unless the request asks for attributes: the whole group
+    // would grow with its members (RFC 7644 section 3.5.2 allows either).
+    if kind == ResourceKind::Group && q.attributes.is_empty() && q.excluded.is_empty() {
+        let mut response = StatusCode::NO_CONTENT.into_response();
+        if let Some(tag) =
+            crate::scim::resource::version(&patched).and_then(|v| HeaderValue::from_str(v).ok())
+        {
+            response.headers_mut().insert(header::ETAG, tag);
+        }
+        return Ok(response);
+    }
     Ok(resource(
         p.answer(kind, patched, false, &base, &q)?,
         StatusCode::OK,

@@ -372,6 +372,7 @@ mod tests {
             resource_id: format!("u{seq}"),
             operation: Operation::Create,
             changed_paths: Vec::new(),
+            members: None,
             state,
             next_attempt_ms: 0,
             attempts: Vec::new(),

@@ -1,6 +1,6 @@
 //! The words every layer shares, and nothing else: which resource a change is about
 //! ([`ResourceKind`]), what happened to it ([`Operation`]), how a connector knows it
-//! ([`RemoteRef`]), why a delivery failed ([`Failure`], [`FailureKind`]), a page read from a
+//! ([`RemoteRef`]), which members a group's change added and removed ([`MemberDelta`]), why a delivery failed ([`Failure`], [`FailureKind`]), a page read from a
 //! target ([`Page`]) and the clock.
 //!
 //! This module imports nothing else of the crate. Everything above it (the SCIM protocol, the
@@ -11,8 +11,10 @@ mod change;
 mod clock;
 mod failure;
 mod kind;
+mod members;
 
 pub use change::{Operation, Page, RemoteRef};
 pub use clock::{now_ms, timestamp};
 pub use failure::{Failure, FailureKind};
 pub use kind::{KINDS, ResourceKind};
+pub use members::{MemberDelta, MemberRef};

@@ -17,6 +17,16 @@
 //! Resources travel as SCIM JSON objects holding `id`, `schemas`, the attributes and
 //! `meta.{resourceType,created,lastModified,version}`. `meta.location`, `$ref`s and `User.groups`
 //! depend on the request or on other resources and are added when a resource is served.
+//!
+//! # A group's members are kept apart from the group
+//! A group's row holds its attributes without `members`; each membership is a record of its
+//! own, keyed by (group, member), with the reverse (member → groups) beside it. So a membership
+//! change writes the changed pairs and a small row, whatever the group's size ([`MemberEdit`],
+//! [`WriteOp::Members`]); a read that does not show members never touches them
+//! ([`Store::row`], [`Store::find`]); a membership test is one point read ([`Store::member`]);
+//! and the whole list is read a page at a time ([`Store::members`]). [`Store::get`] still
+//! answers a group whole, for the paths that need all of it. Every group job records the exact
+//! members its change added and removed ([`outbox::Job::members`]).
 
 pub mod audit;
 pub mod index;
@@ -104,6 +114,20 @@ pub enum WriteOp {
         resource: Value,
         /// The `meta.version` the caller read; `None` replaces whatever is there.
         expected_version: Option<String>,
+        /// For a group: what the write does to its members.
+        members: MemberWrite,
+    },
+    /// Change a group's members only: the store bumps the group's version and `lastModified`
+    /// on the group as it is at the commit, so concurrent membership changes never race.
+    Members {
+        /// The group's id.
+        id: String,
+        /// The change.
+        edit: MemberEdit,
+        /// The `meta.version` the client named in `If-Match`, if any.
+        expected_version: Option<String>,
+        /// The new `meta.lastModified`.
+        modified: String,
     },
     /// Delete a resource (and its group memberships), if its version is still `expected_version`.
     Delete {
@@ -131,6 +155,31 @@ pub enum WriteOp {
     },
 }
 
+/// What a group's [`WriteOp::Replace`] does to its members.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum MemberWrite {
+    /// The resource's `members` is the complete new list (absent: no members): a PUT, or a
+    /// PATCH computed on the whole group. Costs a pass over the stored members.
+    #[default]
+    Whole,
+    /// The stored members stay as they are; the resource carries none.
+    Keep,
+    /// Only these members change; the resource carries none.
+    Edit(MemberEdit),
+}
+
+/// A change to some of a group's members. Applied in this order: `clear`, `remove`, `add`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MemberEdit {
+    /// Remove every current member first (a `replace` of `members`, or a `remove` of them all).
+    pub clear: bool,
+    /// Members to add, each `{"value", "type"?, "display"?}`: checked to exist; one already
+    /// there keeps its place and takes a given `display`.
+    pub add: Vec<Value>,
+    /// Ids of members to remove; one not there is no error.
+    pub remove: Vec<String>,
+}
+
 impl WriteOp {
     /// The changed resource's id.
     pub fn id(&self) -> &str {
@@ -139,7 +188,9 @@ impl WriteOp {
                 .get("id")
                 .and_then(Value::as_str)
                 .unwrap_or_default(),
-            WriteOp::Delete { id, .. } | WriteOp::Relay { id, .. } => id,
+            WriteOp::Delete { id, .. }
+            | WriteOp::Relay { id, .. }
+            | WriteOp::Members { id, .. } => id,
         }
     }
 
@@ -147,7 +198,7 @@ impl WriteOp {
     pub fn operation(&self) -> crate::model::Operation {
         match self {
             WriteOp::Create { .. } => crate::model::Operation::Create,
-            WriteOp::Replace { .. } => crate::model::Operation::Replace,
+            WriteOp::Replace { .. } | WriteOp::Members { .. } => crate::model::Operation::Replace,
             WriteOp::Delete { .. } => crate::model::Operation::Delete,
             WriteOp::Relay { operation, .. } => *operation,
         }
@@ -202,6 +253,9 @@ impl From<WriteOp> for Change {
     }
 }
 
+/// How many members [`Store::with_members`] reads at a time.
+pub const MEMBER_PAGE: usize = 1000;
+
 /// The answer to a write: the resource as stored (`Value::Null` for a delete).
 pub type WriteResult = Result<Value, StoreError>;
 
@@ -253,8 +307,47 @@ impl Stored {
 
 /// Where SCIM resources live. See the module docs.
 pub trait Store: Send + Sync + 'static {
-    /// One resource by id.
+    /// One resource by id; a group whole, with every member (see [`Store::row`]).
     fn get(&self, kind: ResourceKind, id: &str) -> Result<Option<Value>, StoreError>;
+    /// One resource by id as its row holds it: a group without `members`. Costs the same for
+    /// any group size.
+    fn row(&self, kind: ResourceKind, id: &str) -> Result<Option<Value>, StoreError>;
+    /// At most `take` members of a group whose id comes after `after`, in member id order,
+    /// each `{"value", "type", "display"?}`: a cursor through a group of any size.
+    fn members(
+        &self,
+        group_id: &str,
+        after: Option<&str>,
+        take: usize,
+    ) -> Result<Vec<Value>, StoreError>;
+    /// The group's member with this id, if it is one (one point read).
+    fn member(&self, group_id: &str, member_id: &str) -> Result<Option<Value>, StoreError>;
+    /// `group` (a row) with all its members added, read a page at a time.
+    fn with_members(&self, mut group: Value) -> Result<Value, StoreError> {
+        let id = group
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let mut all = Vec::new();
+        loop {
+            let after = all
+                .last()
+                .and_then(|m: &Value| m.get("value"))
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            let page = self.members(&id, after.as_deref(), MEMBER_PAGE)?;
+            let done = page.len() < MEMBER_PAGE;
+            all.extend(page);
+            if done {
+                break;
+            }
+        }
+        if let (false, Some(obj)) = (all.is_empty(), group.as_object_mut()) {
+            obj.insert("members".into(), Value::Array(all));
+        }
+        Ok(group)
+    }
     /// Ids of the resources whose indexed attribute equals `value` (compared as the attribute's
     /// `caseExact` says).
     fn lookup(
@@ -265,7 +358,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<String>, StoreError>;
     /// How many resources of a kind there are.
     fn count(&self, kind: ResourceKind) -> Result<u64, StoreError>;
-    /// Resources `skip..skip+take` in the store's stable order (by id).
+    /// Resources `skip..skip+take` in the store's stable order (by id); groups as rows
+    /// (without members), as for every listing below.
     fn page(&self, kind: ResourceKind, skip: u64, take: usize) -> Result<Vec<Value>, StoreError>;
     /// At most `take` resources whose id comes after `after` (from the first without it), in
     /// the same order as [`Store::page`]: a cursor that costs the same on every page, for walks
@@ -284,8 +378,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
     /// The groups that directly contain `member_id`.
     fn groups_of(&self, member_id: &str) -> Result<Vec<Membership>, StoreError>;
-    /// The resources `key` selects, each as stored with (for a user) the groups that contain
-    /// it, all from one consistent snapshot. A backend can answer this with one read
+    /// The resources `key` selects, each as stored (a group as its row, without members) with
+    /// (for a user) the groups that contain it, all from one consistent snapshot. A backend can answer this with one read
     /// transaction where `lookup`, `get` and `groups_of` would take three.
     fn find(&self, kind: ResourceKind, key: Key<'_>) -> Result<Vec<Stored>, StoreError> {
         let ids = match key {
@@ -294,7 +388,7 @@ pub trait Store: Send + Sync + 'static {
         };
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
-            let Some(resource) = self.get(kind, &id)? else {
+            let Some(resource) = self.row(kind, &id)? else {
                 continue;
             };
             let json = serde_json::to_vec(&resource).map_err(StoreError::io)?;

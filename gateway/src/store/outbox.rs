@@ -10,7 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Operation, RemoteRef};
+use crate::model::{MemberDelta, Operation, RemoteRef};
 
 /// Where a job is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,6 +62,10 @@ pub struct Job {
     pub operation: Operation,
     /// For a PATCH: the attribute paths it changed.
     pub changed_paths: Vec<String>,
+    /// For a group's create or replace: the members the change added and removed, exact
+    /// against the state it was committed on (a create: every member).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub members: Option<MemberDelta>,
     /// Where the job is.
     pub state: JobState,
     /// Earliest time of the next attempt (ms since the Unix epoch).

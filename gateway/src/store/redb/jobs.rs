@@ -7,7 +7,7 @@ use super::super::audit::AuditEvent;
 use super::super::outbox::{DeadAction, DeadSelection, Job, JobOutcome, JobState};
 use super::super::{ScopedJob, StoreError};
 use super::{Counters, DEAD, DELIVERED, ID_MAP, OUTBOX, audit, io};
-use crate::model::{Operation, RemoteRef, ResourceKind, now_ms};
+use crate::model::{MemberDelta, Operation, RemoteRef, ResourceKind, now_ms};
 
 /// Most old entries one delivery removes from the history when it is over its size (more than
 /// one only after `keep_delivered` was lowered: the excess goes over the next deliveries).
@@ -75,6 +75,8 @@ pub(super) struct NewJob<'a> {
     pub operation: Operation,
     /// For a PATCH, the changed paths.
     pub changed_paths: &'a [String],
+    /// For a group's create or replace, its membership delta.
+    pub members: Option<MemberDelta>,
 }
 
 /// Records a delivery job in the outbox.
@@ -92,6 +94,7 @@ pub(super) fn enqueue(
         resource_id: new.id.to_owned(),
         operation: new.operation,
         changed_paths: new.changed_paths.to_vec(),
+        members: new.members,
         state: JobState::Pending,
         next_attempt_ms: now,
         attempts: Vec::new(),
@@ -121,6 +124,7 @@ pub(super) fn enqueue_scoped(
             id: &job.id,
             operation: job.operation,
             changed_paths: &[],
+            members: None,
         },
     )
 }

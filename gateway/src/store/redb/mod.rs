@@ -13,7 +13,7 @@
 //! the shared transaction. Only an engine failure aborts the batch, and then every caller in it
 //! gets the error: nothing was acknowledged that was not committed.
 //!
-//! Files: [`resources`] (changes), [`jobs`] (the outbox, dead letters, delivery history and id
+//! Files: [`resources`] (changes), [`members`] (a group's members, a record per pair), [`jobs`] (the outbox, dead letters, delivery history and id
 //! map), [`audit`] (the audit trail).
 
 use std::ops::ControlFlow;
@@ -39,6 +39,7 @@ use crate::model::ResourceKind;
 
 mod audit;
 mod jobs;
+mod members;
 mod resources;
 mod snapshot;
 
@@ -60,6 +61,8 @@ const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
 const ID_MAP: TableDefinition<&str, &[u8]> = TableDefinition::new("id_map");
 /// Admin documents by key (see [`Store::setting`]).
 const SETTINGS: TableDefinition<&str, &[u8]> = TableDefinition::new("settings");
+/// `{group}\x1f{member}` → the member as the group lists it (see [`members`]).
+const GROUP_MEMBERS: TableDefinition<&str, &[u8]> = TableDefinition::new("group_members");
 /// member id → ids of the groups that list it.
 const MEMBER_OF: MultimapTableDefinition<&str, &str> = MultimapTableDefinition::new("member_of");
 const USER_NAME: MultimapTableDefinition<&str, &str> =
@@ -196,6 +199,7 @@ impl RedbStore {
             txn.open_table(AUDIT).map_err(io)?;
             txn.open_table(ID_MAP).map_err(io)?;
             txn.open_table(SETTINGS).map_err(io)?;
+            txn.open_table(GROUP_MEMBERS).map_err(io)?;
             for def in [
                 MEMBER_OF,
                 USER_NAME,
@@ -205,6 +209,15 @@ impl RedbStore {
                 GROUP_EXTERNAL_ID,
             ] {
                 txn.open_multimap_table(def).map_err(io)?;
+            }
+            // A store written before members had records of their own holds them in the
+            // group rows: move them, once.
+            let mut seq = txn.open_table(SEQUENCE).map_err(io)?;
+            if seq.get("member_records").map_err(io)?.is_none() {
+                drop(seq);
+                members::migrate(&txn)?;
+                seq = txn.open_table(SEQUENCE).map_err(io)?;
+                seq.insert("member_records", 1).map_err(io)?;
             }
         }
         txn.commit().map_err(io)?;
@@ -250,7 +263,52 @@ impl RedbStore {
 impl Store for RedbStore {
     fn get(&self, kind: ResourceKind, id: &str) -> Result<Option<Value>, StoreError> {
         let snapshot = self.snapshot()?;
-        match snapshot.resources(kind)?.get(id).map_err(io)? {
+        let Some(row) = row_in(&snapshot, kind, id)? else {
+            return Ok(None);
+        };
+        if kind == ResourceKind::User {
+            return Ok(Some(row));
+        }
+        // One snapshot for the row and every member, however many pages they take.
+        let mut all = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = members_in(&snapshot, id, after.as_deref(), super::MEMBER_PAGE)?;
+            let done = page.len() < super::MEMBER_PAGE;
+            after = page
+                .last()
+                .and_then(|m| m.get("value"))
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            all.extend(page);
+            if done {
+                break;
+            }
+        }
+        let mut group = row;
+        if let (false, Some(obj)) = (all.is_empty(), group.as_object_mut()) {
+            obj.insert("members".into(), Value::Array(all));
+        }
+        Ok(Some(group))
+    }
+
+    fn row(&self, kind: ResourceKind, id: &str) -> Result<Option<Value>, StoreError> {
+        row_in(&*self.snapshot()?, kind, id)
+    }
+
+    fn members(
+        &self,
+        group_id: &str,
+        after: Option<&str>,
+        take: usize,
+    ) -> Result<Vec<Value>, StoreError> {
+        members_in(&*self.snapshot()?, group_id, after, take)
+    }
+
+    fn member(&self, group_id: &str, member_id: &str) -> Result<Option<Value>, StoreError> {
+        let snapshot = self.snapshot()?;
+        let key = members::key(group_id, member_id);
+        match snapshot.members()?.get(key.as_str()).map_err(io)? {
             Some(bytes) => decode(bytes.value()).map(Some),
             None => Ok(None),
         }
@@ -490,6 +548,46 @@ fn put_settings(
     Ok(())
 }
 
+/// One row in `snapshot`.
+fn row_in(
+    snapshot: &snapshot::Snapshot,
+    kind: ResourceKind,
+    id: &str,
+) -> Result<Option<Value>, StoreError> {
+    match snapshot.resources(kind)?.get(id).map_err(io)? {
+        Some(bytes) => decode(bytes.value()).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// At most `take` members of a group after `after`, in `snapshot`.
+fn members_in(
+    snapshot: &snapshot::Snapshot,
+    group_id: &str,
+    after: Option<&str>,
+    take: usize,
+) -> Result<Vec<Value>, StoreError> {
+    use std::ops::Bound;
+    let prefix = members::prefix(group_id);
+    let from = match after {
+        Some(member) => Bound::Excluded(members::key(group_id, member)),
+        None => Bound::Included(prefix.clone()),
+    };
+    let t = snapshot.members()?;
+    let mut out = Vec::with_capacity(take.min(1024));
+    let range = t
+        .range::<&str>((from.as_ref().map(String::as_str), Bound::Unbounded))
+        .map_err(io)?;
+    for entry in range.take(take) {
+        let (k, v) = entry.map_err(io)?;
+        if !k.value().starts_with(prefix.as_str()) {
+            break;
+        }
+        out.push(decode(v.value())?);
+    }
+    Ok(out)
+}
+
 /// Ids of the resources whose indexed attribute equals `value`, in `txn`'s snapshot.
 fn lookup_in(
     snapshot: &snapshot::Snapshot,
@@ -508,8 +606,7 @@ fn lookup_in(
     Ok(ids)
 }
 
-/// The one attribute of a group that a membership shows. Decoding only this skips a large
-/// group's members without building them.
+/// The one attribute of a group that a membership shows.
 #[derive(serde::Deserialize)]
 struct GroupName {
     /// The group's `displayName`.

@@ -1,18 +1,19 @@
 //! Resource changes inside the writer's transaction: checks first, then the row, its index
-//! entries, group memberships, the change's delivery jobs and its audit entry.
+//! entries, group memberships ([`members`](super::members)), the change's delivery jobs and
+//! its audit entry.
 
 use redb::{ReadableMultimapTable, ReadableTable, WriteTransaction};
 use serde_json::Value;
 
 use super::super::audit::{AuditEvent, digest};
-use super::super::index::{Index, member_ids};
-use super::super::{Change, StoreError, WriteOp, WriteResult};
+use super::super::index::Index;
+use super::super::{Change, MemberWrite, StoreError, WriteOp, WriteResult};
 use super::{
-    Counters, MEMBER_OF, USER_NAME, audit, decode, id_of, index_table, io, jobs, table, version_of,
+    Counters, USER_NAME, audit, decode, id_of, index_table, io, jobs, members, table, version_of,
 };
-use crate::model::Operation;
 use crate::model::ResourceKind;
 use crate::model::timestamp;
+use crate::model::{MemberDelta, MemberRef, Operation};
 
 /// Gives `resource` the next version.
 fn stamp(resource: &mut Value, seq: &mut u64) {
@@ -64,6 +65,7 @@ pub(super) fn apply(
     let (kind, id, operation) = match &op {
         WriteOp::Create { kind, resource } => (*kind, id_of(resource)?, Operation::Create),
         WriteOp::Replace { kind, resource, .. } => (*kind, id_of(resource)?, Operation::Replace),
+        WriteOp::Members { id, .. } => (ResourceKind::Group, id.clone(), Operation::Replace),
         WriteOp::Delete { kind, id, .. } => (*kind, id.clone(), Operation::Delete),
         WriteOp::Relay {
             kind,
@@ -72,23 +74,23 @@ pub(super) fn apply(
             ..
         } => (*kind, id.clone(), *operation),
     };
-    let (stored, before_sha256, after_sha256) = match op {
+    let (stored, delta, before_sha256, after_sha256) = match op {
         WriteOp::Relay {
             before_sha256,
             after_sha256,
             ..
-        } => (Value::Null, before_sha256, after_sha256),
+        } => (Value::Null, None, before_sha256, after_sha256),
         op => {
             let before = match operation {
                 Operation::Create => None,
                 _ => stored_digest(txn, kind, &id)?,
             };
-            let stored = apply_op(txn, &mut counters.version, op)?;
+            let (stored, delta) = apply_op(txn, counters, op)?;
             let after = match operation {
                 Operation::Delete => None,
                 _ => stored_digest(txn, kind, &id)?,
             };
-            (stored, before, after)
+            (stored, delta, before, after)
         }
     };
     audit::append(
@@ -136,6 +138,7 @@ pub(super) fn apply(
                 id: &id,
                 operation,
                 changed_paths: &changed_paths,
+                members: delta.clone(),
             },
         )?;
     }
@@ -145,8 +148,14 @@ pub(super) fn apply(
     Ok(stored)
 }
 
-/// Checks and writes the resource itself.
-fn apply_op(txn: &WriteTransaction, seq: &mut u64, op: WriteOp) -> WriteResult {
+/// Checks and writes the resource itself; answers it as stored (a group with the members its
+/// write listed, see [`WriteResult`]) and, for a group's create or replace, the membership delta.
+fn apply_op(
+    txn: &WriteTransaction,
+    counters: &mut Counters,
+    op: WriteOp,
+) -> Result<(Value, Option<MemberDelta>), StoreError> {
+    let seq = &mut counters.version;
     match op {
         WriteOp::Create { kind, mut resource } => {
             let id = id_of(&resource)?;
@@ -154,28 +163,62 @@ fn apply_op(txn: &WriteTransaction, seq: &mut u64, op: WriteOp) -> WriteResult {
                 return Err(StoreError::Uniqueness(format!("id {id} is already taken")));
             }
             check_unique(txn, kind, &resource, &id)?;
-            if kind == ResourceKind::Group {
-                resolve_members(txn, &mut resource, &id, None)?;
-            }
             stamp(&mut resource, seq);
+            if kind == ResourceKind::User {
+                put(txn, kind, &id, &resource, None)?;
+                return Ok((resource, None));
+            }
+            let listed = members::split_out(&mut resource);
+            // The members are checked (and written) first: a refused one leaves no row.
+            let delta = members::replace_all(txn, &id, &listed)?;
             put(txn, kind, &id, &resource, None)?;
-            Ok(resource)
+            Ok((with_listed(txn, resource, &listed)?, Some(delta)))
         }
         WriteOp::Replace {
             kind,
             mut resource,
             expected_version,
+            members: how,
         } => {
             let id = id_of(&resource)?;
             let old = load(txn, kind, &id)?.ok_or_else(|| StoreError::NotFound(id.clone()))?;
             check_version(&old, expected_version.as_deref())?;
             check_unique(txn, kind, &resource, &id)?;
-            if kind == ResourceKind::Group {
-                resolve_members(txn, &mut resource, &id, Some(&old))?;
-            }
             stamp(&mut resource, seq);
+            if kind == ResourceKind::User {
+                put(txn, kind, &id, &resource, Some(&old))?;
+                return Ok((resource, None));
+            }
+            let listed = members::split_out(&mut resource);
+            // The members are checked (and written) before the row: a refusal leaves no trace.
+            let delta = match &how {
+                MemberWrite::Whole => members::replace_all(txn, &id, &listed)?,
+                MemberWrite::Keep => MemberDelta::default(),
+                MemberWrite::Edit(edit) => members::edit(txn, &id, edit)?,
+            };
             put(txn, kind, &id, &resource, Some(&old))?;
-            Ok(resource)
+            match how {
+                MemberWrite::Whole => Ok((with_listed(txn, resource, &listed)?, Some(delta))),
+                MemberWrite::Keep | MemberWrite::Edit(_) => Ok((resource, Some(delta))),
+            }
+        }
+        WriteOp::Members {
+            id,
+            edit,
+            expected_version,
+            modified,
+        } => {
+            let kind = ResourceKind::Group;
+            let old = load(txn, kind, &id)?.ok_or_else(|| StoreError::NotFound(id.clone()))?;
+            check_version(&old, expected_version.as_deref())?;
+            let delta = members::edit(txn, &id, &edit)?;
+            let mut group = old.clone();
+            if let Some(meta) = group.get_mut("meta").and_then(Value::as_object_mut) {
+                meta.insert("lastModified".into(), Value::String(modified));
+            }
+            stamp(&mut group, seq);
+            put(txn, kind, &id, &group, Some(&old))?;
+            Ok((group, Some(delta)))
         }
         WriteOp::Delete {
             kind,
@@ -185,11 +228,45 @@ fn apply_op(txn: &WriteTransaction, seq: &mut u64, op: WriteOp) -> WriteResult {
             let old = load(txn, kind, &id)?.ok_or_else(|| StoreError::NotFound(id.clone()))?;
             check_version(&old, expected_version.as_deref())?;
             remove(txn, kind, &id, &old)?;
-            leave_all_groups(txn, seq, &id)?;
-            Ok(Value::Null)
+            if kind == ResourceKind::Group {
+                members::drop_group(txn, &id)?;
+            }
+            leave_all_groups(txn, counters, kind, &id)?;
+            Ok((Value::Null, None))
         }
-        WriteOp::Relay { .. } => Ok(Value::Null),
+        WriteOp::Relay { .. } => Ok((Value::Null, None)),
     }
+}
+
+/// A group row with the members a whole write listed, as now stored (resolved `type` and
+/// `display`), in the order the client listed them.
+fn with_listed(
+    txn: &WriteTransaction,
+    mut group: Value,
+    listed: &[Value],
+) -> Result<Value, StoreError> {
+    if listed.is_empty() {
+        return Ok(group);
+    }
+    let id = id_of(&group)?;
+    let t = txn.open_table(super::GROUP_MEMBERS).map_err(io)?;
+    let mut out = Vec::with_capacity(listed.len());
+    let mut seen = std::collections::HashSet::new();
+    for m in listed {
+        let Some(member) = m.get("value").and_then(Value::as_str) else {
+            continue;
+        };
+        if !seen.insert(member) {
+            continue;
+        }
+        if let Some(bytes) = t.get(members::key(&id, member).as_str()).map_err(io)? {
+            out.push(decode(bytes.value())?);
+        }
+    }
+    if let Some(obj) = group.as_object_mut() {
+        obj.insert("members".into(), Value::Array(out));
+    }
+    Ok(group)
 }
 
 /// Refuses a `userName` that another user holds (case-insensitively).
@@ -209,97 +286,6 @@ fn check_unique(
                 return Err(StoreError::Uniqueness(format!(
                     "userName '{key}' is already taken"
                 )));
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Checks that every member exists and fills in its `type` and, when absent, `display`.
-///
-/// Members the stored version (`old`) already lists were checked when they were added, and
-/// leave every group when they are deleted, so only new members are looked up: adding one
-/// member to a large group (Entra ID adds them one PATCH at a time) costs one lookup, not one
-/// per member.
-fn resolve_members(
-    txn: &WriteTransaction,
-    group: &mut Value,
-    group_id: &str,
-    old: Option<&Value>,
-) -> Result<(), StoreError> {
-    let known: std::collections::HashMap<&str, &Value> = old
-        .and_then(|o| o.get("members"))
-        .and_then(Value::as_array)
-        .map(|ms| {
-            ms.iter()
-                .filter_map(|m| Some((m.get("value")?.as_str()?, m)))
-                .collect()
-        })
-        .unwrap_or_default();
-    let Some(members) = group.get_mut("members").and_then(Value::as_array_mut) else {
-        return Ok(());
-    };
-    let mut seen = std::collections::HashSet::new();
-    members.retain(|m| {
-        m.get("value")
-            .and_then(Value::as_str)
-            .is_none_or(|v| seen.insert(v.to_owned()))
-    });
-    for member in members.iter_mut() {
-        let Some(value) = member
-            .get("value")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-        else {
-            return Err(StoreError::InvalidMember(
-                "every member needs a 'value'".into(),
-            ));
-        };
-        if value == group_id {
-            return Err(StoreError::InvalidMember(
-                "a group cannot be a member of itself".into(),
-            ));
-        }
-        if let (Some(stored), Some(obj)) = (known.get(value.as_str()), member.as_object_mut()) {
-            // `type` is what the member is (immutable); `display` the client may rename.
-            if let Some(t) = stored.get("type") {
-                obj.insert("type".into(), t.clone());
-            }
-            if let (false, Some(d)) = (obj.contains_key("display"), stored.get("display")) {
-                obj.insert("display".into(), d.clone());
-            }
-            continue;
-        }
-        let wanted = member
-            .get("type")
-            .and_then(Value::as_str)
-            .map(str::to_ascii_lowercase);
-        let mut found = None;
-        for kind in [ResourceKind::User, ResourceKind::Group] {
-            if wanted
-                .as_deref()
-                .is_some_and(|w| w != kind.name().to_ascii_lowercase())
-            {
-                continue;
-            }
-            if let Some(r) = load(txn, kind, &value)? {
-                found = Some((kind, r));
-                break;
-            }
-        }
-        let Some((kind, target)) = found else {
-            return Err(StoreError::InvalidMember(format!(
-                "member {value} does not exist"
-            )));
-        };
-        let display = target
-            .get("displayName")
-            .or_else(|| target.get("userName"))
-            .cloned();
-        if let Some(obj) = member.as_object_mut() {
-            obj.insert("type".into(), Value::String(kind.name().into()));
-            if let (false, Some(display)) = (obj.contains_key("display"), display) {
-                obj.insert("display".into(), display);
             }
         }
     }
@@ -333,21 +319,10 @@ fn put(
             t.insert(key.as_str(), id).map_err(io)?;
         }
     }
-    if kind == ResourceKind::Group {
-        let mut member_of = txn.open_multimap_table(MEMBER_OF).map_err(io)?;
-        let new_members = member_ids(new);
-        let old_members = old.map(member_ids).unwrap_or_default();
-        for m in old_members.iter().filter(|m| !new_members.contains(m)) {
-            member_of.remove(m.as_str(), id).map_err(io)?;
-        }
-        for m in new_members.iter().filter(|m| !old_members.contains(m)) {
-            member_of.insert(m.as_str(), id).map_err(io)?;
-        }
-    }
     Ok(())
 }
 
-/// Deletes the row and its index entries (and, for a group, its members' back-references).
+/// Deletes the row and its index entries.
 fn remove(
     txn: &WriteTransaction,
     kind: ResourceKind,
@@ -367,48 +342,50 @@ fn remove(
             t.remove(key.as_str(), id).map_err(io)?;
         }
     }
-    if kind == ResourceKind::Group {
-        let mut member_of = txn.open_multimap_table(MEMBER_OF).map_err(io)?;
-        for m in member_ids(old) {
-            member_of.remove(m.as_str(), id).map_err(io)?;
-        }
-    }
     Ok(())
 }
 
-/// Removes a deleted resource from every group that listed it; each such group gets a new
-/// version and `lastModified`.
+/// Removes a deleted resource from every group that listed it. Each such group gets a new
+/// version and `lastModified`, and every connector that holds the group a job that carries
+/// the removal (the member's own delete job does not tell the target about the group).
 fn leave_all_groups(
     txn: &WriteTransaction,
-    seq: &mut u64,
+    counters: &mut Counters,
+    kind: ResourceKind,
     member_id: &str,
 ) -> Result<(), StoreError> {
-    let group_ids: Vec<String> = {
-        let member_of = txn.open_multimap_table(MEMBER_OF).map_err(io)?;
-        let mut ids = Vec::new();
-        for gid in member_of.get(member_id).map_err(io)? {
-            ids.push(gid.map_err(io)?.value().to_owned());
-        }
-        ids
-    };
-    for gid in group_ids {
+    let now = timestamp();
+    for gid in members::leave_all(txn, member_id)? {
         let Some(old) = load(txn, ResourceKind::Group, &gid)? else {
             continue;
         };
         let mut group = old.clone();
-        if let Some(members) = group.get_mut("members").and_then(Value::as_array_mut) {
-            members.retain(|m| m.get("value").and_then(Value::as_str) != Some(member_id));
-            if members.is_empty()
-                && let Some(obj) = group.as_object_mut()
-            {
-                obj.remove("members");
-            }
-        }
         if let Some(meta) = group.get_mut("meta").and_then(Value::as_object_mut) {
-            meta.insert("lastModified".into(), Value::String(timestamp()));
+            meta.insert("lastModified".into(), Value::String(now.clone()));
         }
-        stamp(&mut group, seq);
+        stamp(&mut group, &mut counters.version);
         put(txn, ResourceKind::Group, &gid, &group, Some(&old))?;
+        let delta = MemberDelta {
+            added: Vec::new(),
+            removed: vec![MemberRef {
+                id: member_id.to_owned(),
+                kind,
+            }],
+        };
+        for connector in jobs::holders(txn, ResourceKind::Group.name(), &gid)? {
+            jobs::enqueue(
+                txn,
+                &mut counters.job,
+                jobs::NewJob {
+                    connector,
+                    kind: ResourceKind::Group,
+                    id: &gid,
+                    operation: Operation::Replace,
+                    changed_paths: &["members".to_owned()],
+                    members: Some(delta.clone()),
+                },
+            )?;
+        }
     }
     Ok(())
 }

@@ -33,7 +33,7 @@ use redb::{
     TableDefinition,
 };
 
-use super::{GROUPS, MEMBER_OF, USERS, index_table, io};
+use super::{GROUP_MEMBERS, GROUPS, MEMBER_OF, USERS, index_table, io};
 use crate::model::ResourceKind;
 use crate::store::{Index, StoreError};
 
@@ -114,6 +114,8 @@ pub(super) struct Snapshot {
     groups: OnceLock<Table>,
     /// `member_of`.
     member_of: OnceLock<Multimap>,
+    /// `group_members`.
+    members: OnceLock<Table>,
     /// The secondary indexes: the users' in [`Index::for_kind`] order, then the groups'.
     indexes: [OnceLock<Multimap>; 5],
 }
@@ -138,6 +140,7 @@ impl Snapshot {
             users: OnceLock::new(),
             groups: OnceLock::new(),
             member_of: OnceLock::new(),
+            members: OnceLock::new(),
             indexes: Default::default(),
         }
     }
@@ -155,6 +158,11 @@ impl Snapshot {
             ResourceKind::User => cached(&self.users, || self.open(USERS)),
             ResourceKind::Group => cached(&self.groups, || self.open(GROUPS)),
         }
+    }
+
+    /// (group, member) → the member as the group lists it.
+    pub(super) fn members(&self) -> Result<&Table, StoreError> {
+        cached(&self.members, || self.open(GROUP_MEMBERS))
     }
 
     /// Member id → the groups that list it.

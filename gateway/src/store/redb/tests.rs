@@ -94,6 +94,7 @@ async fn versions_indexes_and_memberships_follow_writes() {
                 kind: ResourceKind::User,
                 resource: user("a", "anna"),
                 expected_version: stale.clone(),
+                members: crate::store::MemberWrite::Whole,
             }
             .into(),
         )
@@ -106,6 +107,7 @@ async fn versions_indexes_and_memberships_follow_writes() {
                 kind: ResourceKind::User,
                 resource: user("a", "x"),
                 expected_version: stale,
+                members: crate::store::MemberWrite::Whole,
             }
             .into(),
         )
@@ -163,6 +165,7 @@ async fn versions_indexes_and_memberships_follow_writes() {
                 kind: ResourceKind::Group,
                 resource: group("g", &["g"]),
                 expected_version: None,
+                members: crate::store::MemberWrite::Whole,
             }
             .into(),
         )
@@ -402,6 +405,7 @@ async fn a_read_after_an_acknowledged_write_sees_it_although_readers_share_a_sna
                 kind: ResourceKind::User,
                 resource: user("a", "anna"),
                 expected_version: None,
+                members: crate::store::MemberWrite::Whole,
             }
             .into(),
         )

@@ -229,6 +229,7 @@ async fn a_change_is_audited_in_its_transaction_and_a_refused_one_is_not() {
                 kind: ResourceKind::User,
                 resource: renamed,
                 expected_version: None,
+                members: crate::store::MemberWrite::Whole,
             },
             deliver_to: Vec::new(),
             changed_paths: Vec::new(),
