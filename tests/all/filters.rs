@@ -373,7 +373,7 @@ fn indexed_filters_follow_changes() {
             &gpath,
             json!([{"op": "replace", "path": "displayName", "value": "Marketing"}]),
         ),
-        200,
+        204,
     );
     assert_eq!(found("/Groups", r#"displayName eq "Sales""#), 0);
     assert_eq!(found("/Groups", r#"displayName eq "marketing""#), 1);

@@ -17,6 +17,7 @@ mod etags;
 mod filters;
 mod groups;
 mod listing;
+mod members;
 mod observability;
 mod openapi;
 mod passthrough;

@@ -12,6 +12,18 @@
 //! whenever the service signals a commit (and every second, as a safety net), so the outbox is
 //! the only source of truth and a restart simply reads it from the start.
 //!
+//! # Coalescing a group's changes
+//! A group's jobs for one connector wait in one queue, so while one is delivered the next ones
+//! pile up (Entra ID adds members one PATCH at a time). An attempt of a group's create or
+//! replace takes the replaces queued behind it with it (up to [`COALESCE`]): their membership
+//! deltas are composed ([`MemberDelta::then`]), the group's other attributes are its current
+//! state anyway, and one delivery carries them all. Order holds: only consecutive jobs of one
+//! queue merge, and a delete ends the run. A burst of 1,000 single-member adds thus reaches the
+//! target in a handful of deliveries. A connector that takes deltas
+//! ([`Connector::takes_member_deltas`]) gets the group's row and the delta; any other gets the
+//! whole current state as before. If the attempt fails, only the head is recorded as failed;
+//! the others stay queued, and are coalesced again at the next attempt.
+//!
 //! It reports what it loads and every attempt's outcome to [`DeliveryMetrics`], and marks there
 //! that it has started once it has read the outbox (what `/readyz` waits for) and which jobs
 //! are running (what the admin API lists as `running`). Each attempt's record keeps the lines
@@ -162,7 +174,12 @@ struct Completion {
     key: JobKey,
     /// When the same job is due again, if it stays at the head of its queue.
     retry_at: Option<u64>,
+    /// How many jobs behind the head were delivered with it.
+    coalesced: usize,
 }
+
+/// Most jobs of one group one attempt delivers together.
+pub const COALESCE: usize = 1000;
 
 /// How often the head job of a disabled connector's queue is looked at again (ms).
 const PAUSED_RECHECK_MS: u64 = 1000;
@@ -185,7 +202,11 @@ impl Dispatcher {
                 let Some((key, seq)) = queues.next_ready() else {
                     break;
                 };
-                self.start(key, seq, done_tx.clone());
+                let followers = match key.resource_type.as_str() {
+                    "Group" => queues.followers(&key, COALESCE),
+                    _ => Vec::new(),
+                };
+                self.start(key, seq, followers, done_tx.clone());
             }
             let sleep = queues
                 .next_due()
@@ -194,10 +215,10 @@ impl Dispatcher {
                 .min(Duration::from_secs(1));
             tokio::select! {
                 Some(done) = done_rx.recv() => {
-                    queues.finish(&done.key, done.retry_at, now_ms());
+                    queues.finish_with(&done.key, done.retry_at, done.coalesced, now_ms());
                     // Take every other completion that is already waiting before rescheduling.
                     while let Ok(done) = done_rx.try_recv() {
-                        queues.finish(&done.key, done.retry_at, now_ms());
+                        queues.finish_with(&done.key, done.retry_at, done.coalesced, now_ms());
                     }
                 }
                 () = self.committed.notified() => {}
@@ -238,7 +259,13 @@ impl Dispatcher {
     }
 
     /// Runs one attempt of job `seq` in its own task.
-    fn start(&self, key: JobKey, seq: u64, done: mpsc::UnboundedSender<Completion>) {
+    fn start(
+        &self,
+        key: JobKey,
+        seq: u64,
+        followers: Vec<u64>,
+        done: mpsc::UnboundedSender<Completion>,
+    ) {
         let store = self.store.clone();
         let connector = match self.connectors.lookup(&key.connector) {
             Lookup::Ready(c) => Some(c),
@@ -246,7 +273,11 @@ impl Dispatcher {
             Lookup::Paused => {
                 // Hold the job: its queue is looked at again a little later.
                 let retry_at = Some(now_ms() + PAUSED_RECHECK_MS);
-                let _ = done.send(Completion { key, retry_at });
+                let _ = done.send(Completion {
+                    key,
+                    retry_at,
+                    coalesced: 0,
+                });
                 return;
             }
         };
@@ -261,17 +292,21 @@ impl Dispatcher {
         let metrics = self.metrics.clone();
         metrics.running_started(seq);
         tokio::spawn(async move {
-            let retry_at = attempt(
+            let (retry_at, coalesced) = attempt(
                 store,
                 (source, connector),
                 policy,
                 &metrics,
                 &key.connector,
-                seq,
+                (seq, followers),
             )
             .await;
             metrics.running_ended(seq);
-            let _ = done.send(Completion { key, retry_at });
+            let _ = done.send(Completion {
+                key,
+                retry_at,
+                coalesced,
+            });
         });
     }
 }
@@ -286,45 +321,70 @@ enum Source {
     Unavailable(String),
 }
 
-/// One attempt: deliver, record the outcome, answer when the job is due again (if it stays).
+/// The jobs behind a group's create or replace that one delivery can carry with it: the
+/// replaces that follow it, up to the first other job.
+fn coalescable(store: &dyn Store, head: &Job, followers: &[u64]) -> Vec<Job> {
+    if !matches!(head.operation, Operation::Create | Operation::Replace) {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for &seq in followers {
+        match store.job(seq) {
+            Ok(Some(job)) if job.operation == Operation::Replace && job.attempts.is_empty() => {
+                out.push(job);
+            }
+            _ => break,
+        }
+    }
+    out
+}
+
+/// One attempt: deliver, record the outcome, answer when the job is due again (if it stays)
+/// and how many jobs behind it were delivered with it.
 async fn attempt(
     store: Arc<dyn Store>,
     (source, connector): (Source, Option<Arc<dyn Connector>>),
     policy: RetryPolicy,
     metrics: &DeliveryMetrics,
     connector_name: &str,
-    seq: u64,
-) -> Option<u64> {
+    (seq, followers): (u64, Vec<u64>),
+) -> (Option<u64>, usize) {
     // If the store cannot be read or written, the job stays in the outbox: try again soon.
-    let soon = Some(now_ms() + 1000);
+    let soon = (Some(now_ms() + 1000), 0);
     let job = match store.job(seq) {
         Ok(Some(job)) => job,
         Ok(None) => {
             metrics.vanished(connector_name, seq);
-            return None;
+            return (None, 0);
         }
         Err(e) => {
             tracing::error!(seq, error = %e, "loading a job failed");
             return soon;
         }
     };
+    let with = match (&source, &connector) {
+        (Source::Store, Some(_)) => coalescable(&*store, &job, &followers),
+        _ => Vec::new(),
+    };
     let started = now_ms();
     let mut plugin_call = None;
     let mut logs = Vec::new();
     let result = match connector {
-        Some(c) => match event_for(&*store, &source, &job).await {
-            Ok(Some(event)) => {
-                let called = Instant::now();
-                let delivered = c
-                    .deliver(event, id_lookup(store.clone(), &job.connector))
-                    .await;
-                plugin_call = Some(called.elapsed());
-                logs = delivered.logs;
-                delivered.result.map(Some)
+        Some(c) => {
+            match event_for(&*store, &source, (&job, &with), c.takes_member_deltas()).await {
+                Ok(Some(event)) => {
+                    let called = Instant::now();
+                    let delivered = c
+                        .deliver(event, id_lookup(store.clone(), &job.connector))
+                        .await;
+                    plugin_call = Some(called.elapsed());
+                    logs = delivered.logs;
+                    delivered.result.map(Some)
+                }
+                Ok(None) => Ok(None),
+                Err(failure) => Err(failure),
             }
-            Ok(None) => Ok(None),
-            Err(failure) => Err(failure),
-        },
+        }
         None => Err(Failure::permanent(format!(
             "connector '{}' is not configured",
             job.connector
@@ -339,10 +399,44 @@ async fn attempt(
         plugin_call,
     );
     let finish = Finish::from(&record);
-    match store.finish_job(seq, record).await {
+    // Jobs delivered with the head are recorded with it: submitted together, they commit in
+    // the writer's same batch.
+    let carried: Vec<(u64, JobOutcome)> = match &record {
+        JobOutcome::Delivered(a, remote) => with
+            .iter()
+            .map(|j| {
+                let mut note = a.clone();
+                note.message = format!("delivered with job {seq}");
+                note.logs = Vec::new();
+                (j.seq, JobOutcome::Delivered(note, remote.clone()))
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    let head = store.finish_job(seq, record);
+    let others: Vec<_> = carried
+        .into_iter()
+        .map(|(s, outcome)| (s, store.finish_job(s, outcome)))
+        .collect();
+    let mut coalesced = 0;
+    let head = head.await;
+    for (s, pending) in others {
+        match pending.await {
+            Ok(_) => {
+                metrics.finished(&job.connector, s, Finish::Delivered);
+                coalesced += 1;
+            }
+            Err(e) => {
+                // Recorded or not, it is delivered again: delivery is at least once.
+                tracing::error!(seq = s, error = %e, "recording a coalesced delivery failed");
+                break;
+            }
+        }
+    }
+    match head {
         Ok(_) => {
             metrics.finished(&job.connector, seq, finish);
-            retry_at
+            (retry_at, coalesced)
         }
         Err(e) => {
             tracing::error!(seq, error = %e, "recording a delivery outcome failed");
@@ -368,20 +462,43 @@ pub(crate) fn as_delivered(operation: Operation, mut resource: Value) -> Value {
 /// group's current state, while the old snapshot would name a member the target no longer has.
 /// In pass-through mode the current state is the system of record's (whose id is the
 /// gateway's).
+///
+/// Jobs coalesced with it (`with`) add their changed paths and membership deltas. A connector
+/// that takes deltas gets a group's row (no `members`) with the composed delta, when every job
+/// carries one (jobs recorded before deltas existed, or by a reconcile, do not).
 async fn event_for(
     store: &dyn Store,
     source: &Source,
-    job: &Job,
+    (job, with): (&Job, &[Job]),
+    takes_deltas: bool,
 ) -> Result<Option<ConnectorEvent>, Failure> {
     let store_failed =
         |e: crate::store::StoreError| Failure::transient(format!("reading the store failed: {e}"));
     let kind = ResourceKind::from_name(&job.resource_type).ok_or_else(|| {
         Failure::permanent(format!("unknown resource type '{}'", job.resource_type))
     })?;
+    let mut changed_paths = job.changed_paths.clone();
+    let mut delta = job.members.clone();
+    for j in with {
+        for path in &j.changed_paths {
+            if !changed_paths.contains(path) {
+                changed_paths.push(path.clone());
+            }
+        }
+        delta = match (delta, &j.members) {
+            (Some(d), Some(next)) => Some(d.then(next.clone())),
+            _ => None,
+        };
+    }
+    let members = delta
+        .filter(|_| takes_deltas && kind == ResourceKind::Group && matches!(source, Source::Store));
     let resource = match job.operation {
         Operation::Delete => Value::Null,
         Operation::Create | Operation::Replace | Operation::Deactivate => {
             let current = match source {
+                Source::Store if members.is_some() => {
+                    store.row(kind, &job.resource_id).map_err(store_failed)?
+                }
                 Source::Store => store.get(kind, &job.resource_id).map_err(store_failed)?,
                 Source::SystemOfRecord(sor) => {
                     sor.get(kind, &job.resource_id).await.map_err(|f| {
@@ -412,8 +529,8 @@ async fn event_for(
         id: job.resource_id.clone(),
         remote_id: remote.map(|r| r.remote_id),
         resource,
-        changed_paths: job.changed_paths.clone(),
-        members: None,
+        changed_paths,
+        members,
     }))
 }
 

@@ -81,9 +81,24 @@ impl Queues {
         None
     }
 
+    /// The seqs queued behind the running head of `key`, at most `max`, oldest first (what an
+    /// attempt may coalesce with the head).
+    pub fn followers(&self, key: &JobKey, max: usize) -> Vec<u64> {
+        self.jobs
+            .get(key)
+            .map(|q| q.iter().skip(1).take(max).map(|&(seq, _)| seq).collect())
+            .unwrap_or_default()
+    }
+
     /// Records that the running head of `key` finished: it stays, due at `retry_at`, or it is
     /// done and the next job of the key is scheduled.
     pub fn finish(&mut self, key: &JobKey, retry_at: Option<u64>, now: u64) {
+        self.finish_with(key, retry_at, 0, now);
+    }
+
+    /// As [`finish`](Self::finish), where `also` jobs behind the head were delivered with it
+    /// (coalesced) when it is done.
+    pub fn finish_with(&mut self, key: &JobKey, retry_at: Option<u64>, also: usize, now: u64) {
         self.running.remove(key);
         let Some(queue) = self.jobs.get_mut(key) else {
             return;
@@ -95,7 +110,9 @@ impl Queues {
                 }
             }
             None => {
-                queue.pop_front();
+                for _ in 0..=also {
+                    queue.pop_front();
+                }
             }
         }
         match queue.front().copied() {

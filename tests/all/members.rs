@@ -1,0 +1,241 @@
+//! Group membership at any size: a membership PATCH changes only the members it names, the
+//! membership checks Entra ID sends read only those members, concurrent clients are serialized
+//! (never `409`), a deleted user's groups tell their connectors, and a burst of membership
+//! changes reaches a connector coalesced.
+
+use reqwest::Method;
+use scim_gateway_e2e::{Gateway, Sink, build_plugin, create, eventually, group, id_of, user};
+use serde_json::{Value, json};
+
+/// Makes connector `name` (the echo plugin, forwarding every event to `sink`) for `types`.
+fn connect(gw: &Gateway, name: &str, sink: &Sink, types: &[&str]) {
+    let wasm = std::fs::read(build_plugin("echo", &[])).expect("echo.wasm");
+    let plugin = gw.install_plugin(wasm);
+    let (status, c) = gw.admin_send(
+        Method::PUT,
+        &format!("/admin/v1/connectors/{name}"),
+        &json!({"plugin": plugin["id"], "resource_types": types,
+                "config": {"url": sink.origin}, "allowed_hosts": [sink.origin]}),
+    );
+    assert_eq!(status, 201, "{c}");
+}
+
+fn add(id: &str) -> Value {
+    json!([{"op": "add", "path": "members", "value": [{"value": id}]}])
+}
+
+fn member_ids(group: &Value) -> Vec<String> {
+    let mut ids: Vec<String> = group["members"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| m["value"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// Entra ID's membership check, `filter=id eq "G" and members[value eq "U"]` with
+/// `excludedAttributes=members`, answers 1 for a member and 0 for anyone else, and shows no
+/// members; `excludedAttributes=members` on a GET leaves them out, a plain GET shows them all.
+#[test]
+fn the_entra_membership_check_answers_without_the_members() {
+    let gw = Gateway::start();
+    let ids: Vec<String> = (0..30)
+        .map(|i| id_of(&create(&gw, "/Users", &user(&format!("m{i}@example.com")))))
+        .collect();
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let g = id_of(&create(&gw, "/Groups", &group("Staff", &refs[..29])));
+    let check = |u: &str| {
+        let filter = format!("id eq \"{g}\" and members[value eq \"{u}\"]");
+        gw.list(
+            "/Groups",
+            &[("filter", &filter), ("excludedAttributes", "members")],
+        )
+    };
+    let yes = check(&ids[3]);
+    assert_eq!(yes["totalResults"], 1, "{yes}");
+    assert!(yes["Resources"][0].get("members").is_none(), "{yes}");
+    assert_eq!(yes["Resources"][0]["displayName"], "Staff");
+    assert_eq!(check(&ids[29])["totalResults"], 0, "not a member");
+    // Without excludedAttributes, the group found is served with all its members.
+    let filter = format!("members[value eq \"{}\"]", ids[3]);
+    let found = gw.list("/Groups", &[("filter", &filter)]);
+    assert_eq!(member_ids(&found["Resources"][0]).len(), 29, "{found}");
+
+    let bare = gw.fetch(&format!("/Groups/{g}?excludedAttributes=members"));
+    assert!(bare.get("members").is_none(), "{bare}");
+    let whole = gw.fetch(&format!("/Groups/{g}"));
+    let mut want: Vec<String> = ids[..29].to_vec();
+    want.sort();
+    assert_eq!(member_ids(&whole), want);
+}
+
+/// Eight clients adding members to one group at once, none with `If-Match`: every request
+/// answers `204` (never `409`), and the group ends with every member once.
+#[test]
+fn eight_clients_adding_to_one_group_all_succeed() {
+    let gw = Gateway::start();
+    let g = id_of(&create(&gw, "/Groups", &group("All staff", &[])));
+    let ids: Vec<String> = (0..80)
+        .map(|i| id_of(&create(&gw, "/Users", &user(&format!("c{i}@example.com")))))
+        .collect();
+    let path = format!("/Groups/{g}");
+    std::thread::scope(|s| {
+        for chunk in ids.chunks(10) {
+            let (gw, path) = (&gw, &path);
+            s.spawn(move || {
+                for id in chunk {
+                    let r = gw.patch_ops(path, add(id));
+                    let status = r.status().as_u16();
+                    assert_eq!(status, 204, "adding {id}: {}", r.text().unwrap_or_default());
+                }
+            });
+        }
+    });
+    let mut want = ids.clone();
+    want.sort();
+    assert_eq!(member_ids(&gw.fetch(&path)), want);
+}
+
+/// A membership PATCH changes only the members it names: removing one by filter, one by
+/// Entra's value form, and adding one back leaves the others as they were; a PATCH that asks
+/// for attributes gets the group shaped that way.
+#[test]
+fn a_membership_patch_changes_only_the_members_it_names() {
+    let gw = Gateway::start();
+    let ids: Vec<String> = (0..5)
+        .map(|i| id_of(&create(&gw, "/Users", &user(&format!("p{i}@example.com")))))
+        .collect();
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let g = id_of(&create(&gw, "/Groups", &group("G", &refs[..4])));
+    let path = format!("/Groups/{g}");
+    let ops = json!([
+        {"op": "remove", "path": format!("members[value eq \"{}\"]", ids[0])},
+        {"op": "Remove", "path": "members", "value": [{"value": ids[1]}]},
+        {"op": "add", "path": "members", "value": [{"value": ids[4]}]},
+    ]);
+    let shaped = gw.patch_ops(&format!("{path}?attributes=members"), ops);
+    assert_eq!(shaped.status().as_u16(), 200);
+    let shaped: Value = shaped.json().unwrap();
+    let mut want = vec![ids[2].clone(), ids[3].clone(), ids[4].clone()];
+    want.sort();
+    assert_eq!(member_ids(&shaped), want, "{shaped}");
+    assert_eq!(member_ids(&gw.fetch(&path)), want);
+    // An unknown member is refused, and nothing of the PATCH is kept.
+    let r = gw.patch_ops(
+        &path,
+        json!([{"op": "add", "path": "members", "value": [{"value": ids[0]}, {"value": "nobody"}]}]),
+    );
+    assert_eq!(r.status().as_u16(), 400);
+    assert_eq!(member_ids(&gw.fetch(&path)), want);
+}
+
+/// Deleting a user delivers the membership change of every group it was in to the connectors
+/// that hold those groups; its user's own delete is delivered too.
+#[test]
+fn a_user_delete_tells_the_connectors_of_its_groups() {
+    let gw = Gateway::start();
+    let sink = Sink::start();
+    connect(&gw, "echo", &sink, &["User", "Group"]);
+    let ann = id_of(&create(&gw, "/Users", &user("ann@example.com")));
+    let bo = id_of(&create(&gw, "/Users", &user("bo@example.com")));
+    let g1 = id_of(&create(&gw, "/Groups", &group("One", &[&ann, &bo])));
+    let g2 = id_of(&create(&gw, "/Groups", &group("Two", &[&ann])));
+    eventually(|| match sink.delivered().len() {
+        4 => Ok(()),
+        n => Err(format!("{n} of 4 creates delivered")),
+    });
+    assert_eq!(gw.delete(&format!("/Users/{ann}")).status().as_u16(), 204);
+    eventually(|| {
+        let events = sink.delivered();
+        let about = |id: &str| {
+            events
+                .iter()
+                .rfind(|e| e["id"] == id && e["operation"] == "replace")
+                .cloned()
+        };
+        let (Some(e1), Some(e2)) = (about(&g1), about(&g2)) else {
+            return Err(format!("no group replace yet: {events:?}"));
+        };
+        let members = |e: &Value| -> Vec<String> {
+            let resource: Value = match &e["resource"] {
+                Value::String(text) => serde_json::from_str(text).unwrap_or(Value::Null),
+                v => v.clone(),
+            };
+            member_ids(&resource)
+        };
+        if members(&e1) != vec![bo.clone()] || !members(&e2).is_empty() {
+            return Err(format!("groups still list ann: {e1} {e2}"));
+        }
+        if !events
+            .iter()
+            .any(|e| e["id"] == ann.as_str() && e["operation"] == "delete")
+        {
+            return Err("the user's delete is not delivered".into());
+        }
+        Ok(())
+    });
+}
+
+/// A burst of single-member adds while the connector is busy reaches it coalesced: far fewer
+/// deliveries than changes, in order, the last carrying every member.
+#[test]
+fn a_burst_of_membership_changes_is_coalesced() {
+    let gw = Gateway::start();
+    let sink = Sink::start();
+    connect(&gw, "echo", &sink, &["Group"]);
+    let ids: Vec<String> = (0..60)
+        .map(|i| id_of(&create(&gw, "/Users", &user(&format!("b{i}@example.com")))))
+        .collect();
+    sink.hold();
+    let g = id_of(&create(&gw, "/Groups", &group("Burst", &[])));
+    eventually(|| match sink.held().len() {
+        1 => Ok(()),
+        n => Err(format!("{n} held")),
+    });
+    // The create is in flight: every add queues behind it.
+    for id in &ids {
+        assert_eq!(
+            gw.patch_ops(&format!("/Groups/{g}"), add(id))
+                .status()
+                .as_u16(),
+            204
+        );
+    }
+    sink.stop_holding();
+    let mut want = ids.clone();
+    want.sort();
+    eventually(|| {
+        let events = sink.delivered();
+        let last = events.last().cloned().unwrap_or(Value::Null);
+        let resource: Value = match &last["resource"] {
+            Value::String(text) => serde_json::from_str(text).unwrap_or(Value::Null),
+            v => v.clone(),
+        };
+        let pending = gw.admin("/admin/v1/jobs")["total"].as_u64();
+        if member_ids(&resource) == want && pending == Some(0) {
+            Ok(())
+        } else {
+            Err(format!(
+                "{} deliveries so far, {pending:?} jobs",
+                events.len()
+            ))
+        }
+    });
+    let events = sink.delivered();
+    let ops: Vec<&str> = events
+        .iter()
+        .map(|e| e["operation"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(ops[0], "create");
+    assert!(ops[1..].iter().all(|o| *o == "replace"), "{ops:?}");
+    assert!(
+        events.len() <= 3,
+        "60 adds behind a held create took {} deliveries",
+        events.len()
+    );
+    // Every job is accounted for as delivered, none dead.
+    let dead = gw.admin("/admin/v1/jobs?state=dead");
+    assert_eq!(dead["total"], 0, "{dead}");
+}
