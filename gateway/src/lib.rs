@@ -57,16 +57,18 @@
 //!
 //! 1. `http::auth` checks the token and names the actor; `http::extract` parses the body;
 //!    `http::handlers::patch` calls [`Provisioning::patch`](app::Provisioning::patch).
-//! 2. `app` parses the PatchOp ([`scim::patch`]), reads the group through
-//!    [`Resources::read`](app::Resources::read), checks `If-Match`, applies the operations and
-//!    validates the result ([`scim::schema`]), and hands the new state to
-//!    [`Resources::write`](app::Resources::write).
+//! 2. `app` parses the PatchOp ([`scim::patch`]) and splits off what it does to `members`
+//!    (a [`MemberEdit`](store::MemberEdit)), reads the group's row (without members) through
+//!    [`Resources::read_row`](app::Resources::read_row), checks `If-Match`, applies the other
+//!    operations and validates the result ([`scim::schema`]), and hands the new row and the
+//!    edit to [`Resources::write`](app::Resources::write).
 //! 3. `Persisted` has the recorder plan the jobs ([`delivery::plan`], [`delivery::scope`]),
 //!    deliver to blocking connectors, and commit the change, its jobs and its audit entry in one
 //!    store transaction ([`store::Store::write`]); a lost race is recomputed from step 2.
 //! 4. The handler shapes the answer (`attributes`, `$ref`s, ETag) and responds.
 //! 5. Woken by the commit, the [`delivery::Dispatcher`] reads the job from the outbox, builds a
-//!    [`ConnectorEvent`](delivery::ConnectorEvent) from the group's current state, and calls
+//!    [`ConnectorEvent`](delivery::ConnectorEvent) from the group's current state (coalescing
+//!    the group's queued changes and their membership deltas), and calls
 //!    the connector; [`delivery::connector`] turns it into a
 //!    [`PluginEvent`](runtime::PluginEvent) and the runtime calls the plugin's `provision` in a
 //!    fresh sandboxed instance. The outcome is recorded in the store before the job leaves the
