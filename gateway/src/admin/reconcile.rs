@@ -257,6 +257,7 @@ impl Reconciler {
                         } else {
                             Operation::Create
                         },
+                        members: None,
                     });
                 }
                 let recorded = jobs.len() as u64;

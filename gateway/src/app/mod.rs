@@ -180,7 +180,8 @@ impl Provisioning {
         body: &Value,
         if_match: Option<&str>,
     ) -> Result<Value, ScimError> {
-        self.modify(kind, id, if_match, Edit::Replace(body)).await
+        self.modify(kind, id, if_match, Edit::Replace(body), MemberWrite::Whole)
+            .await
     }
 
     /// Applies a PatchOp body.
@@ -199,7 +200,8 @@ impl Provisioning {
         {
             return self.patch_members(id, if_match, others, members).await;
         }
-        self.modify(kind, id, if_match, Edit::Patch(ops)).await
+        self.modify(kind, id, if_match, Edit::Patch(ops), MemberWrite::Whole)
+            .await
     }
 
     /// A group's PATCH that changes members: the other operations are applied to the group's
@@ -209,7 +211,7 @@ impl Provisioning {
         id: &str,
         if_match: Option<&str>,
         others: Vec<patch::PatchOp>,
-        members: patch::MembersChange,
+        members: MemberEdit,
     ) -> Result<Value, ScimError> {
         let kind = ResourceKind::Group;
         // The members added are validated as the group's input would be.
@@ -220,39 +222,8 @@ impl Provisioning {
         });
         schema::prepare_input(kind, &probe, None, self.unknown)?;
         let edit = Edit::Patch(others);
-        let mut changed_paths = edit.changed_paths();
-        changed_paths.push("members".into());
-        changed_paths.dedup();
-        let member_edit = MemberEdit {
-            clear: members.clear,
-            add: members.add,
-            remove: members.remove,
-        };
-        let _turn = self.turn(kind, id).await;
-        for _ in 0..MAX_RETRIES {
-            let existing = self
-                .resources
-                .read_row(kind, id)
-                .await?
-                .ok_or_else(|| ScimError::not_found(kind.name(), id))?;
-            check_if_match(&existing, if_match)?;
-            let resource = edit.apply(kind, id, &existing, self.unknown)?;
-            let change = Write {
-                kind,
-                operation: Operation::Replace,
-                before: Some(&existing),
-                after: Some(resource),
-                changed_paths: changed_paths.clone(),
-                conditional: if_match.is_some(),
-                members: MemberWrite::Edit(member_edit.clone()),
-            };
-            match self.resources.write(self.actor.as_deref(), change).await {
-                Err(WriteError::Raced) => pause().await,
-                Err(WriteError::Refused(e)) => return Err(e),
-                Ok(written) => return Ok(written),
-            }
-        }
-        Err(concurrently())
+        self.modify(kind, id, if_match, edit, MemberWrite::Edit(members))
+            .await
     }
 
     /// Deletes a resource (and its group memberships).
@@ -282,18 +253,28 @@ impl Provisioning {
         Ok(())
     }
 
-    /// The read-check-compute-write loop shared by PUT and PATCH.
+    /// The read-check-compute-write loop shared by PUT and PATCH. With `members` other than
+    /// [`MemberWrite::Whole`] (a group's membership PATCH), `edit` is applied to the group's
+    /// row and `members` says what happens to its members.
     async fn modify(
         &self,
         kind: ResourceKind,
         id: &str,
         if_match: Option<&str>,
         edit: Edit<'_>,
+        members: MemberWrite,
     ) -> Result<Value, ScimError> {
-        let changed_paths = edit.changed_paths();
+        let mut changed_paths = edit.changed_paths();
+        if matches!(members, MemberWrite::Edit(_)) {
+            changed_paths.push("members".into());
+        }
         let _turn = self.turn(kind, id).await;
         for _ in 0..MAX_RETRIES {
-            let existing = self.get(kind, id).await?;
+            let existing = match members {
+                MemberWrite::Whole => self.resources.read(kind, id).await?,
+                _ => self.resources.read_row(kind, id).await?,
+            }
+            .ok_or_else(|| ScimError::not_found(kind.name(), id))?;
             check_if_match(&existing, if_match)?;
             let resource = edit.apply(kind, id, &existing, self.unknown)?;
             let change = Write {
@@ -303,7 +284,7 @@ impl Provisioning {
                 after: Some(resource),
                 changed_paths: changed_paths.clone(),
                 conditional: if_match.is_some(),
-                members: MemberWrite::Whole,
+                members: members.clone(),
             };
             match self.resources.write(self.actor.as_deref(), change).await {
                 Err(WriteError::Raced) => pause().await,

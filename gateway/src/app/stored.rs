@@ -324,13 +324,12 @@ impl Persisted {
         base_url: &str,
         q: &ListQuery,
     ) -> Result<raw::Rendered, ScimError> {
-        // A group row is served as stored only when it has no members to show.
-        let bare =
-            kind == ResourceKind::User || self.store.members(&stored.id, None, 1)?.is_empty();
+        // A group row is served as stored only when it has no members to show (asked last:
+        // it is a read, needless for any request the stored text cannot answer anyway).
         if q.attributes.is_empty()
             && q.excluded.is_empty()
-            && bare
             && let Some(rendered) = raw::render(kind, &stored, base_url)
+            && (kind == ResourceKind::User || self.store.members(&stored.id, None, 1)?.is_empty())
         {
             return Ok(rendered);
         }

@@ -70,6 +70,7 @@ impl Planned {
                 kind,
                 id: id.to_owned(),
                 operation,
+                members: None,
             }),
             None => {}
         }
@@ -134,7 +135,46 @@ pub fn plan(
             }
         }
     }
+    if let (Some(before), None) = (before, after) {
+        left_groups(registry, store, &mut planned, kind, text(before, "id"))?;
+    }
     Ok(planned)
+}
+
+/// A deleted resource leaves every group it was in: each connector that the group goes to gets
+/// a job for the group carrying the removal, whether it has delivered the group yet or not (a
+/// create in flight carried the member; only a later job tells the target it left).
+fn left_groups(
+    registry: &Registry,
+    store: &dyn Store,
+    planned: &mut Planned,
+    kind: ResourceKind,
+    member_id: &str,
+) -> Result<(), StoreError> {
+    let routes = registry.routes(ResourceKind::Group);
+    if routes.is_empty() {
+        return Ok(());
+    }
+    let removal = crate::model::MemberDelta {
+        added: Vec::new(),
+        removed: vec![crate::model::MemberRef {
+            id: member_id.to_owned(),
+            kind,
+        }],
+    };
+    for group in store.groups_of(member_id)? {
+        let row = serde_json::json!({"id": group.group_id, "displayName": group.display});
+        for (name, _) in routes.iter().filter(|(_, s)| s.admits_group(&row)) {
+            planned.scoped.push(ScopedJob {
+                connector: name.clone(),
+                kind: ResourceKind::Group,
+                id: group.group_id.clone(),
+                operation: Operation::Replace,
+                members: Some(removal.clone()),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Judges every user that the group's change added to or removed from a role group of

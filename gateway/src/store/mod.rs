@@ -42,6 +42,7 @@ use serde_json::Value;
 
 use crate::model::{RemoteRef, ResourceKind};
 use crate::scim::ScimError;
+pub use crate::scim::patch::MemberEdit;
 
 pub use audit::{AuditEntry, AuditQuery};
 pub use index::Index;
@@ -168,18 +169,6 @@ pub enum MemberWrite {
     Edit(MemberEdit),
 }
 
-/// A change to some of a group's members. Applied in this order: `clear`, `remove`, `add`.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct MemberEdit {
-    /// Remove every current member first (a `replace` of `members`, or a `remove` of them all).
-    pub clear: bool,
-    /// Members to add, each `{"value", "type"?, "display"?}`: checked to exist; one already
-    /// there keeps its place and takes a given `display`.
-    pub add: Vec<Value>,
-    /// Ids of members to remove; one not there is no error.
-    pub remove: Vec<String>,
-}
-
 impl WriteOp {
     /// The changed resource's id.
     pub fn id(&self) -> &str {
@@ -238,6 +227,9 @@ pub struct ScopedJob {
     pub id: String,
     /// What the connector is asked to do.
     pub operation: crate::model::Operation,
+    /// For a group: the members the change added and removed, when the job is about that
+    /// (a member's delete leaving the group).
+    pub members: Option<crate::model::MemberDelta>,
 }
 
 impl From<WriteOp> for Change {

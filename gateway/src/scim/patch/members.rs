@@ -19,19 +19,22 @@ use crate::scim::filter::{CompareOp, Filter, Literal};
 /// The core Group schema URN, which may qualify `members` in a path.
 const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 
-/// What a PATCH does to a group's members, netted in the order of its operations. Applied as
-/// `clear`, then `remove`, then `add` (the two lists never share an id).
+/// A change to some of a group's members: what a PATCH does to them, netted in the order of
+/// its operations, and what the store applies (`store::WriteOp::Members`). Applied in this
+/// order: `clear`, `remove`, `add`; the split never puts one id in both lists.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct MembersChange {
-    /// Every current member goes first.
+pub struct MemberEdit {
+    /// Remove every current member first (a `replace` of `members`, or a `remove` of them all).
     pub clear: bool,
-    /// Members to add, as the client gave them (each an object with a string `value`).
+    /// Members to add, each an object with a string `value` (and `type`, `display` if the
+    /// client gave them): checked by the store to exist; one already there keeps its place and
+    /// takes a given `display`.
     pub add: Vec<Value>,
-    /// Ids of members to remove.
+    /// Ids of members to remove; one not there is no error.
     pub remove: Vec<String>,
 }
 
-impl MembersChange {
+impl MemberEdit {
     /// Whether the PATCH named members at all.
     pub fn is_empty(&self) -> bool {
         !self.clear && self.add.is_empty() && self.remove.is_empty()
@@ -46,7 +49,7 @@ fn member_id(m: &Value) -> &str {
 /// make to members. `None`: some operation touches members in a form that is not split.
 ///
 /// Linear in the operations and their values: the netting keeps a position per id.
-pub fn split(ops: &[PatchOp]) -> Result<Option<(Vec<PatchOp>, MembersChange)>, ScimError> {
+pub fn split(ops: &[PatchOp]) -> Result<Option<(Vec<PatchOp>, MemberEdit)>, ScimError> {
     let mut others = Vec::new();
     let mut change = Netted::default();
     for op in ops {
@@ -153,8 +156,8 @@ impl Netted {
         }
     }
 
-    fn finish(self) -> MembersChange {
-        MembersChange {
+    fn finish(self) -> MemberEdit {
+        MemberEdit {
             clear: self.clear,
             add: self.add.into_iter().flatten().collect(),
             remove: self.remove.into_iter().flatten().collect(),
@@ -253,7 +256,7 @@ mod tests {
     use super::*;
     use crate::scim::patch::parse_request;
 
-    fn split_of(ops: Value) -> Option<(Vec<PatchOp>, MembersChange)> {
+    fn split_of(ops: Value) -> Option<(Vec<PatchOp>, MemberEdit)> {
         let body = json!({
             "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
             "Operations": ops,

@@ -27,7 +27,7 @@ use serde_json::Value;
 use super::attr::AttrInfo;
 
 pub use error::PatchError;
-pub use members::{MembersChange, split as split_members};
+pub use members::{MemberEdit, split as split_members};
 pub use request::{parse_path, parse_request};
 
 use error::syntax;

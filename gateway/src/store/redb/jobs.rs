@@ -124,7 +124,7 @@ pub(super) fn enqueue_scoped(
             id: &job.id,
             operation: job.operation,
             changed_paths: &[],
-            members: None,
+            members: job.members,
         },
     )
 }

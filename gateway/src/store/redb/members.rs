@@ -210,14 +210,17 @@ pub(super) fn edit(
                 .filter(|(id, _)| !adding.contains(id.as_str())),
         );
     }
+    let mut named: std::collections::HashSet<String> =
+        leaving.iter().map(|(id, _)| id.clone()).collect();
     for id in &edit.remove {
-        if let Some(current) = stored(txn, group_id, id)?
-            && !leaving.iter().any(|(l, _)| l == id)
+        if !named.contains(id)
+            && let Some(current) = stored(txn, group_id, id)?
         {
+            named.insert(id.clone());
             leaving.push((id.clone(), current));
         }
     }
-    let gone: std::collections::HashSet<&str> = leaving.iter().map(|(id, _)| id.as_str()).collect();
+    let gone: std::collections::HashSet<&str> = named.iter().map(String::as_str).collect();
     let planned = check_adds(txn, group_id, &edit.add, &gone)?;
     let mut delta = MemberDelta::default();
     for (id, record) in &leaving {
@@ -297,7 +300,7 @@ pub(super) fn leave_all(
     Ok(group_ids)
 }
 
-/// The members of each group in a map, for the one-time move of members out of group rows.
+/// Takes the `members` out of a group as a write gives it (a whole list), leaving its row.
 pub(super) fn split_out(group: &mut Value) -> Vec<Value> {
     match group.as_object_mut().and_then(|o| o.remove("members")) {
         Some(Value::Array(members)) => members,

@@ -13,7 +13,7 @@ use super::{
 };
 use crate::model::ResourceKind;
 use crate::model::timestamp;
-use crate::model::{MemberDelta, MemberRef, Operation};
+use crate::model::{MemberDelta, Operation};
 
 /// Gives `resource` the next version.
 fn stamp(resource: &mut Value, seq: &mut u64) {
@@ -231,7 +231,7 @@ fn apply_op(
             if kind == ResourceKind::Group {
                 members::drop_group(txn, &id)?;
             }
-            leave_all_groups(txn, counters, kind, &id)?;
+            leave_all_groups(txn, counters, &id)?;
             Ok((Value::Null, None))
         }
         WriteOp::Relay { .. } => Ok((Value::Null, None)),
@@ -345,13 +345,12 @@ fn remove(
     Ok(())
 }
 
-/// Removes a deleted resource from every group that listed it. Each such group gets a new
-/// version and `lastModified`, and every connector that holds the group a job that carries
-/// the removal (the member's own delete job does not tell the target about the group).
+/// Removes a deleted resource from every group that listed it; each such group gets a new
+/// version and `lastModified`. (The jobs that tell connectors are planned with the delete:
+/// `delivery::plan`.)
 fn leave_all_groups(
     txn: &WriteTransaction,
     counters: &mut Counters,
-    kind: ResourceKind,
     member_id: &str,
 ) -> Result<(), StoreError> {
     let now = timestamp();
@@ -365,27 +364,6 @@ fn leave_all_groups(
         }
         stamp(&mut group, &mut counters.version);
         put(txn, ResourceKind::Group, &gid, &group, Some(&old))?;
-        let delta = MemberDelta {
-            added: Vec::new(),
-            removed: vec![MemberRef {
-                id: member_id.to_owned(),
-                kind,
-            }],
-        };
-        for connector in jobs::holders(txn, ResourceKind::Group.name(), &gid)? {
-            jobs::enqueue(
-                txn,
-                &mut counters.job,
-                jobs::NewJob {
-                    connector,
-                    kind: ResourceKind::Group,
-                    id: &gid,
-                    operation: Operation::Replace,
-                    changed_paths: &["members".to_owned()],
-                    members: Some(delta.clone()),
-                },
-            )?;
-        }
     }
     Ok(())
 }
