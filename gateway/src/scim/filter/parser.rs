@@ -210,7 +210,10 @@ impl<'a> Parser<'a> {
         let path = attr_path(word).map_err(|reason| self.error(&reason))?;
         self.advance();
         match self.peek() {
-            Some(Tok::LBracket) => self.parse_value_path(path, in_value_path),
+            Some(Tok::LBracket) => {
+                let node = self.parse_value_path(path, in_value_path)?;
+                self.parse_sub_comparison(node)
+            }
             Some(Tok::Word(w)) if w.eq_ignore_ascii_case("pr") => {
                 self.advance();
                 self.reject_value_after_pr()?;
@@ -253,6 +256,64 @@ impl<'a> Parser<'a> {
         self.nesting -= 1;
         let filter = Box::new(inner.filter);
         self.node(Filter::ValuePath { path, filter }, inner.depth)
+    }
+
+    /// `valuePath "." subAttr ( "pr" / compareOp value )` after the value path `node`: the form
+    /// Entra ID sends when a multi-valued attribute is its matching attribute,
+    /// `emails[type eq "work"].value eq "ann@example.com"`. Not in RFC 7644's filter grammar
+    /// (only in PATCH paths), but its meaning is plain: some element passes the brackets' filter
+    /// and compares so. It is read as exactly that, one value path,
+    /// `emails[type eq "work" and value eq "ann@example.com"]`, and prints so.
+    fn parse_sub_comparison(&mut self, node: Node) -> Result<Node, FilterError> {
+        let Some(Tok::Word(w)) = self.peek() else {
+            return Ok(node);
+        };
+        let Some(sub) = w.strip_prefix('.') else {
+            return Ok(node);
+        };
+        if !is_attr_name(sub) {
+            return Err(self.error(&format!("invalid sub-attribute {}", quote(w))));
+        }
+        let Filter::ValuePath { path, filter } = node.filter else {
+            return Err(self.error("internal error: expected a value path"));
+        };
+        let sub_path = AttrPath {
+            urn: None,
+            name: sub.to_owned(),
+            sub: None,
+        };
+        self.advance();
+        let compared = match self.peek() {
+            Some(Tok::Word(w)) if w.eq_ignore_ascii_case("pr") => {
+                self.advance();
+                self.reject_value_after_pr()?;
+                Filter::Present(sub_path)
+            }
+            Some(Tok::Word(w)) => match CompareOp::from_keyword(w) {
+                Some(op) => {
+                    let op_word = *w;
+                    self.advance();
+                    let value = self.parse_literal(op_word)?;
+                    Filter::Compare {
+                        path: sub_path,
+                        op,
+                        value,
+                    }
+                }
+                None => {
+                    return Err(self.unexpected("a comparison operator after the sub-attribute"));
+                }
+            },
+            _ => return Err(self.unexpected("a comparison operator after the sub-attribute")),
+        };
+        let inner = self.node(Filter::And(filter, Box::new(compared)), node.depth)?;
+        self.node(
+            Filter::ValuePath {
+                path,
+                filter: Box::new(inner.filter),
+            },
+            inner.depth,
+        )
     }
 
     /// Fails if a literal follows `pr`.
@@ -447,6 +508,31 @@ mod tests {
         assert_eq!(parsed, Ok(expected));
         let urn = format!("{ENTERPRISE}:manager[value eq \"1\"]");
         assert!(matches!(parse(&urn), Ok(Filter::ValuePath { .. })));
+    }
+
+    #[test]
+    fn a_sub_attribute_compared_after_a_value_path_joins_its_filter() {
+        // Entra ID's form when a work email is the matching attribute.
+        let parsed = parse(r#"emails[type eq "work"].value eq "ann@example.com""#);
+        let expected = Filter::ValuePath {
+            path: path("emails"),
+            filter: Box::new(and(
+                cmp("type", CompareOp::Eq, s("work")),
+                cmp("value", CompareOp::Eq, s("ann@example.com")),
+            )),
+        };
+        assert_eq!(parsed, Ok(expected.clone()));
+        assert_eq!(parse(&expected.to_string()), Ok(expected));
+        let present = parse(r#"emails[type eq "work"].value pr and userName eq "a""#).unwrap();
+        assert!(matches!(present, Filter::And(..)), "{present:?}");
+        for bad in [
+            r#"emails[type eq "work"].value"#,
+            r#"emails[type eq "work"].value zz "x""#,
+            r#"emails[type eq "work"].1x eq "x""#,
+            r#"emails[type eq "work"].value pr "x""#,
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

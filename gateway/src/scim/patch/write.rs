@@ -7,7 +7,9 @@ use crate::scim::attr::{AttrInfo, AttrPath};
 use crate::scim::filter::{CompareOp, Filter, Literal};
 
 use super::error::{PatchError, invalid_path, unknown_attr};
-use super::json::{get_ci, get_ci_mut, remove_ci, set_ci, slot_mut, store_elements, take_elements};
+use super::json::{
+    get_ci, get_ci_mut, remove_ci, set_ci, slot_mut, store_elements, str_eq_ci, take_elements,
+};
 use super::request::parse_path;
 use super::target::{Target, container_mut, extension_urn};
 use super::{OpKind, PatchPath};
@@ -53,7 +55,9 @@ pub(super) fn write(
     }
 }
 
-/// Writes each member of an extension object as `urn:member`.
+/// Writes each member of an extension object as `urn:member`. A `schemas` member naming the
+/// extension (python SCIM clients serialize the extension as a resource of its own) says
+/// nothing the path does not, and is skipped; one that does not name it is refused.
 fn write_extension(
     resource: &mut Value,
     kind: OpKind,
@@ -65,6 +69,18 @@ fn write_extension(
         return Err(unknown_attr(urn));
     };
     attrs.into_iter().try_for_each(|(name, value)| {
+        if name.eq_ignore_ascii_case("schemas") {
+            let names_it = value
+                .as_array()
+                .is_some_and(|schemas| schemas.iter().any(|s| str_eq_ci(s, urn)));
+            return if names_it {
+                Ok(())
+            } else {
+                Err(PatchError::InvalidValue(format!(
+                    "`schemas` in the value for `{urn}` must list `{urn}`"
+                )))
+            };
+        }
         let path = key_path(&format!("{urn}:{name}"))?;
         write_attr(resource, kind, &Target::resolve(&path, info)?, value, info)
     })
@@ -452,6 +468,23 @@ mod tests {
         let ops = json!([{ "op": "add", "path": ENTERPRISE, "value": { "department": "Ops" } }]);
         let done = patch(user(), ops).unwrap();
         assert_eq!(done[ENTERPRISE], json!({ "department": "Ops" }));
+    }
+
+    #[test]
+    fn an_extension_value_carrying_its_own_schemas_writes_its_attributes() {
+        for op in ["add", "replace"] {
+            let value = json!({ "schemas": [ENTERPRISE], "department": "Ops" });
+            let ops = json!([{ "op": op, "path": ENTERPRISE, "value": value }]);
+            let done = patch(user(), ops).unwrap();
+            assert_eq!(done[ENTERPRISE], json!({ "department": "Ops" }), "{op}");
+            assert_eq!(done["schemas"], json!([CORE, ENTERPRISE]), "{op}");
+        }
+        let other = json!({ "schemas": [CORE], "department": "Ops" });
+        let ops = json!([{ "op": "add", "path": ENTERPRISE, "value": other }]);
+        assert!(matches!(
+            patch(user(), ops),
+            Err(super::PatchError::InvalidValue(_))
+        ));
     }
 
     #[test]
