@@ -32,6 +32,7 @@ fn event() -> PluginEvent {
         remote_id: Some("r-42".to_owned()),
         resource: r#"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"bjensen","name":{"givenName":"Barbara","familyName":"Jensen"},"emails":[{"value":"bjensen@example.com","primary":true}],"active":true}"#.to_owned(),
         changed_paths: vec!["emails".to_owned()],
+        members: None,
     }
 }
 

@@ -1,5 +1,6 @@
 //! The connector runtime against real plugins: the `echo` connector and the `hostile`,
-//! `future-major`, `fs-snoop` and `net-snoop` test plugins, built for `wasm32-wasip2` once per run.
+//! `future-major`, `fs-snoop`, `net-snoop` and `contract-0-1-0` test plugins, built for
+//! `wasm32-wasip2` once per run.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -24,7 +25,14 @@ fn wasm_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         scim_gateway_guest_build::build(
-            &["echo", "hostile", "future-major", "fs-snoop", "net-snoop"],
+            &[
+                "echo",
+                "hostile",
+                "future-major",
+                "fs-snoop",
+                "net-snoop",
+                "contract-0-1-0",
+            ],
             &[],
         )
     })
@@ -97,6 +105,7 @@ fn user_event(id: &str) -> PluginEvent {
         remote_id: None,
         resource: r#"{"userName":"bjensen"}"#.to_owned(),
         changed_paths: Vec::new(),
+        members: None,
     }
 }
 
@@ -124,7 +133,8 @@ fn echo_loads_describes_and_delivers() {
         let rt = runtime();
         let plugin = rt.load(&wasm("echo")).await.expect("echo loads");
         assert_eq!(plugin.world(), World::Connector);
-        assert_eq!(plugin.contract_version(), "0.1.0");
+        assert_eq!(plugin.contract_version(), "0.1.1");
+        assert!(!plugin.takes_member_deltas(), "the SDK's default");
         assert_eq!(plugin.sha256().len(), 64);
         let d = plugin.descriptor();
         assert_eq!((d.name.as_str(), d.version.as_str()), ("echo", "0.1.0"));
@@ -594,7 +604,7 @@ fn another_major_contract_version_is_refused_by_name() {
         };
         assert!(
             message.contains("scim-gateway:connector@1.0.0")
-                && message.contains("scim-gateway:connector@0.1.0"),
+                && message.contains("scim-gateway:connector@0.1.1"),
             "{message}"
         );
     });
@@ -764,6 +774,7 @@ fn http_to_an_allowed_host_carries_secrets_the_plugin_never_sees() {
             resource: r#"{"displayName":"Admins","members":[{"value":"u1"},{"value":"u9"}]}"#
                 .to_owned(),
             changed_paths: vec!["members".to_owned()],
+            members: None,
         };
         let delivered = echo.provision(&group, members).await.expect("delivers");
         assert_eq!(delivered.remote_id, "srv-1");
@@ -783,6 +794,57 @@ fn http_to_an_allowed_host_carries_secrets_the_plugin_never_sees() {
         assert_eq!(body["members"], serde_json::json!(["remote-u1", null]));
         assert_eq!(body["remoteId"], "old-g1");
         assert!(!String::from_utf8_lossy(&r.body).contains("s3cret"));
+    });
+}
+
+/// A plugin built against the contract's first release, `0.1.0`, without the SDK, loads on this
+/// `0.1.1` host and delivers: a group change reaches it whole through `provision`, even one that
+/// carries a delta (it does not export `membership`). The bundled `scim2` says it takes deltas.
+#[test]
+fn a_plugin_built_against_0_1_0_loads_and_gets_whole_groups() {
+    within(|| async {
+        let server = serve().await;
+        let rt = runtime();
+        let plugin = rt.load(&wasm("contract_0_1_0")).await.expect("loads");
+        assert_eq!(plugin.contract_version(), "0.1.0");
+        assert_eq!(plugin.world(), World::Connector);
+        assert!(!plugin.takes_member_deltas());
+        let scim2 = rt
+            .load(scim_gateway::runtime::bundled::wasm("scim2").expect("bundled"))
+            .await
+            .expect("scim2 loads");
+        assert!(scim2.takes_member_deltas());
+        assert_eq!(scim2.contract_version(), "0.1.1");
+
+        let url = format!("http://127.0.0.1:{}/hook", server.port);
+        let mut s = settings("old", &[("url", &url)]);
+        s.allowed_hosts = vec![url.parse::<AllowedHost>().expect("origin")];
+        s.allowed_ranges = loopback();
+        let old = rt.instance(plugin, s).expect("instance");
+        let whole = r#"{"displayName":"Admins","members":[{"value":"u1"}]}"#;
+        let group = PluginEvent {
+            operation: Operation::Replace,
+            resource_type: "Group".to_owned(),
+            id: "g1".to_owned(),
+            remote_id: Some("old-g1".to_owned()),
+            resource: whole.to_owned(),
+            changed_paths: vec!["members".to_owned()],
+            members: Some(scim_gateway::model::MemberDelta {
+                added: vec![scim_gateway::model::MemberRef {
+                    id: "u1".to_owned(),
+                    kind: scim_gateway::model::ResourceKind::User,
+                }],
+                removed: Vec::new(),
+            }),
+        };
+        let delivered = old.provision(&group, no_ids()).await.expect("delivers");
+        assert_eq!(delivered.remote_id, "srv-1");
+        let received = server.received.lock().expect("lock").clone();
+        assert_eq!(received.len(), 1);
+        let body: serde_json::Value = serde_json::from_slice(&received[0].body).expect("JSON");
+        assert_eq!(body["plugin"], "0.1.0");
+        assert_eq!(body["operation"], "replace");
+        assert_eq!(body["resource"]["members"][0]["value"], "u1");
     });
 }
 

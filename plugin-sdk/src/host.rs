@@ -1,6 +1,6 @@
 //! The host calls, routed to the real host in WebAssembly and to [`crate::testing`] natively.
 
-use crate::bindings::readable::scim_gateway::connector::host as wire;
+use crate::bindings::all::scim_gateway::connector::host as wire;
 
 /// Sends a request through the host.
 pub(crate) fn http_request(req: &wire::Request) -> Result<wire::Response, wire::HttpError> {

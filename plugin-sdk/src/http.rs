@@ -23,7 +23,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::DeliveryError;
-use crate::bindings::readable::scim_gateway::connector::host as wire;
+use crate::bindings::all::scim_gateway::connector::host as wire;
 
 pub use wire::{HttpError, Response, SecretHeader};
 

@@ -33,7 +33,10 @@
 //!
 //! Build it with `cargo build --target wasm32-wasip2 --release` (crate type `cdylib`): the result
 //! is a component for the gateway. A connector that can also read its target implements
-//! [`ReadableConnector`] too and uses [`export_readable_connector!`].
+//! [`ReadableConnector`] too and uses [`export_readable_connector!`]. One that sends group
+//! membership changes as deltas (so a change to a 100,000-member group costs what a change to a
+//! small one does) says so in [`Connector::takes_member_deltas`] and implements
+//! [`Connector::update_group`].
 //!
 //! # Testing without WebAssembly
 //!
@@ -62,7 +65,8 @@ pub mod scim;
 pub mod testing;
 mod types;
 
-pub use bindings::readable::scim_gateway::connector::types::{
+pub use bindings::all::exports::scim_gateway::connector::membership::{GroupChange, Member};
+pub use bindings::all::scim_gateway::connector::types::{
     ConfigKey, Delivered, DeliveryError, Descriptor, ErrorKind, Event, Operation, Page,
 };
 pub use host::{hmac_sha256, remote_id};
@@ -93,6 +97,30 @@ pub trait Connector {
 
     /// Delivers one change to the target.
     fn provision(event: Event) -> Result<Delivered, DeliveryError>;
+
+    /// Whether a change to a big group's members should reach
+    /// [`update_group`](Connector::update_group) as the members added and removed, rather than
+    /// [`provision`](Connector::provision) with the whole list. Asked once, at load; the
+    /// default is `false`.
+    fn takes_member_deltas() -> bool {
+        false
+    }
+
+    /// Delivers a change to a group's members (and to its attributes in
+    /// [`GroupChange::changed_paths`]), for a connector whose
+    /// [`takes_member_deltas`](Connector::takes_member_deltas) is `true`.
+    ///
+    /// Only a group `replace` the connector delivered before comes here; a create, a delete,
+    /// and a change to a group it has not delivered yet still reach `provision` whole.
+    /// Translate the members with [`remote_id`]; [`GroupChange::group_json`] is the group
+    /// without its `members`. The default refuses (it is never called unless
+    /// `takes_member_deltas` says yes).
+    fn update_group(change: GroupChange) -> Result<Delivered, DeliveryError> {
+        Err(DeliveryError::permanent(format!(
+            "this connector takes no membership deltas (group {})",
+            change.id
+        )))
+    }
 }
 
 /// A connector that can also read its target's resources.
@@ -116,7 +144,8 @@ pub trait ReadableConnector: Connector {
     ) -> Result<Page, DeliveryError>;
 }
 
-/// Exports a [`Connector`] as the plugin's implementation of the `connector` world.
+/// Exports a [`Connector`] as the plugin's implementation of the contract (the
+/// `membership-connector` world: `provisioner` and `membership`).
 ///
 /// Use it once, at the crate's top level: `export_connector!(MyConnector);`.
 #[macro_export]
@@ -124,25 +153,30 @@ macro_rules! export_connector {
     ($connector:ty) => {
         $crate::__connector_glue!($connector);
 
-        // Exported symbols only in WebAssembly: their names (`…/provisioner@0.1.0#provision`)
+        // Exported symbols only in WebAssembly: their names (`…/provisioner@0.1.1#provision`)
         // are not valid in a native linker's version script.
         #[cfg(target_arch = "wasm32")]
         $crate::__private::export_provisioner!(
             __ScimGatewayConnectorExport with_types_in
-            $crate::__private::bindings::readable::exports::scim_gateway::connector::provisioner
+            $crate::__private::bindings::all::exports::scim_gateway::connector::provisioner
+        );
+        #[cfg(target_arch = "wasm32")]
+        $crate::__private::export_membership!(
+            __ScimGatewayConnectorExport with_types_in
+            $crate::__private::bindings::all::exports::scim_gateway::connector::membership
         );
 
-        // Keeps the `connector` world's description (a custom section in the SDK) in the binary.
+        // Keeps the world's description (a custom section in the SDK) in the binary.
         #[cfg(target_arch = "wasm32")]
         #[used]
         #[doc(hidden)]
         static __SCIM_GATEWAY_CONNECTOR_WORLD: fn() =
-            $crate::__private::bindings::plain::__link_custom_section_describing_imports;
+            $crate::__private::bindings::base::__link_custom_section_describing_imports;
     };
 }
 
-/// Exports a [`ReadableConnector`] as the plugin's implementation of the `readable-connector`
-/// world.
+/// Exports a [`ReadableConnector`] as the plugin's implementation of the contract (the
+/// `any-connector` world: `provisioner`, `reader` and `membership`).
 ///
 /// Use it once, at the crate's top level: `export_readable_connector!(MyConnector);`.
 #[macro_export]
@@ -178,16 +212,16 @@ macro_rules! export_readable_connector {
             }
         }
 
-        // Both interfaces' exports and the `readable-connector` world's description.
+        // Every interface's exports and the `any-connector` world's description.
         #[cfg(target_arch = "wasm32")]
-        $crate::__private::export_readable_world!(
-            __ScimGatewayConnectorExport with_types_in $crate::__private::bindings::readable
+        $crate::__private::export_any_world!(
+            __ScimGatewayConnectorExport with_types_in $crate::__private::bindings::all
         );
     };
 }
 
-/// The part both export macros share: a type implementing the generated `provisioner` trait by
-/// delegating to the connector. Not part of the API.
+/// The part both export macros share: a type implementing the generated `provisioner` and
+/// `membership` traits by delegating to the connector. Not part of the API.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __connector_glue {
@@ -214,6 +248,17 @@ macro_rules! __connector_glue {
                 <$connector as $crate::Connector>::provision(event)
             }
         }
+
+        impl $crate::__private::MembershipGuest for __ScimGatewayConnectorExport {
+            fn takes_deltas() -> bool {
+                <$connector as $crate::Connector>::takes_member_deltas()
+            }
+            fn update_group(
+                change: $crate::GroupChange,
+            ) -> ::core::result::Result<$crate::Delivered, $crate::DeliveryError> {
+                <$connector as $crate::Connector>::update_group(change)
+            }
+        }
     };
 }
 
@@ -221,12 +266,14 @@ macro_rules! __connector_glue {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::bindings;
-    pub use crate::bindings::readable::exports::scim_gateway::connector::provisioner::Guest as ProvisionerGuest;
-    pub use crate::bindings::readable::exports::scim_gateway::connector::reader::Guest as ReaderGuest;
+    pub use crate::bindings::all::exports::scim_gateway::connector::membership::Guest as MembershipGuest;
+    pub use crate::bindings::all::exports::scim_gateway::connector::provisioner::Guest as ProvisionerGuest;
+    pub use crate::bindings::all::exports::scim_gateway::connector::reader::Guest as ReaderGuest;
     pub use wit_bindgen;
 
-    pub use crate::bindings::readable::__export_readable_connector_world as export_readable_world;
-    pub use crate::bindings::readable::exports::scim_gateway::connector::provisioner::__export_scim_gateway_connector_provisioner_0_1_0_cabi as export_provisioner;
+    pub use crate::bindings::all::__export_any_connector_world as export_any_world;
+    pub use crate::bindings::all::exports::scim_gateway::connector::membership::__export_scim_gateway_connector_membership_0_1_1_cabi as export_membership;
+    pub use crate::bindings::all::exports::scim_gateway::connector::provisioner::__export_scim_gateway_connector_provisioner_0_1_1_cabi as export_provisioner;
 
     use crate::{Connector, Descriptor};
 

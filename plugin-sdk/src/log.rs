@@ -6,7 +6,7 @@
 //! log::warn(format!("target answered {}", 429));
 //! ```
 
-pub use crate::bindings::readable::scim_gateway::connector::host::Level;
+pub use crate::bindings::all::scim_gateway::connector::host::Level;
 
 /// Writes a line at the given level.
 pub fn log(level: Level, message: impl AsRef<str>) {

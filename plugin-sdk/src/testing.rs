@@ -35,7 +35,7 @@ use std::cell::RefCell;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::marker::PhantomData;
 
-use crate::bindings::readable::scim_gateway::connector::host as wire;
+use crate::bindings::all::scim_gateway::connector::host as wire;
 use crate::http::{HttpError, Response, SecretHeader};
 use crate::log::Level;
 

@@ -4,7 +4,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::scim::{Group, User};
-use crate::{ConfigKey, Delivered, DeliveryError, Descriptor, ErrorKind, Event, Operation, Page};
+use crate::{
+    ConfigKey, Delivered, DeliveryError, Descriptor, ErrorKind, Event, GroupChange, Member,
+    Operation, Page,
+};
 
 /// The value of `key` in a configuration, if it is there.
 pub fn config_value<'a>(config: &'a [(String, String)], key: &str) -> Option<&'a str> {
@@ -114,6 +117,75 @@ impl Event {
                 self.resource_type
             )))
         }
+    }
+}
+
+impl Member {
+    /// A member, for tests: `User` or `Group` and its gateway id.
+    pub fn new(resource_type: impl Into<String>, id: impl Into<String>) -> Self {
+        Member {
+            resource_type: resource_type.into(),
+            id: id.into(),
+        }
+    }
+}
+
+impl GroupChange {
+    /// A change, for tests: the group (serialised to JSON) known at the target as `remote_id`,
+    /// no members added or removed, no other paths, no configuration (add them with the `with_*`
+    /// methods).
+    pub fn new(
+        id: impl Into<String>,
+        remote_id: impl Into<String>,
+        group: &impl Serialize,
+    ) -> Self {
+        GroupChange {
+            id: id.into(),
+            remote_id: remote_id.into(),
+            group: serde_json::to_string(group).unwrap_or_else(|_| "{}".to_owned()),
+            changed_paths: Vec::new(),
+            added: Vec::new(),
+            removed: Vec::new(),
+            config: Vec::new(),
+        }
+    }
+
+    /// The change with these members added.
+    pub fn with_added(mut self, members: impl IntoIterator<Item = Member>) -> Self {
+        self.added.extend(members);
+        self
+    }
+
+    /// The change with these members removed.
+    pub fn with_removed(mut self, members: impl IntoIterator<Item = Member>) -> Self {
+        self.removed.extend(members);
+        self
+    }
+
+    /// The change with the group's other attributes it set.
+    pub fn with_changed_paths<S: Into<String>>(
+        mut self,
+        paths: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.changed_paths = paths.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The change with one more configuration value.
+    pub fn with_config(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.config.push((key.into(), value.into()));
+        self
+    }
+
+    /// The value of a configuration key, if it is set.
+    pub fn config(&self, key: &str) -> Option<&str> {
+        config_value(&self.config, key)
+    }
+
+    /// The group (without `members`) as JSON (a permanent error if it does not parse).
+    pub fn group_json(&self) -> Result<serde_json::Value, DeliveryError> {
+        serde_json::from_str(&self.group)
+            .map_err(|e| DeliveryError::permanent(format!("Group {} does not parse: {e}", self.id)))
     }
 }
 

@@ -135,7 +135,8 @@ fn filters_that_do_not_parse_are_invalid_filter() {
         "userName eq \"a\" or or userName eq \"b\"",
         "not userName eq \"a\"",
         "emails[type eq \"work\"",
-        "emails[type eq \"work\"].value co \"a\"",
+        "emails[type eq \"work\"].value",
+        "emails[type eq \"work\"].value co",
         "userName eq 'single quotes'",
     ] {
         let r = gw.get(&format!("/Users{}", query(&[("filter", bad)])));

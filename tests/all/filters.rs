@@ -288,6 +288,32 @@ fn value_paths_sub_attributes_and_urn_paths() {
     assert_eq!(got["totalResults"], 2, "{got}");
 }
 
+/// Entra ID's form when a work email is the matching attribute: a sub-attribute compared after
+/// a value path. One element must pass both: cy's work address is not the home one.
+#[test]
+fn a_sub_attribute_compared_after_a_value_path_matches_within_one_element() {
+    let gw = Gateway::start();
+    seed(&gw);
+    check(
+        &gw,
+        &[
+            (
+                r#"emails[type eq "work"].value eq "cy@other.net""#,
+                &["cy@other.net"],
+            ),
+            (r#"emails[type eq "home"].value eq "cy@other.net""#, &[]),
+            (
+                r#"emails[type eq "work"].value co "@ex""#,
+                &["ann@example.com", "bo@example.com"],
+            ),
+            (
+                r#"emails[type eq "home"].value pr and active eq true"#,
+                &["ann@example.com", "cy@other.net"],
+            ),
+        ],
+    );
+}
+
 /// Groups filter by `displayName` and by member (`members[value eq ...]`, `members.value`).
 #[test]
 fn group_filters() {

@@ -239,3 +239,147 @@ fn a_burst_of_membership_changes_is_coalesced() {
     let dead = gw.admin("/admin/v1/jobs?state=dead");
     assert_eq!(dead["total"], 0, "{dead}");
 }
+
+/// A 5,000-member group reaches a second gateway through `scim2` in requests of at most 100
+/// members: created bare, then filled a chunk per PATCH (50). Then 250
+/// single-member removes, made while the target is unreachable, reach it coalesced and netted
+/// as three PATCHes once it is back. The target ends with exactly the source's members.
+#[test]
+fn a_5000_member_group_reaches_a_second_gateway_in_chunks_and_a_burst_coalesced() {
+    let b = Gateway::start();
+    let relay = scim_gateway_e2e::Relay::new();
+    relay.forward_to(b.origin());
+    let origin = relay.origin();
+    let a = Gateway::start_with_config(&format!(
+        "[delivery]\nbase_delay_ms = 50\nmax_delay_ms = 200\nmax_attempts = 1000\n\n\
+         [[connectors]]\nname = \"b\"\nplugin = \"scim2\"\nallowed_hosts = [\"{origin}\"]\n\
+         [connectors.config]\nbase_url = \"{origin}/scim/v2\"\nupdate = \"patch\"\n\
+         [connectors.secrets]\ntoken = \"{}\"\n",
+        scim_gateway_e2e::TOKEN
+    ));
+    let ids: Vec<String> = (0..5)
+        .flat_map(|batch| {
+            let ops: Vec<Value> = (0..1000)
+                .map(|i| {
+                    let n = batch * 1000 + i;
+                    json!({"method": "POST", "path": "/Users", "bulkId": format!("u{n}"),
+                           "data": user(&format!("m{n}@example.com"))})
+                })
+                .collect();
+            let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+                              "Operations": ops});
+            let answer = scim_gateway_e2e::expect(a.post("/Bulk", &body), 200);
+            answer["Operations"]
+                .as_array()
+                .expect("operations")
+                .iter()
+                .map(|op| {
+                    let location = op["location"].as_str().expect("location");
+                    location.rsplit('/').next().unwrap_or_default().to_owned()
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(ids.len(), 5000);
+    eventually(|| {
+        let total = b.list("/Users", &[("count", "0")])["totalResults"].clone();
+        scim_gateway_e2e::when(total == 5000, &format!("b has {total} users of 5000"))
+    });
+    let patches = |gw: &Gateway| {
+        let m = gw.metrics();
+        ["200", "204"]
+            .iter()
+            .filter_map(|status| {
+                m.find(
+                    "scim_gateway_http_requests_total",
+                    &[
+                        ("route", "/scim/v2/{endpoint}/{id}"),
+                        ("method", "PATCH"),
+                        ("status", status),
+                    ],
+                )
+            })
+            .sum::<f64>()
+    };
+    let before = patches(&b);
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let g = id_of(&create(&a, "/Groups", &group("All staff", &refs)));
+    let at_b = |expected: usize| {
+        let mut found = Value::Null;
+        eventually(|| {
+            let list = b.list("/Groups", &[("filter", "displayName eq \"All staff\"")]);
+            found = list["Resources"][0].clone();
+            let n = found["members"].as_array().map_or(0, Vec::len);
+            scim_gateway_e2e::when(n == expected, &format!("b's group has {n} of {expected}"))
+        });
+        found
+    };
+    let remote = at_b(5000);
+    assert_eq!(
+        patches(&b) - before,
+        50.0,
+        "created bare, then 5,000 members, 100 a PATCH"
+    );
+    // Each gateway's users by id, a page of 1,000 at a time.
+    let names_by_id = |gw: &Gateway| -> std::collections::HashMap<String, String> {
+        let mut names = std::collections::HashMap::new();
+        for page in 0..5 {
+            let start = (page * 1000 + 1).to_string();
+            let list = gw.list("/Users", &[("startIndex", &start), ("count", "1000")]);
+            for u in list["Resources"].as_array().into_iter().flatten() {
+                names.insert(
+                    id_of(u),
+                    u["userName"].as_str().unwrap_or_default().to_owned(),
+                );
+            }
+        }
+        names
+    };
+    let member_names = |names: &std::collections::HashMap<String, String>, group: &Value| {
+        let mut found: Vec<String> = member_ids(group)
+            .iter()
+            .map(|id| {
+                names
+                    .get(id)
+                    .cloned()
+                    .unwrap_or_else(|| format!("unknown {id}"))
+            })
+            .collect();
+        found.sort();
+        found
+    };
+    let (at_a, at_b_names) = (names_by_id(&a), names_by_id(&b));
+    assert_eq!(
+        member_names(&at_b_names, &remote),
+        member_names(&at_a, &a.fetch(&format!("/Groups/{g}")))
+    );
+
+    relay.cut();
+    let before = patches(&b);
+    for id in &ids[..250] {
+        let r = a.patch_ops(
+            &format!("/Groups/{g}"),
+            json!([{"op": "remove", "path": format!("members[value eq \"{id}\"]")}]),
+        );
+        assert_eq!(r.status().as_u16(), 204);
+    }
+    relay.forward_to(b.origin());
+    let remote_after = at_b(4750);
+    assert_eq!(
+        patches(&b) - before,
+        3.0,
+        "250 removes, coalesced, 100 a PATCH"
+    );
+    let source = a.fetch(&format!("/Groups/{g}"));
+    let expected = member_names(&at_a, &source);
+    assert_eq!(expected.len(), 4750);
+    assert!(
+        !expected.contains(&"m0@example.com".to_owned()),
+        "m0 was removed"
+    );
+    assert_eq!(
+        member_names(&at_b_names, &remote_after),
+        expected,
+        "the target holds exactly the source's members"
+    );
+}

@@ -377,6 +377,33 @@ fn entra_manager_as_a_plain_string() {
     );
 }
 
+/// Python SCIM clients send a whole extension as the path and its value as a resource of its
+/// own, `schemas` included: accepted for `add` and `replace`; a `schemas` naming another URN
+/// is refused.
+#[test]
+fn a_whole_extension_patched_with_its_own_schemas() {
+    let (gw, path) = with_user();
+    for (op, department) in [("add", "R&D"), ("replace", "Ops")] {
+        let value =
+            json!({"schemas": [ENTERPRISE], "department": department, "employeeNumber": "7"});
+        let u = patched(
+            &gw,
+            &path,
+            json!([{"op": op, "path": ENTERPRISE, "value": value}]),
+        );
+        assert_eq!(u[ENTERPRISE]["department"], department, "{op}: {u}");
+        assert_eq!(u[ENTERPRISE]["employeeNumber"], "7", "{op}: {u}");
+        assert!(u[ENTERPRISE].get("schemas").is_none(), "{op}: {u}");
+    }
+    let other = json!({"schemas": ["urn:example:other"], "department": "X"});
+    let r = gw.patch_ops(
+        &path,
+        json!([{"op": "add", "path": ENTERPRISE, "value": other}]),
+    );
+    assert_scim_error(r, 400, Some("invalidValue"));
+    assert_eq!(gw.fetch(&path)[ENTERPRISE]["department"], "Ops");
+}
+
 /// Okta deactivates with a path-less replace of `active`; nothing else changes.
 #[test]
 fn okta_deactivation() {

@@ -6,6 +6,10 @@
 //! plugin, a malformed host or range, a resource type the plugin does not handle, a configuration
 //! the plugin refuses) stops the gateway at start with the connector's name, rather than turning
 //! every later delivery into a dead letter.
+//!
+//! A connector that takes membership deltas gets a big group's create as the group without
+//! members followed by its members a thousand at a time, so no call outgrows the plugin's
+//! per-call request limit however big the group.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,7 +18,7 @@ use serde_json::Value;
 
 use crate::config::ConnectorConfig;
 use crate::delivery::{self, Attempted, ConnectorEvent, DeliverFuture, IdLookup, ReadFuture};
-use crate::model::{Failure, Page, ResourceKind};
+use crate::model::{Failure, MemberDelta, MemberRef, Operation, Page, ResourceKind};
 use crate::runtime::{
     AllowedHost, CallError, Cidr, ConnectorInstance, InstanceConfig, Limits, Plugin, PluginEvent,
     Runtime, World, bundled,
@@ -40,9 +44,46 @@ impl Instance {
     }
 }
 
+/// Members per `update-group` call when a big group is created at a connector that takes
+/// deltas: the plugin chunks them further into requests, within its per-call request limit.
+const MEMBERS_PER_CALL: usize = 1000;
+
+/// A group create for a connector that takes deltas, split when its members would not fit one
+/// call: the group without members, then its members added [`MEMBERS_PER_CALL`] at a time. A
+/// failure anywhere fails the delivery, which is retried whole (the create then adopts the
+/// group, and adding a member twice changes nothing).
+fn split_create(event: &ConnectorEvent) -> Option<(Value, Vec<MemberRef>)> {
+    if event.kind != ResourceKind::Group || event.operation != Operation::Create {
+        return None;
+    }
+    let members = event.resource.get("members")?.as_array()?;
+    if members.len() <= MEMBERS_PER_CALL {
+        return None;
+    }
+    let refs = members
+        .iter()
+        .filter_map(|m| {
+            let id = m.get("value")?.as_str()?.to_owned();
+            let kind = match m.get("type").and_then(Value::as_str) {
+                Some("Group") => ResourceKind::Group,
+                _ => ResourceKind::User,
+            };
+            Some(MemberRef { id, kind })
+        })
+        .collect();
+    let mut row = event.resource.clone();
+    row.as_object_mut()?.remove("members");
+    Some((row, refs))
+}
+
 impl delivery::Connector for Instance {
     fn deliver(&self, event: ConnectorEvent, ids: IdLookup) -> DeliverFuture {
         let instance = self.0.clone();
+        if self.0.plugin().takes_member_deltas()
+            && let Some((row, members)) = split_create(&event)
+        {
+            return Box::pin(create_then_fill(instance, event, row, members, ids));
+        }
         let event = PluginEvent {
             operation: event.operation,
             resource_type: event.kind.name().to_owned(),
@@ -53,6 +94,7 @@ impl delivery::Connector for Instance {
                 resource => resource.to_string(),
             },
             changed_paths: event.changed_paths,
+            members: event.members,
         };
         Box::pin(async move {
             let (delivered, logs) = instance.provision_logged(&event, ids).await;
@@ -61,6 +103,10 @@ impl delivery::Connector for Instance {
                 logs,
             }
         })
+    }
+
+    fn takes_member_deltas(&self) -> bool {
+        self.0.plugin().takes_member_deltas()
     }
 
     fn can_read(&self) -> bool {
@@ -87,6 +133,58 @@ impl delivery::Connector for Instance {
                 .await
                 .map_err(failure)
         })
+    }
+}
+
+/// Delivers a big group's create as [`split_create`] says.
+async fn create_then_fill(
+    instance: Arc<ConnectorInstance>,
+    event: ConnectorEvent,
+    row: Value,
+    members: Vec<MemberRef>,
+    ids: IdLookup,
+) -> Attempted {
+    let mut event = PluginEvent {
+        operation: Operation::Create,
+        resource_type: event.kind.name().to_owned(),
+        id: event.id,
+        remote_id: event.remote_id,
+        resource: row.to_string(),
+        changed_paths: Vec::new(),
+        members: None,
+    };
+    let (created, mut logs) = instance.provision_logged(&event, ids.clone()).await;
+    let mut delivered = match created {
+        Ok(delivered) => delivered,
+        Err(e) => {
+            return Attempted {
+                result: Err(failure(e)),
+                logs,
+            };
+        }
+    };
+    event.operation = Operation::Replace;
+    for chunk in members.chunks(MEMBERS_PER_CALL) {
+        event.remote_id = Some(delivered.remote_id.clone());
+        event.members = Some(MemberDelta {
+            added: chunk.to_vec(),
+            removed: Vec::new(),
+        });
+        let (filled, more) = instance.provision_logged(&event, ids.clone()).await;
+        logs.extend(more);
+        match filled {
+            Ok(next) => delivered = next,
+            Err(e) => {
+                return Attempted {
+                    result: Err(failure(e)),
+                    logs,
+                };
+            }
+        }
+    }
+    Attempted {
+        result: Ok(delivered),
+        logs,
     }
 }
 

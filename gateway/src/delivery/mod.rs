@@ -490,8 +490,18 @@ async fn event_for(
             _ => None,
         };
     }
-    let members = delta
-        .filter(|_| takes_deltas && kind == ResourceKind::Group && matches!(source, Source::Store));
+    let remote = store
+        .remote_ref(&job.connector, &job.resource_type, &job.resource_id)
+        .map_err(store_failed)?;
+    // A delta goes only where the group is known: a target that has not got the group yet
+    // gets it whole.
+    let members = delta.filter(|_| {
+        takes_deltas
+            && kind == ResourceKind::Group
+            && remote.is_some()
+            && matches!(job.operation, Operation::Replace)
+            && matches!(source, Source::Store)
+    });
     let resource = match job.operation {
         Operation::Delete => Value::Null,
         Operation::Create | Operation::Replace | Operation::Deactivate => {
@@ -520,9 +530,6 @@ async fn event_for(
             }
         }
     };
-    let remote = store
-        .remote_ref(&job.connector, &job.resource_type, &job.resource_id)
-        .map_err(store_failed)?;
     Ok(Some(ConnectorEvent {
         operation: job.operation,
         kind,

@@ -104,12 +104,16 @@ impl ConnectorInstance {
         event: &PluginEvent,
         remote_ids: RemoteIdLookup,
     ) -> (Result<RemoteRef, CallError>, Vec<String>) {
+        let call = match self.group_change(event) {
+            Some(change) => Call::UpdateGroup(change),
+            None => Call::Provision(self.wire_event(event)),
+        };
         let (answer, logs) = run_logged(
             &self.runtime.engine,
             &self.plugin.code,
             self.sandbox.clone(),
             Some(remote_ids),
-            Call::Provision(self.wire_event(event)),
+            call,
         )
         .await;
         (answer.and_then(|a| self.delivered(event, a)), logs)
@@ -130,6 +134,36 @@ impl ConnectorInstance {
             changed_paths: event.changed_paths.clone(),
             config: self.config.clone(),
         }
+    }
+
+    /// The event as `membership.update-group` takes it, when it is a group's delta for a plugin
+    /// that exports `membership` and has delivered the group.
+    fn group_change(&self, event: &PluginEvent) -> Option<v0_1::membership::GroupChange> {
+        let members = event.members.as_ref()?;
+        let remote_id = event.remote_id.clone()?;
+        if !self.plugin.takes_member_deltas
+            || !matches!(event.operation, Operation::Replace | Operation::Deactivate)
+        {
+            return None;
+        }
+        let wire = |m: &crate::model::MemberRef| v0_1::membership::Member {
+            resource_type: m.kind.name().to_owned(),
+            id: m.id.clone(),
+        };
+        Some(v0_1::membership::GroupChange {
+            id: event.id.clone(),
+            remote_id,
+            group: event.resource.clone(),
+            changed_paths: event
+                .changed_paths
+                .iter()
+                .filter(|p| !p.eq_ignore_ascii_case("members"))
+                .cloned()
+                .collect(),
+            added: members.added.iter().map(wire).collect(),
+            removed: members.removed.iter().map(wire).collect(),
+            config: self.config.clone(),
+        })
     }
 
     /// Checks a provision call's answer.
@@ -247,6 +281,10 @@ pub(crate) enum Call {
     Validate(Vec<(String, String)>),
     /// `provision`.
     Provision(v0_1::types::Event),
+    /// `membership.takes-deltas`.
+    TakesDeltas,
+    /// `membership.update-group`.
+    UpdateGroup(v0_1::membership::GroupChange),
     /// `get`.
     Get {
         /// The resource type.
@@ -277,7 +315,9 @@ pub(crate) enum Answer {
     Describe(v0_1::types::Descriptor),
     /// From `validate-config`.
     Validate(Result<(), String>),
-    /// From `provision`.
+    /// From `takes-deltas`.
+    TakesDeltas(bool),
+    /// From `provision` or `update-group`.
     Provision(Result<v0_1::types::Delivered, v0_1::types::DeliveryError>),
     /// From `get`.
     Get(Result<Option<String>, v0_1::types::DeliveryError>),
@@ -339,6 +379,22 @@ pub(crate) async fn describe(
                 .collect(),
             secret_names: d.secret_names,
         }),
+        _ => Err(unexpected()),
+    }
+}
+
+/// Asks a plugin that exports `membership` whether it takes deltas (`false` for one that does
+/// not export it).
+pub(crate) async fn takes_deltas(
+    engine: &wasmtime::Engine,
+    code: &PluginCode,
+    sandbox: Arc<Sandbox>,
+) -> Result<bool, CallError> {
+    if code.membership.is_none() {
+        return Ok(false);
+    }
+    match run(engine, code, sandbox, None, Call::TakesDeltas).await? {
+        Answer::TakesDeltas(yes) => Ok(yes),
         _ => Err(unexpected()),
     }
 }
@@ -419,6 +475,14 @@ async fn invoke(
             let guest = code.provisioner.load(&mut *store, &instance)?;
             Answer::Provision(guest.call_provision(&mut *store, &event).await?)
         }
+        Call::TakesDeltas => {
+            let guest = membership(code)?.load(&mut *store, &instance)?;
+            Answer::TakesDeltas(guest.call_takes_deltas(&mut *store).await?)
+        }
+        Call::UpdateGroup(change) => {
+            let guest = membership(code)?.load(&mut *store, &instance)?;
+            Answer::Provision(guest.call_update_group(&mut *store, &change).await?)
+        }
         Call::Get {
             resource_type,
             remote_id,
@@ -453,6 +517,13 @@ async fn invoke(
             )
         }
     })
+}
+
+/// The membership export's lookups.
+fn membership(code: &PluginCode) -> wasmtime::Result<&v0_1::membership::GuestIndices> {
+    code.membership
+        .as_ref()
+        .ok_or_else(|| wasmtime::format_err!("the plugin does not export membership"))
 }
 
 /// The reader's export lookups.

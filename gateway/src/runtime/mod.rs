@@ -7,6 +7,8 @@
 //!        └─ Arc<Plugin>           descriptor(), world(), sha256()
 //!   └─ runtime.instance(plugin, InstanceConfig { name, config, secrets, hosts, ranges, limits })
 //!        └─ ConnectorInstance     provision(event, remote_ids) → Result<RemoteRef, CallError>
+//!                                 (a group's delta goes to membership.update-group when the
+//!                                 plugin takes deltas, else to provisioner.provision)
 //!                                 get(type, id), list(type, filter, start, count)  (readers)
 //! ```
 //!
@@ -285,8 +287,9 @@ impl Runtime {
             .await
             .map_err(|e| RuntimeError::InvalidComponent(format!("compilation aborted: {e}")))??
         };
-        let (world, contract_version) = plugin::inspect(&component, &inner.engine)?;
-        let code = plugin::link(&inner.linker, &component, world)?;
+        let inspected = plugin::inspect(&component, &inner.engine)?;
+        let code = plugin::link(&inner.linker, &component, &inspected)?;
+        let (world, contract_version) = (inspected.world, inspected.version);
         let describing = Arc::new(Sandbox {
             name: format!("plugin {}", &sha256[..12]),
             secrets: HashMap::new(),
@@ -295,7 +298,10 @@ impl Runtime {
             client: inner.clients.for_ranges(&[])?,
             limits: Limits::default(),
         });
-        let descriptor = instance::describe(&inner.engine, &code, describing)
+        let descriptor = instance::describe(&inner.engine, &code, describing.clone())
+            .await
+            .map_err(RuntimeError::Describe)?;
+        let takes_member_deltas = instance::takes_deltas(&inner.engine, &code, describing)
             .await
             .map_err(RuntimeError::Describe)?;
         tracing::info!(
@@ -303,6 +309,7 @@ impl Runtime {
             version = %descriptor.version,
             %world,
             contract = %contract_version,
+            member_deltas = takes_member_deltas,
             sha256 = %sha256,
             "plugin loaded"
         );
@@ -310,6 +317,7 @@ impl Runtime {
             sha256,
             world,
             contract_version,
+            takes_member_deltas,
             descriptor,
             code,
         }))

@@ -28,6 +28,9 @@ pub struct Plugin {
     pub(crate) world: World,
     /// The contract version it was built against.
     pub(crate) contract_version: String,
+    /// Whether it takes group members as deltas (it exports `membership` and its
+    /// `takes-deltas` said yes at load).
+    pub(crate) takes_member_deltas: bool,
     /// What it says about itself.
     pub(crate) descriptor: Descriptor,
     /// The linked code.
@@ -65,6 +68,11 @@ impl Plugin {
     pub fn contract_version(&self) -> &str {
         &self.contract_version
     }
+
+    /// Whether it takes group members as deltas (asked once, at load).
+    pub fn takes_member_deltas(&self) -> bool {
+        self.takes_member_deltas
+    }
 }
 
 /// The linked component and its export lookups.
@@ -75,6 +83,8 @@ pub(crate) struct PluginCode {
     pub(crate) provisioner: v0_1::provisioner::GuestIndices,
     /// Where `reader`'s functions are, for a `readable-connector`.
     pub(crate) reader: Option<v0_1::reader::GuestIndices>,
+    /// Where `membership`'s function is, if the plugin exports it.
+    pub(crate) membership: Option<v0_1::membership::GuestIndices>,
 }
 
 /// A semver version's compatibility track: `(major, 0)`, or `(0, minor)` for major 0.
@@ -86,11 +96,21 @@ fn track(version: &str) -> Option<(u64, u64)> {
     Some(if major == 0 { (0, minor) } else { (major, 0) })
 }
 
+/// What [`inspect`] reads off a component.
+pub(crate) struct Inspected {
+    /// The world it implements (`reader` exported or not).
+    pub(crate) world: World,
+    /// The contract version it was built against.
+    pub(crate) version: String,
+    /// Whether it exports `membership`.
+    pub(crate) membership: bool,
+}
+
 /// The world a component implements and the contract version it uses, or why it is refused.
 pub(crate) fn inspect(
     component: &Component,
     engine: &wasmtime::Engine,
-) -> Result<(World, String), RuntimeError> {
+) -> Result<Inspected, RuntimeError> {
     let ty = component.component_type();
     let mut exported = Vec::new();
     let mut versions: Vec<String> = Vec::new();
@@ -143,31 +163,44 @@ pub(crate) fn inspect(
     } else {
         World::Connector
     };
-    Ok((world, version))
+    Ok(Inspected {
+        world,
+        version,
+        membership: exported.iter().any(|i| i == "membership"),
+    })
 }
 
 /// Links a checked component and looks up its exports.
 pub(crate) fn link(
     linker: &wasmtime::component::Linker<HostState>,
     component: &Component,
-    world: World,
+    inspected: &Inspected,
 ) -> Result<PluginCode, RuntimeError> {
     let pre = linker
         .instantiate_pre(component)
         .map_err(|e| RuntimeError::Link(format!("{e:#}")))?;
     let provisioner = v0_1::provisioner::GuestIndices::new(&pre)
         .map_err(|e| RuntimeError::Incompatible(format!("{e:#}")))?;
-    let reader = match world {
+    let reader = match inspected.world {
         World::ReadableConnector => Some(
             v0_1::reader::GuestIndices::new(&pre)
                 .map_err(|e| RuntimeError::Incompatible(format!("{e:#}")))?,
         ),
         World::Connector => None,
     };
+    let membership = if inspected.membership {
+        Some(
+            v0_1::membership::GuestIndices::new(&pre)
+                .map_err(|e| RuntimeError::Incompatible(format!("{e:#}")))?,
+        )
+    } else {
+        None
+    };
     Ok(PluginCode {
         pre,
         provisioner,
         reader,
+        membership,
     })
 }
 

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::model::Operation;
+use crate::model::{MemberDelta, Operation};
 
 /// Which contract world a plugin implements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -47,6 +47,10 @@ pub struct PluginEvent {
     pub resource: String,
     /// For a PATCH, the attribute paths it changed; empty otherwise.
     pub changed_paths: Vec<String>,
+    /// For a group replace, the members it added and removed; `resource` then has no
+    /// `members`. A plugin that exports `membership` gets it as a delta (`update-group`) once
+    /// it has a remote id for the group; any other call carries `resource` as it is.
+    pub members: Option<MemberDelta>,
 }
 
 /// One configuration key a plugin reads.

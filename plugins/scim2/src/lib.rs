@@ -25,6 +25,21 @@
 //! not know yet (its own delivery has not happened) makes the group's delivery fail transiently,
 //! so it is retried after the member arrived.
 //!
+//! Members travel in chunks of at most `max_members_per_request` (default 100; AWS IAM Identity
+//! Center takes no more), so no request grows with the group:
+//! - a group is created with its first chunk of members, then filled by `PATCH` `add`s of the
+//!   others, a chunk each; a whole group sent again (a `PUT` at the gateway) is updated with the
+//!   first chunk and filled the same way;
+//! - a change to a delivered group's members arrives as a delta (this connector exports the
+//!   contract's `membership`) and is sent as `PATCH` `remove`s (`members[value eq "…"]`) and
+//!   `add`s, together with a `replace` of the group's other attributes the change set, chunked
+//!   the same way. A removed member the target never got is skipped.
+//! - With `members = replace` (a target that cannot PATCH members) the whole group is sent
+//!   instead: a delta is applied to the group read back from the target and `PUT`.
+//!
+//! A `PATCH` the target answers `204` (RFC 7644 allows it; so does this gateway) keeps the
+//! group's remote id and takes its version from the `ETag`.
+//!
 //! Reading (the `reader` interface, for reconciliation), with the same `base_url`, `auth` and
 //! headers as provisioning:
 //! - get: `GET {base_url}/Users/{id}` (or `Groups`, the id percent-encoded). The resource is
@@ -38,8 +53,8 @@
 
 use scim_gateway_plugin_sdk::http::{Request, Response};
 use scim_gateway_plugin_sdk::{
-    Connector, Delivered, DeliveryError, Descriptor, Event, Operation, Page, ReadableConnector,
-    config_value, log, remote_id,
+    Connector, Delivered, DeliveryError, Descriptor, Event, GroupChange, Member, Operation, Page,
+    ReadableConnector, config_value, log, remote_id,
 };
 use serde_json::{Map, Value, json};
 
@@ -48,6 +63,15 @@ pub struct Scim2;
 
 /// The SCIM media type (RFC 7644, section 8.1): what requests accept and their bodies are.
 const SCIM_JSON: &str = "application/scim+json";
+
+/// The PatchOp message schema (RFC 7644, section 3.5.2).
+const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+
+/// Members per request unless `max_members_per_request` says otherwise.
+const DEFAULT_MEMBERS_PER_REQUEST: usize = 100;
+
+/// The largest `max_members_per_request` accepted.
+const MAX_MEMBERS_PER_REQUEST: usize = 10_000;
 
 /// Attributes the target assigns or computes; never sent.
 const SERVER_OWNED: &[&str] = &["id", "meta", "groups"];
@@ -65,6 +89,16 @@ impl Connector for Scim2 {
                 "adopt",
                 "`true` (default): a create the target refuses as a duplicate (409) adopts the \
                  existing resource; `false`: it fails permanently as a conflict",
+            )
+            .optional_config(
+                "max_members_per_request",
+                "the most group members one request carries (default 100): bigger changes are \
+                 sent in chunks",
+            )
+            .optional_config(
+                "members",
+                "`patch` (default): membership changes as PATCH add/remove; `replace`: the \
+                 target cannot PATCH members, the whole group is sent",
             )
             .secret("token")
     }
@@ -84,7 +118,10 @@ impl Connector for Scim2 {
             _ if value("auth").is_some_and(|a| a != "bearer" && a != "none") => {
                 Err("`auth` must be `bearer` or `none`".to_owned())
             }
-            _ => Ok(()),
+            _ if value("members").is_some_and(|m| m != "patch" && m != "replace") => {
+                Err("`members` must be `patch` or `replace`".to_owned())
+            }
+            _ => members_per_request(config).map(drop),
         }
     }
 
@@ -100,6 +137,24 @@ impl Connector for Scim2 {
                 target.update(id, &outbound(&event)?, Recreate::Allowed)
             }
         }
+    }
+
+    fn takes_member_deltas() -> bool {
+        true
+    }
+
+    fn update_group(change: GroupChange) -> Result<Delivered, DeliveryError> {
+        let target = Target::new("Group", &change.config)?;
+        let removed = removed_members(&change.removed);
+        let added = added_members(&change.added)?;
+        if target.replace_members {
+            return target.replace_with_delta(&change.remote_id, &added, &removed);
+        }
+        let mut attributes = outbound_row(change.group_json()?)?;
+        if change.changed_paths.is_empty() {
+            attributes = Map::new();
+        }
+        target.patch_members(&change.remote_id, attributes, &removed, &added)
     }
 }
 
@@ -148,6 +203,10 @@ struct Target<'a> {
     bearer: bool,
     /// Whether a create answered `409` adopts the existing resource.
     adopt: bool,
+    /// The most members one request carries.
+    chunk: usize,
+    /// Whether the target takes members only whole (`members = replace`).
+    replace_members: bool,
 }
 
 impl<'a> Target<'a> {
@@ -177,6 +236,8 @@ impl<'a> Target<'a> {
             patch: value("update") == Some("patch"),
             bearer: value("auth") != Some("none"),
             adopt: value("adopt") != Some("false"),
+            chunk: members_per_request(config).map_err(DeliveryError::permanent)?,
+            replace_members: value("members") == Some("replace"),
         })
     }
 
@@ -203,9 +264,15 @@ impl<'a> Target<'a> {
         Ok(request.send()?)
     }
 
-    /// POSTs the resource; adopts an existing one on `409` (unless `adopt = false`).
+    /// POSTs the resource; adopts an existing one on `409` (unless `adopt = false`). A group
+    /// is posted with its first chunk of members and filled with the rest.
     fn create(&self, body: &Value, recreate: Recreate) -> Result<Delivered, DeliveryError> {
-        let response = self.send(Request::post(&self.collection), Some(body))?;
+        let (first, rest) = self.split_members(body);
+        let response = self.send(Request::post(&self.collection), Some(&first))?;
+        if response.status != 409 && !rest.is_empty() {
+            let created = delivered(response.error_for_status()?, None)?;
+            return self.fill(created, &rest);
+        }
         if response.status == 409 {
             if !self.adopt {
                 return Err(self.conflict(&response));
@@ -217,7 +284,7 @@ impl<'a> Target<'a> {
             ));
             return self.update(&existing, body, recreate);
         }
-        delivered(response.error_for_status()?)
+        delivered(response.error_for_status()?, None)
     }
 
     /// The permanent error for a `409` that is not to be adopted, with the target's `detail`.
@@ -246,10 +313,11 @@ impl<'a> Target<'a> {
         recreate: Recreate,
     ) -> Result<Delivered, DeliveryError> {
         let url = self.resource_url(remote);
+        let (first, rest) = self.split_members(body);
         let response = if self.patch {
-            self.send(Request::patch(url), Some(&patch_replacing(body)))?
+            self.send(Request::patch(url), Some(&patch_replacing(&first)))?
         } else {
-            self.send(Request::put(url), Some(body))?
+            self.send(Request::put(url), Some(&first))?
         };
         if response.status == 404 {
             if recreate == Recreate::Done {
@@ -264,7 +332,111 @@ impl<'a> Target<'a> {
             ));
             return self.create(body, Recreate::Done);
         }
-        delivered(response.error_for_status()?)
+        let updated = delivered(response.error_for_status()?, Some(remote))?;
+        self.fill(updated, &rest)
+    }
+
+    /// A group body with only its first chunk of members, and the other members; the body as
+    /// it is when it is no group, fits in one request, or the target takes members only whole.
+    fn split_members(&self, body: &Value) -> (Value, Vec<Value>) {
+        let mut first = body.clone();
+        if self.replace_members {
+            return (first, Vec::new());
+        }
+        let rest = match first.get_mut("members") {
+            Some(Value::Array(members)) if members.len() > self.chunk => {
+                members.split_off(self.chunk)
+            }
+            _ => Vec::new(),
+        };
+        (first, rest)
+    }
+
+    /// Adds `members` to the group just created or updated, a chunk per `PATCH`.
+    fn fill(&self, group: Delivered, members: &[Value]) -> Result<Delivered, DeliveryError> {
+        if members.is_empty() {
+            return Ok(group);
+        }
+        self.patch_members(&group.remote_id, Map::new(), &[], members)
+    }
+
+    /// Sends a group's attributes (if any) and its members' removals and additions as PATCH
+    /// requests of at most `chunk` members each (the attributes ride on the first).
+    fn patch_members(
+        &self,
+        remote: &str,
+        attributes: Map<String, Value>,
+        removed: &[String],
+        added: &[Value],
+    ) -> Result<Delivered, DeliveryError> {
+        let mut ops: Vec<Value> = Vec::new();
+        if !attributes.is_empty() {
+            ops.push(json!({"op": "replace", "value": Value::Object(attributes)}));
+        }
+        let mut requests: Vec<Vec<Value>> = Vec::new();
+        let mut removes = removed.chunks(self.chunk);
+        let mut adds = added.chunks(self.chunk);
+        loop {
+            if let Some(chunk) = removes.next() {
+                ops.extend(chunk.iter().map(|id| {
+                    let path = format!("members[value eq {}]", Value::from(id.as_str()));
+                    json!({"op": "remove", "path": path})
+                }));
+            } else if let Some(chunk) = adds.next() {
+                ops.push(json!({"op": "add", "path": "members", "value": chunk}));
+            }
+            if ops.is_empty() {
+                break;
+            }
+            requests.push(std::mem::take(&mut ops));
+        }
+        let mut last = Delivered::new(remote);
+        for operations in requests {
+            let body = json!({"schemas": [PATCH_OP], "Operations": operations});
+            let response = self.send(Request::patch(self.resource_url(remote)), Some(&body))?;
+            if response.status == 404 {
+                return Err(DeliveryError::permanent(format!(
+                    "Group `{remote}` is gone from the target: a reconcile creates it again"
+                )));
+            }
+            last = delivered(response.error_for_status()?, Some(remote))?;
+        }
+        Ok(last)
+    }
+
+    /// `members = replace`: reads the group back, applies the delta, and PUTs it whole.
+    fn replace_with_delta(
+        &self,
+        remote: &str,
+        added: &[Value],
+        removed: &[String],
+    ) -> Result<Delivered, DeliveryError> {
+        let text = self.get(remote)?.ok_or_else(|| {
+            DeliveryError::permanent(format!(
+                "Group `{remote}` is gone from the target: a reconcile creates it again"
+            ))
+        })?;
+        let mut group: Value = serde_json::from_str(&text)
+            .map_err(|e| DeliveryError::permanent(format!("the target's group: {e}")))?;
+        let obj = group
+            .as_object_mut()
+            .ok_or_else(|| DeliveryError::permanent("the target's group is not an object"))?;
+        for key in SERVER_OWNED {
+            obj.remove(*key);
+        }
+        let gone: std::collections::HashSet<&str> = removed.iter().map(String::as_str).collect();
+        let mut members: Vec<Value> = match obj.remove("members") {
+            Some(Value::Array(members)) => members
+                .into_iter()
+                .filter(|m| !m["value"].as_str().is_some_and(|v| gone.contains(v)))
+                .map(|m| json!({"value": m["value"], "type": m.get("type").cloned().unwrap_or(json!("User"))}))
+                .collect(),
+            _ => Vec::new(),
+        };
+        members.extend(added.iter().cloned());
+        obj.insert("members".to_owned(), Value::Array(members));
+        let response = self.send(Request::put(self.resource_url(remote)), Some(&group))?;
+        delivered(response.error_for_status()?, Some(remote))
     }
 
     /// DELETEs the remote resource; one the target no longer has counts as deleted.
@@ -373,6 +545,67 @@ fn page_resources(items: &[Value]) -> Result<Vec<String>, String> {
         .collect()
 }
 
+/// `max_members_per_request` of a configuration, or why it is not acceptable.
+fn members_per_request(config: &[(String, String)]) -> Result<usize, String> {
+    match config_value(config, "max_members_per_request") {
+        None => Ok(DEFAULT_MEMBERS_PER_REQUEST),
+        Some(text) => match text.parse::<usize>() {
+            Ok(n) if (1..=MAX_MEMBERS_PER_REQUEST).contains(&n) => Ok(n),
+            _ => Err(format!(
+                "`max_members_per_request` must be a whole number from 1 to \
+                 {MAX_MEMBERS_PER_REQUEST}, not `{text}`"
+            )),
+        },
+    }
+}
+
+/// The members a delta adds, as the target knows them; a member not delivered yet makes the
+/// change wait (a transient error), as for a whole group.
+fn added_members(added: &[Member]) -> Result<Vec<Value>, DeliveryError> {
+    let mut missing = Vec::new();
+    let members = added
+        .iter()
+        .filter_map(|m| match remote_id(&m.resource_type, &m.id) {
+            Some(remote) => Some(json!({"value": remote, "type": m.resource_type})),
+            None => {
+                missing.push(m.id.as_str());
+                None
+            }
+        })
+        .collect();
+    if missing.is_empty() {
+        Ok(members)
+    } else {
+        Err(DeliveryError::transient(format!(
+            "members not yet provisioned to the target: {}",
+            missing.join(", ")
+        )))
+    }
+}
+
+/// The target's ids of the members a delta removes; one it never got is not there to remove.
+fn removed_members(removed: &[Member]) -> Vec<String> {
+    removed
+        .iter()
+        .filter_map(|m| remote_id(&m.resource_type, &m.id))
+        .collect()
+}
+
+/// A resource without its server-owned attributes.
+fn outbound_row(mut resource: Value) -> Result<Map<String, Value>, DeliveryError> {
+    let Some(obj) = resource.as_object_mut() else {
+        return Err(DeliveryError::permanent(
+            "the resource is not a JSON object",
+        ));
+    };
+    for key in SERVER_OWNED {
+        obj.remove(*key);
+    }
+    obj.remove("schemas");
+    obj.remove("members");
+    Ok(std::mem::take(obj))
+}
+
 /// The resource as the target should receive it: without server-owned attributes, and with a
 /// group's members translated to the target's ids.
 fn outbound(event: &Event) -> Result<Value, DeliveryError> {
@@ -423,9 +656,13 @@ fn patch_replacing(body: &Value) -> Value {
     json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops})
 }
 
-/// The remote id and version of a successful create or update.
-fn delivered(response: Response) -> Result<Delivered, DeliveryError> {
-    let body: Value = response.json()?;
+/// The remote id and version of a successful create or update. A `204` (no body) keeps
+/// `known`, the id the request addressed.
+fn delivered(response: Response, known: Option<&str>) -> Result<Delivered, DeliveryError> {
+    let body: Value = match (response.status, known) {
+        (204, Some(known)) => json!({"id": known}),
+        _ => response.json()?,
+    };
     let id = body["id"]
         .as_str()
         .ok_or_else(|| DeliveryError::permanent("the target's answer has no id"))?;
@@ -565,6 +802,169 @@ mod tests {
             host.requests()[0].json()["members"],
             json!([{"value": "r-u1", "type": "User"}])
         );
+    }
+
+    /// `n` users `u0…` known at the target as `r-u0…`.
+    fn members(host: &FakeHost, n: usize) -> Vec<Value> {
+        (0..n)
+            .map(|i| {
+                host.remote_id("User", &format!("u{i}"), &format!("r-u{i}"));
+                json!({"value": format!("u{i}"), "type": "User"})
+            })
+            .collect()
+    }
+
+    /// The member ids each request's operations add, and the paths they remove.
+    fn member_ops(sent: &scim_gateway_plugin_sdk::testing::RecordedRequest) -> (usize, usize) {
+        let body = sent.json();
+        let ops = body["Operations"].as_array().cloned().unwrap_or_default();
+        let added = ops
+            .iter()
+            .filter(|op| op["op"] == "add" && op["path"] == "members")
+            .map(|op| op["value"].as_array().map_or(0, Vec::len))
+            .sum();
+        let removed = ops.iter().filter(|op| op["op"] == "remove").count();
+        (added, removed)
+    }
+
+    #[test]
+    fn a_big_group_is_created_with_a_chunk_then_filled_a_chunk_per_patch() {
+        let host = token_host();
+        let all = members(&host, 250);
+        host.respond_json(201, &json!({"id": "r-g"}))
+            .respond(204, "")
+            .respond(204, "");
+        let group = json!({"id": "g", "displayName": "All staff", "members": all});
+        let event =
+            Event::new(Operation::Create, "Group", "g", &group).with_config("base_url", BASE);
+        let delivered = Scim2::provision(event).expect("delivers");
+        assert_eq!(delivered.remote_id, "r-g");
+        let sent = host.requests();
+        assert_eq!(sent.len(), 3, "one POST and two PATCHes");
+        assert_eq!(sent[0].method, "POST");
+        assert_eq!(
+            sent[0].json()["members"].as_array().map(Vec::len),
+            Some(100)
+        );
+        assert_eq!(sent[0].json()["members"][0]["value"], "r-u0");
+        for (request, want) in sent[1..].iter().zip([100, 50]) {
+            assert_eq!(request.method, "PATCH");
+            assert_eq!(request.url, format!("{BASE}/Groups/r-g"));
+            assert_eq!(member_ops(request), (want, 0));
+        }
+        assert_eq!(
+            sent[2].json()["Operations"][0]["value"][49]["value"],
+            "r-u249"
+        );
+    }
+
+    #[test]
+    fn a_delta_is_sent_as_chunked_removes_and_adds_with_the_changed_attributes() {
+        let host = token_host();
+        let added: Vec<Member> = (0..7)
+            .map(|i| Member::new("User", format!("u{i}")))
+            .collect();
+        members(&host, 7);
+        host.remote_id("User", "gone1", "r-gone1")
+            .remote_id("User", "gone2", "r-gone2");
+        for _ in 0..4 {
+            host.respond(204, "");
+        }
+        let row = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "id": "g",
+                         "displayName": "Renamed", "meta": {"resourceType": "Group"}});
+        let change = GroupChange::new("g", "r-g", &row)
+            .with_added(added)
+            .with_removed([
+                Member::new("User", "gone1"),
+                Member::new("User", "never-delivered"),
+                Member::new("User", "gone2"),
+            ])
+            .with_changed_paths(["displayName"])
+            .with_config("base_url", BASE)
+            .with_config("max_members_per_request", "3");
+        let delivered = Scim2::update_group(change).expect("delivers");
+        assert_eq!(delivered.remote_id, "r-g");
+        let sent = host.requests();
+        let shape: Vec<(usize, usize)> = sent.iter().map(member_ops).collect();
+        assert_eq!(shape, [(0, 2), (3, 0), (3, 0), (1, 0)]);
+        assert!(
+            sent.iter()
+                .all(|r| r.method == "PATCH" && r.url == format!("{BASE}/Groups/r-g"))
+        );
+        let first = sent[0].json();
+        assert_eq!(
+            first["Operations"][0],
+            json!({"op": "replace", "value": {"displayName": "Renamed"}})
+        );
+        assert_eq!(
+            first["Operations"][1]["path"],
+            r#"members[value eq "r-gone1"]"#
+        );
+    }
+
+    #[test]
+    fn a_delta_waits_for_members_not_yet_delivered() {
+        let host = token_host();
+        let change = GroupChange::new("g", "r-g", &json!({"displayName": "G"}))
+            .with_added([Member::new("User", "u-late")])
+            .with_config("base_url", BASE);
+        let error = Scim2::update_group(change).expect_err("waits");
+        assert_eq!(error.kind, ErrorKind::Transient);
+        assert!(error.message.contains("u-late"), "{}", error.message);
+        assert!(host.requests().is_empty());
+    }
+
+    #[test]
+    fn with_members_replace_a_delta_is_applied_to_the_targets_group_and_put() {
+        let host = token_host();
+        host.remote_id("User", "u2", "r-u2")
+            .remote_id("User", "u1", "r-u1");
+        host.respond_json(
+            200,
+            &json!({"id": "r-g", "displayName": "G", "meta": {"version": "1"},
+                    "members": [{"value": "r-u1", "type": "User"}, {"value": "r-u9"}]}),
+        )
+        .respond_json(200, &json!({"id": "r-g"}));
+        let change = GroupChange::new("g", "r-g", &json!({"displayName": "G"}))
+            .with_added([Member::new("User", "u2")])
+            .with_removed([Member::new("User", "u1")])
+            .with_config("base_url", BASE)
+            .with_config("members", "replace");
+        Scim2::update_group(change).expect("delivers");
+        let sent = host.requests();
+        assert_eq!(sent.len(), 2);
+        assert_eq!(
+            (sent[0].method.as_str(), sent[1].method.as_str()),
+            ("GET", "PUT")
+        );
+        let put = sent[1].json();
+        assert_eq!(
+            put["members"],
+            json!([{"value": "r-u9", "type": "User"}, {"value": "r-u2", "type": "User"}])
+        );
+        assert!(
+            put.get("meta").is_none() && put.get("id").is_none(),
+            "{put}"
+        );
+    }
+
+    #[test]
+    fn max_members_per_request_and_members_are_checked() {
+        let config = |k: &str, v: &str| {
+            vec![
+                ("base_url".to_owned(), BASE.to_owned()),
+                (k.to_owned(), v.to_owned()),
+            ]
+        };
+        for bad in ["0", "-1", "x", "10001"] {
+            assert!(
+                Scim2::validate_config(&config("max_members_per_request", bad)).is_err(),
+                "{bad}"
+            );
+        }
+        assert!(Scim2::validate_config(&config("max_members_per_request", "100")).is_ok());
+        assert!(Scim2::validate_config(&config("members", "all")).is_err());
+        assert!(Scim2::validate_config(&config("members", "replace")).is_ok());
     }
 
     #[test]
