@@ -242,8 +242,8 @@ fn a_burst_of_membership_changes_is_coalesced() {
 
 /// A 5,000-member group reaches a second gateway through `scim2` in requests of at most 100
 /// members: created bare, then filled a chunk per PATCH (50). Then 250
-/// single-member removes, made while the target is unreachable, reach it coalesced and netted
-/// as three PATCHes once it is back. The target ends with exactly the source's members.
+/// single-member removes, made while the target is unreachable, reach it coalesced as three
+/// or four PATCHes once it is back. The target ends with exactly the source's members.
 #[test]
 fn a_5000_member_group_reaches_a_second_gateway_in_chunks_and_a_burst_coalesced() {
     let b = Gateway::start();
@@ -365,10 +365,12 @@ fn a_5000_member_group_reaches_a_second_gateway_in_chunks_and_a_burst_coalesced(
     }
     relay.forward_to(b.origin());
     let remote_after = at_b(4750);
-    assert_eq!(
-        patches(&b) - before,
-        3.0,
-        "250 removes, coalesced, 100 a PATCH"
+    // One attempt may already be on its way when the target comes back, carrying the removes
+    // queued by then; the rest follow in one more: 3 PATCHes, or 4 (never one per remove).
+    let sent = patches(&b) - before;
+    assert!(
+        (3.0..=4.0).contains(&sent),
+        "250 removes, coalesced, 100 a PATCH: {sent} PATCHes"
     );
     let source = a.fetch(&format!("/Groups/{g}"));
     let expected = member_names(&at_a, &source);

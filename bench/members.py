@@ -1,0 +1,164 @@
+#!/usr/bin/env python3
+"""A big group built one member at a time (issue 10's benchmark): gateway A takes single-member
+`PATCH /Groups/{id}` adds from 8 concurrent clients and provisions the group to gateway B through
+the bundled `scim2` connector; both release binaries on loopback.
+
+    cargo build --release -p scim-gateway --bin scim-gateway
+    bench/members.py [--members 100000] [--clients 8] [--bin target/release/scim-gateway]
+
+It writes N users into A with /Bulk (their delivery to B is awaited, not timed), creates an
+empty group, then times N single-member adds spread over the clients, and reports:
+  - the add rate overall, of the first 5,000 adds and of the last 5,000 (aim: last >= 90 % of
+    first; >= 1,000 adds/s overall), and the failed requests (aim: 0);
+  - when B's group holds exactly N members, and how many PATCH requests B answered for it
+    (aim: <= 2,000), so the bytes per change do not grow with the group;
+  - peak RSS of A and B (aim: < 300 MB each).
+Both servers bind 127.0.0.1 on free ports and are stopped by this script; the drain is bounded
+by a 15-minute deadline.
+"""
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from delivery import ADMIN, ROOT, TOKEN, bulk, call, rss_kib, start  # noqa: E402
+
+PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+
+
+def user_ids(origin, n):
+    """A's user ids, a page of 1,000 at a time."""
+    ids = []
+    for start_index in range(1, n + 1, 1000):
+        page = call("GET", f"{origin}/scim/v2/Users?startIndex={start_index}&count=1000&attributes=id")
+        ids += [u["id"] for u in page.get("Resources", [])]
+    return ids
+
+
+def patches_at(origin):
+    """The PATCH requests to a single resource that B answered successfully."""
+    req = urllib.request.Request(f"{origin}/metrics")
+    req.add_header("Authorization", f"Bearer {ADMIN}")
+    with urllib.request.urlopen(req, timeout=60) as r:
+        text = r.read().decode()
+    total = 0.0
+    for line in text.splitlines():
+        if (line.startswith("scim_gateway_http_requests_total{")
+                and 'route="/scim/v2/{endpoint}/{id}"' in line and 'method="PATCH"' in line
+                and re.search(r'status="20[04]"', line)):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--members", type=int, default=100000)
+    ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--bin", default=os.path.join(ROOT, "target", "release", "scim-gateway"))
+    args = ap.parse_args()
+    n = args.members
+    work = tempfile.mkdtemp(prefix="scim-members-bench-")
+    procs = []
+    try:
+        b, b_origin = start(args.bin, os.path.join(work, "b"), {})
+        procs.append(b)
+        with open(os.path.join(ROOT, "examples", "provision-to-scim.toml")) as f:
+            config = f.read().replace("base_delay_ms = 500", "base_delay_ms = 50").replace(
+                "max_delay_ms = 300000", "max_delay_ms = 500").replace("max_attempts = 12", "max_attempts = 100000")
+        config_path = os.path.join(work, "a.toml")
+        with open(config_path, "w") as f:
+            f.write(config)
+        a, a_origin = start(args.bin, os.path.join(work, "a"),
+                            {"TARGET_SCIM_URL": f"{b_origin}/scim/v2", "TARGET_SCIM_TOKEN": TOKEN},
+                            config_path)
+        procs.append(a)
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(lambda first: bulk(a_origin, first, min(1000, n - first)), range(0, n, 1000)))
+        deadline = time.monotonic() + 900
+        while call("GET", f"{b_origin}/scim/v2/Users?count=0")["totalResults"] < n:
+            if time.monotonic() > deadline:
+                sys.exit("B did not receive every user in 15 minutes")
+            time.sleep(0.2)
+        ids = user_ids(a_origin, n)
+        group = call("POST", f"{a_origin}/scim/v2/Groups",
+                     {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "All staff"})
+        gid = group["id"]
+        while call("GET", f"{b_origin}/scim/v2/Groups?count=0")["totalResults"] < 1:
+            time.sleep(0.1)
+        patches_before = patches_at(b_origin)
+
+        done_at = [0.0] * n
+        failures = []
+        lock = threading.Lock()
+        counter = iter(range(n))
+        t0 = time.monotonic()
+
+        def client():
+            while True:
+                with lock:
+                    i = next(counter, None)
+                if i is None:
+                    return
+                body = {"schemas": [PATCH_OP],
+                        "Operations": [{"op": "add", "path": "members", "value": [{"value": ids[i]}]}]}
+                try:
+                    call("PATCH", f"{a_origin}/scim/v2/Groups/{gid}", body)
+                except urllib.error.HTTPError as e:
+                    failures.append((i, e.code))
+                done_at[i] = time.monotonic()
+
+        threads = [threading.Thread(target=client) for _ in range(args.clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        elapsed = time.monotonic() - t0
+        ordered = sorted(done_at)
+        window = min(5000, n // 2)
+        first = window / (ordered[window - 1] - t0)
+        last = window / (ordered[-1] - ordered[-window - 1])
+        deadline = time.monotonic() + 900
+        while True:
+            found = call("GET", f"{b_origin}/scim/v2/Groups?filter=displayName%20eq%20%22All%20staff%22&attributes=displayName")
+            g = found["Resources"][0]
+            full = call("GET", f"{b_origin}/scim/v2/Groups/{g['id']}")
+            have = len(full.get("members", []))
+            if have >= n or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        drained = time.monotonic() - t0
+        patches = patches_at(b_origin) - patches_before
+        dead = call("GET", f"{a_origin}/admin/v1/jobs?state=dead", token=ADMIN)["total"]
+        print(f"members: {n}, clients: {args.clients}")
+        print(f"adds at A: {n / elapsed:,.0f}/s overall ({elapsed:.1f} s); first {window}: {first:,.0f}/s, "
+              f"last {window}: {last:,.0f}/s ({100 * last / first:.0f} % of the first)")
+        print(f"failed requests: {len(failures)} {failures[:5]}")
+        print(f"B's group: {have} members {drained:.1f} s after the first add, through {patches:.0f} PATCH requests; "
+              f"A has {dead} dead jobs")
+        print(f"peak RSS: A {rss_kib(a.pid) / 1024:.0f} MiB, B {rss_kib(b.pid) / 1024:.0f} MiB")
+        if failures or have != n or dead:
+            sys.exit("FAILED")
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
