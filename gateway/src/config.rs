@@ -128,6 +128,10 @@ pub struct DeliveryConfig {
     /// How many delivered jobs the delivery history keeps for the admin API (the oldest are
     /// pruned as new ones arrive); `0` keeps none.
     pub keep_delivered: u64,
+    /// How long a change to a group's members waits before its first attempt, in ms, so that
+    /// the changes right behind it go in the same delivery (a burst of single-member PATCHes
+    /// reaches a target in a few requests); `0` sends each at once.
+    pub member_linger_ms: u64,
 }
 
 impl Default for DeliveryConfig {
@@ -138,6 +142,7 @@ impl Default for DeliveryConfig {
             max_delay_ms: 5 * 60 * 1000,
             workers: 32,
             keep_delivered: 10_000,
+            member_linger_ms: 200,
         }
     }
 }

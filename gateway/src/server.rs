@@ -86,6 +86,7 @@ async fn start_delivery(
             policy: RetryPolicy::from(&config.delivery),
             committed: committed.clone(),
             workers: config.delivery.workers.max(1),
+            member_linger_ms: config.delivery.member_linger_ms,
             metrics,
             system_of_record: config
                 .pass_through

@@ -14,7 +14,9 @@
 //!
 //! # Coalescing a group's changes
 //! A group's jobs for one connector wait in one queue, so while one is delivered the next ones
-//! pile up (Entra ID adds members one PATCH at a time). An attempt of a group's create or
+//! pile up (Entra ID adds members one PATCH at a time); a membership change that finds the
+//! queue idle waits `member_linger_ms` (200 by default) before its first attempt, so that a
+//! burst's next changes join it rather than each going out alone. An attempt of a group's create or
 //! replace takes the replaces queued behind it with it (up to [`COALESCE`]): their membership
 //! deltas are composed ([`MemberDelta::then`]), the group's other attributes are its current
 //! state anyway, and one delivery carries them all. Order holds: only consecutive jobs of one
@@ -161,6 +163,9 @@ pub struct Dispatcher {
     pub committed: Arc<Notify>,
     /// Most attempts in flight at once.
     pub workers: usize,
+    /// How long a new membership change of a group waits before its first attempt (ms), for
+    /// the changes behind it to be coalesced with it.
+    pub member_linger_ms: u64,
     /// Where the outbox, the attempts and the dispatcher's start are reported.
     pub metrics: Arc<DeliveryMetrics>,
     /// In pass-through mode, the connector that holds the resources: an attempt reads the
@@ -247,7 +252,11 @@ impl Dispatcher {
                 Ok(jobs) => {
                     for job in jobs {
                         self.metrics.queued(&job);
-                        queues.add(job.key(), job.seq, job.next_attempt_ms, now_ms());
+                        let due = match lingers(&job) {
+                            true => job.next_attempt_ms.max(job.created_ms + self.member_linger_ms),
+                            false => job.next_attempt_ms,
+                        };
+                        queues.add(job.key(), job.seq, due, now_ms());
                     }
                 }
                 Err(e) => {
@@ -309,6 +318,15 @@ impl Dispatcher {
             });
         });
     }
+}
+
+/// Whether a job waits [`Dispatcher::member_linger_ms`] before its first attempt: a group's
+/// membership change not tried yet (a retry is already paced by its backoff).
+fn lingers(job: &Job) -> bool {
+    job.resource_type == ResourceKind::Group.name()
+        && job.operation == Operation::Replace
+        && job.members.is_some()
+        && job.attempts.is_empty()
 }
 
 /// Where an attempt reads the resource's current state.

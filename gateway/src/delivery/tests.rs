@@ -111,6 +111,7 @@ fn start_reporting(
             policy,
             committed: committed.clone(),
             workers: 4,
+            member_linger_ms: 0,
             metrics,
             system_of_record: None,
         }
