@@ -1,22 +1,23 @@
 //! Pass-through mode: gateway A keeps no identity. Gateway B, a second real instance, is the
 //! system of record behind A's SCIM API through the bundled `scim2` connector (a
 //! `readable-connector`), and A fans every change out to an `echo` connector forwarding to a
-//! [`Sink`]. Where B's answers do not matter (or must not come), a [`Target`] stands in for it.
+//! recording [`Target`]. Where B's answers do not matter (or must not come), another
+//! [`Target`] stands in for B.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use reqwest::Method;
 use scim_gateway_e2e::{
-    Gateway, Sink, TOKEN, Target, assert_admin_error, assert_scim_error, build_plugin,
-    contains_bytes, create, encode, eventually, files_under, gateway_bin, group, id_of, parts,
-    scratch_dir, user, when, write_config,
+    Gateway, TOKEN, Target, assert_admin_error, assert_scim_error, build_plugin, contains_bytes,
+    create, encode, eventually, files_under, gateway_bin, group, id_of, parts, scratch_dir, user,
+    when, write_config,
 };
 use serde_json::{Value, json};
 
 /// A's configuration: `directory` (B) is the system of record; with a sink, `fan` (echo to
 /// it) receives the active users and every group.
-fn pass_through_config(dir: &Path, b: &Gateway, sink: Option<&Sink>) -> String {
+fn pass_through_config(dir: &Path, b: &Gateway, sink: Option<&Target>) -> String {
     system_of_record_config(dir, b.origin(), &b.base, "", sink)
 }
 
@@ -27,7 +28,7 @@ fn system_of_record_config(
     origin: &str,
     base: &str,
     extra: &str,
-    sink: Option<&Sink>,
+    sink: Option<&Target>,
 ) -> String {
     let fan = sink.map(|sink| {
         format!(
@@ -69,7 +70,7 @@ token = "{TOKEN}"
 }
 
 /// The events the sink received for resource `id`, as their operations.
-fn delivered_ops(sink: &Sink, id: &str) -> Vec<String> {
+fn delivered_ops(sink: &Target, id: &str) -> Vec<String> {
     sink.triples()
         .into_iter()
         .filter(|(_, _, i)| i == id)
@@ -203,7 +204,7 @@ fn writes_go_to_the_system_of_record_while_the_client_waits_and_reads_are_answer
 #[test]
 fn other_connectors_are_fed_from_the_system_of_records_state_by_fan_out_and_reconcile() {
     let b = Gateway::start();
-    let sink = Sink::start();
+    let sink = Target::start();
     let dir = scratch_dir("pass-through-fan");
     let config = pass_through_config(&dir, &b, Some(&sink));
     let a = Gateway::start_in(&dir, &["--config", &config]);
@@ -243,7 +244,7 @@ fn other_connectors_are_fed_from_the_system_of_records_state_by_fan_out_and_reco
     );
 
     // A connector added later is brought up to date from the system of record.
-    let late = Sink::start();
+    let late = Target::start();
     let wasm = std::fs::read(build_plugin("echo", &[])).expect("echo.wasm");
     let plugin = a.install_plugin(wasm)["id"].clone();
     let (status, c) = a.admin_send(
@@ -277,7 +278,7 @@ fn other_connectors_are_fed_from_the_system_of_records_state_by_fan_out_and_reco
 #[test]
 fn a_pass_through_gateway_writes_no_identity_to_disk() {
     let b = Gateway::start();
-    let sink = Sink::start();
+    let sink = Target::start();
     let dir = scratch_dir("pass-through-disk");
     let config = pass_through_config(&dir, &b, Some(&sink));
     let mut a = Gateway::start_in(&dir, &["--config", &config]);
@@ -386,7 +387,7 @@ fn pass_through_refuses_what_it_does_not_offer_clearly() {
     );
     assert!(msg.contains("system of record"), "{msg}");
     assert!(
-        never.received().is_empty(),
+        never.arrivals().is_empty(),
         "none of this asked the system of record"
     );
     drop(a);
@@ -427,9 +428,9 @@ fn a_system_of_record_that_does_not_answer_in_time_is_a_504() {
         );
     }
     assert!(
-        silent.received().len() >= 2,
+        silent.arrivals().len() >= 2,
         "both were asked of the system of record: {:?}",
-        silent.received()
+        silent.arrivals()
     );
     drop(a);
     let _ = std::fs::remove_dir_all(dir);

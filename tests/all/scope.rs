@@ -1,15 +1,15 @@
 //! Who goes where: role-based scope (members of a group) and rule-based scope (a SCIM filter
 //! over the user), users entering and leaving it, through the real `echo` connector forwarding
-//! to a [`Sink`] that records each event with its operation and resource.
+//! to a [`Target`] that records each event with its operation and resource.
 
 use std::time::{Duration, Instant};
 
 use reqwest::Method;
-use scim_gateway_e2e::{Gateway, Sink, build_plugin, create, group, id_of, user};
+use scim_gateway_e2e::{Gateway, Target, build_plugin, create, group, id_of, user};
 use serde_json::{Value, json};
 
 /// Makes connector `name` (the echo plugin, forwarding to `sink`) with `scope`.
-fn connect(gw: &Gateway, name: &str, sink: &Sink, types: &[&str], scope: Value) {
+fn connect(gw: &Gateway, name: &str, sink: &Target, types: &[&str], scope: Value) {
     let path = build_plugin("echo", &[]).display().to_string();
     let wasm = std::fs::read(path).expect("echo.wasm");
     let r = gw
@@ -31,7 +31,7 @@ fn connect(gw: &Gateway, name: &str, sink: &Sink, types: &[&str], scope: Value) 
 /// Waits until the sink has `n` events and the gateway's outbox is empty, then answers the
 /// events as (operation, resource type, id, active).
 #[track_caller]
-fn settled(gw: &Gateway, sink: &Sink, n: usize) -> Vec<(String, String, String, Value)> {
+fn settled(gw: &Gateway, sink: &Target, n: usize) -> Vec<(String, String, String, Value)> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let pending = gw.admin("/admin/v1/jobs")["total"].as_u64();
@@ -65,7 +65,7 @@ fn ops(events: &[(String, String, String, Value)], id: &str) -> Vec<String> {
 
 #[test]
 fn members_of_a_role_group_are_provisioned_and_removed_members_deprovisioned() {
-    let sink = Sink::start();
+    let sink = Target::start();
     let gw = Gateway::start();
     connect(
         &gw,
@@ -149,7 +149,7 @@ fn members_of_a_role_group_are_provisioned_and_removed_members_deprovisioned() {
 
 #[test]
 fn a_rule_scope_follows_the_users_attributes_and_deactivates_who_leaves() {
-    let sink = Sink::start();
+    let sink = Target::start();
     let gw = Gateway::start();
     connect(
         &gw,
@@ -217,7 +217,7 @@ fn a_rule_scope_follows_the_users_attributes_and_deactivates_who_leaves() {
 /// its progress reported; a second reconcile replaces what the connector now holds.
 #[test]
 fn reconcile_pushes_every_user_in_scope_to_a_new_connector() {
-    let sink = Sink::start();
+    let sink = Target::start();
     let gw = Gateway::start();
     let mut sales = Vec::new();
     for i in 0..30 {
