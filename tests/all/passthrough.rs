@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use reqwest::Method;
 use scim_gateway_e2e::{
-    Gateway, TOKEN, Target, assert_admin_error, assert_scim_error, build_plugin, contains_bytes,
-    create, encode, eventually, files_under, gateway_bin, group, id_of, parts, scratch_dir, user,
-    when, write_config,
+    Gateway, Relay, TOKEN, Target, assert_admin_error, assert_scim_error, build_plugin,
+    closed_origin, contains_bytes, create, encode, eventually, files_under, gateway_bin, group,
+    id_of, parts, scratch_dir, user, when, write_config,
 };
 use serde_json::{Value, json};
 
@@ -453,8 +453,9 @@ fn pass_through_refuses_a_system_of_record_that_cannot_read() {
             &format!(
                 "[pass_through]\nsystem_of_record = \"hooks\"\n\
                  [[connectors]]\nname = \"hooks\"\nplugin = \"webhook\"\n\
-                 allowed_hosts = [\"http://127.0.0.1:9\"]\n\
-                 [connectors.config]\nurl = \"http://127.0.0.1:9/hook\"\n{extra}"
+                 allowed_hosts = [\"{closed}\"]\n\
+                 [connectors.config]\nurl = \"{closed}/hook\"\n{extra}",
+                closed = closed_origin(),
             ),
         );
         let mut child = std::process::Command::new(gateway_bin())
@@ -494,9 +495,14 @@ fn pass_through_refuses_a_system_of_record_that_cannot_read() {
 /// request is a clear `502` naming it while the gateway itself keeps serving.
 #[test]
 fn pass_through_keeps_preconditions_and_reports_an_absent_system_of_record() {
+    // A reaches B through a relay the test holds, so that when B is gone nothing else can
+    // answer at the address A was given.
+    let relay = Relay::new();
     let mut b = Gateway::start();
+    relay.forward_to(b.origin());
     let dir = scratch_dir("pass-through-down");
-    let config = pass_through_config(&dir, &b, None);
+    let origin = relay.origin();
+    let config = system_of_record_config(&dir, &origin, &format!("{origin}/scim/v2"), "", None);
     let a = Gateway::start_in(&dir, &["--config", &config]);
     let ann = create(&a, "/Users", &user("ann@example.com"));
     let path = format!("/Users/{}", id_of(&ann));
@@ -533,6 +539,7 @@ fn pass_through_keeps_preconditions_and_reports_an_absent_system_of_record() {
         .expect("put");
     assert_scim_error(stale, 412, None);
 
+    relay.cut();
     b.stop();
     for r in [
         a.get(&path),
