@@ -395,15 +395,10 @@ fn pass_through_refuses_what_it_does_not_offer_clearly() {
 }
 
 /// A system of record that does not answer within the connector's deadline makes the
-/// client's request a SCIM `504` naming it (a read, and a write, which asks it first).
-///
-/// Ignored until the gateway keeps that promise every time: the plugin's HTTP request is given
-/// the call's remaining time as its own timeout, so the request's timeout and the call's
-/// deadline expire together; when the request's wins (about one run in three here), the plugin
-/// reports a transient "no response in time" and the client gets `502`. Run it with
-/// `--ignored` to see both.
+/// client's request a SCIM `504` naming it (a read, and a write, which asks it first), every
+/// time: the plugin's HTTP request is given what remains of the call as its timeout, and when
+/// that timer fires before the call's own the host still reports the call's timeout.
 #[test]
-#[ignore = "gateway bug: a system-of-record timeout is 502 or 504 depending on which timer fires first"]
 fn a_system_of_record_that_does_not_answer_in_time_is_a_504() {
     let silent = Target::start();
     silent.hold();
