@@ -2,10 +2,10 @@
 //! over the user), users entering and leaving it, through the real `echo` connector forwarding
 //! to a [`Target`] that records each event with its operation and resource.
 
-use std::time::{Duration, Instant};
-
 use reqwest::Method;
-use scim_gateway_e2e::{Gateway, Target, build_plugin, create, group, id_of, user};
+use scim_gateway_e2e::{
+    Gateway, Target, build_plugin, create, eventually, group, id_of, user, when,
+};
 use serde_json::{Value, json};
 
 /// Makes connector `name` (the echo plugin, forwarding to `sink`) with `scope`.
@@ -28,19 +28,20 @@ fn connect(gw: &Gateway, name: &str, sink: &Target, types: &[&str], scope: Value
     assert_eq!(status, 201, "{c}");
 }
 
-/// Waits until the sink has `n` events and the gateway's outbox is empty, then answers the
-/// events as (operation, resource type, id, active).
+/// Waits until the gateway's outbox is empty (every job delivered: nothing more can arrive until
+/// the next change) and the sink has `n` events, then asserts it has exactly `n` and answers them
+/// as (operation, resource type, id, active).
 #[track_caller]
 fn settled(gw: &Gateway, sink: &Target, n: usize) -> Vec<(String, String, String, Value)> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
+    eventually(|| {
         let pending = gw.admin("/admin/v1/jobs")["total"].as_u64();
-        if sink.events().len() >= n && pending == Some(0) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "only {:?}", sink.events());
-        std::thread::sleep(Duration::from_millis(50));
-    }
+        let got = sink.events().len();
+        when(
+            got >= n && pending == Some(0),
+            &format!("{got} of {n} events, {pending:?} jobs pending"),
+        )
+    });
+    assert_eq!(sink.events().len(), n, "{:?}", sink.events());
     let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
     sink.events()
         .iter()
@@ -143,8 +144,6 @@ fn members_of_a_role_group_are_provisioned_and_removed_members_deprovisioned() {
         ops(&events, &sales),
         ["create", "replace", "replace", "delete"]
     );
-    std::thread::sleep(Duration::from_millis(200));
-    assert_eq!(sink.events().len(), 9, "{:?}", sink.events());
 }
 
 #[test]
@@ -250,15 +249,11 @@ fn reconcile_pushes_every_user_in_scope_to_a_new_connector() {
         (202, Some("running")),
         "{started}"
     );
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let done = loop {
+    eventually(|| {
         let p = gw.admin("/admin/v1/connectors/late/reconcile");
-        if p["state"] == "done" {
-            break p;
-        }
-        assert!(Instant::now() < deadline, "{p}");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+        when(p["state"] == "done", &format!("the reconcile: {p}"))
+    });
+    let done = gw.admin("/admin/v1/connectors/late/reconcile");
     assert_eq!(
         (done["scanned"].as_u64(), done["enqueued"].as_u64()),
         (Some(30), Some(20))
