@@ -145,8 +145,29 @@ impl Gateway {
     }
 
     /// Starts a gateway with the given environment (no default SCIM token; the test admin
-    /// token). It listens on a free loopback port unless `extra` names `--listen`.
+    /// token), its log on the test's standard error. It listens on a free loopback port unless
+    /// `extra` names `--listen`.
     pub fn spawn(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::launch(data_dir, extra, env, None)
+    }
+
+    /// Starts a gateway like [`Gateway::spawn`], but with its standard error (its log) appended
+    /// to the file `log` instead of the test's own. `env` may set `RUST_LOG`.
+    pub fn spawn_logged(data_dir: &Path, extra: &[&str], env: &[(&str, &str)], log: &Path) -> Self {
+        Self::launch(data_dir, extra, env, Some(log))
+    }
+
+    fn launch(data_dir: &Path, extra: &[&str], env: &[(&str, &str)], log: Option<&Path>) -> Self {
+        let stderr = match log {
+            None => Stdio::inherit(),
+            Some(log) => Stdio::from(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(log)
+                    .expect("open the gateway's log file"),
+            ),
+        };
         let mut cmd = Command::new(gateway_bin());
         cmd.arg("serve");
         if !extra.contains(&"--listen") {
@@ -158,11 +179,9 @@ impl Gateway {
             .env_remove("SCIM_GATEWAY_TOKEN")
             .env("SCIM_GATEWAY_ADMIN_TOKEN", ADMIN_TOKEN)
             .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
+            .stderr(stderr);
         // Everything that may panic comes before the spawn or kills the child first: a test that
         // fails must not leave a gateway running.
         let client = client();
@@ -186,7 +205,12 @@ impl Gateway {
                 }
                 Err(_) => {
                     let _ = child.kill();
-                    panic!("gateway did not start; it printed: {printed:?}");
+                    let _ = child.wait();
+                    let log = log.map(|l| format!("; its log: {}", l.display()));
+                    panic!(
+                        "gateway did not start; it printed: {printed:?}{}",
+                        log.unwrap_or_default()
+                    );
                 }
             }
         }
@@ -602,78 +626,122 @@ pub fn build_plugin(package: &str, env: &[(&str, &str)]) -> PathBuf {
     copy
 }
 
-/// A recording target for connectors that forward events (the `echo` plugin with `url` set): it
-/// records every JSON body POSTed to it, in arrival order, and answers `200` with
-/// `{"id": "r-<id>"}`. It can be told to refuse the next requests (`503`, which the gateway
-/// retries) and to hold requests unanswered until the test releases them (what lets a test
-/// decide what is in flight). It binds 127.0.0.1 on a port of the kernel's choosing; its threads
-/// end with the test process, and dropping it closes any request it still holds.
-pub struct Sink {
+/// A recording HTTP target for connectors (the `echo` plugin with `url` set, or any plugin
+/// pointed at it, a system of record included): it records every request, in arrival order,
+/// with its method, path, headers and JSON body, and answers `{"id": "r-<id>"}` (the body's
+/// `id`) with `200`, or the status set by [`Target::answer_with`]. It can be told to refuse the
+/// next requests ([`Target::refuse_next`]: `503`, which the gateway retries) and to hold
+/// requests unanswered until the test releases or abandons them (what lets a test decide what
+/// is in flight). It binds 127.0.0.1 on a port of the kernel's choosing; dropping it closes
+/// every request it still holds, every connection and the listener.
+pub struct Target {
     /// `http://127.0.0.1:PORT`.
     pub origin: String,
     /// What it received and what it was told.
-    state: Arc<(Mutex<SinkState>, std::sync::Condvar)>,
+    state: Arc<(Mutex<TargetState>, std::sync::Condvar)>,
 }
 
-/// One request a [`Sink`] received.
+/// One request a [`Target`] received.
 #[derive(Debug, Clone)]
 pub struct Arrival {
-    /// The JSON body (`Null` if it was not JSON).
-    pub event: Value,
-    /// Whether it was refused (answered `503`) rather than accepted (`200`).
-    pub refused: bool,
+    /// `POST`, `GET`, ...
+    pub method: String,
+    /// The request target (path and query).
+    pub path: String,
+    /// The headers, names in lower case, in the order received.
+    pub headers: Vec<(String, String)>,
+    /// The body as JSON (`Null` when it is empty or not JSON): for `echo`, the event.
+    pub body: Value,
+    /// The status it is answered with: `503` if refused ([`Target::refuse_next`]).
+    pub status: u16,
     /// Where its answer is.
     pub answer: Answer,
 }
 
-/// Where a [`Sink`]'s answer to one request is.
+impl Arrival {
+    /// The first value of header `name` (any case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        (self.headers.iter())
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Whether it was refused (answered `503` by [`Target::refuse_next`]).
+    pub fn refused(&self) -> bool {
+        self.status == 503
+    }
+}
+
+/// Where a [`Target`]'s answer to one request is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Answer {
     /// Held: not answered yet.
     Held,
-    /// Answered (`200`, or `503` if refused).
+    /// Answered (with its [`Arrival::status`]).
     Sent,
-    /// Closed without an answer: [`Sink::abandon_held`], or its sender had already gone.
+    /// Closed without an answer: [`Target::abandon_held`], or its sender had already gone.
     Abandoned,
 }
 
-#[derive(Debug, Default)]
-struct SinkState {
+#[derive(Debug)]
+struct TargetState {
     /// Every request, in arrival order.
     arrivals: Vec<Arrival>,
     /// How many of the next requests are refused.
     refuse: usize,
+    /// The status of the requests not refused.
+    status: u16,
     /// Whether new requests are held.
     holding: bool,
-    /// Unanswered requests per resource id.
+    /// Unanswered requests per resource id (of the bodies that name one).
     open: BTreeMap<String, usize>,
     /// Requests that arrived while an earlier one for the same resource was unanswered.
     overlaps: Vec<String>,
+    /// Set when the target is dropped: the listener stops accepting.
+    stopped: bool,
+    /// A handle on every connection, to close them when the target is dropped.
+    connections: Vec<std::net::TcpStream>,
 }
 
-/// The `id` an event names.
-fn event_id(event: &Value) -> String {
-    event["id"].as_str().unwrap_or_default().to_owned()
-}
-
-impl Sink {
-    /// Starts a sink.
+impl Target {
+    /// Starts a target.
     pub fn start() -> Self {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the sink");
-        let origin = format!("http://{}", listener.local_addr().expect("sink address"));
-        let state: Arc<(Mutex<SinkState>, std::sync::Condvar)> = Arc::default();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the target");
+        let origin = format!("http://{}", listener.local_addr().expect("target address"));
+        let state = Arc::new((
+            Mutex::new(TargetState {
+                arrivals: Vec::new(),
+                refuse: 0,
+                status: 200,
+                holding: false,
+                open: BTreeMap::new(),
+                overlaps: Vec::new(),
+                stopped: false,
+                connections: Vec::new(),
+            }),
+            std::sync::Condvar::new(),
+        ));
         let shared = state.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
+                let mut state = lock(&shared.0);
+                if state.stopped {
+                    return; // dropping the listener closes it
+                }
+                if let Ok(handle) = stream.try_clone() {
+                    state.connections.push(handle);
+                }
+                drop(state);
                 let shared = shared.clone();
-                std::thread::spawn(move || sink_connection(stream, &shared));
+                std::thread::spawn(move || target_connection(stream, &shared));
             }
         });
-        Sink { origin, state }
+        Target { origin, state }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, SinkState> {
-        self.state.0.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, TargetState> {
+        lock(&self.state.0)
     }
 
     /// Every request received so far, in arrival order, with its answer.
@@ -681,17 +749,18 @@ impl Sink {
         self.lock().arrivals.clone()
     }
 
-    /// Every event received so far, in arrival order (refused and held ones included).
+    /// Every body received so far, in arrival order (refused and held ones included).
     pub fn events(&self) -> Vec<Value> {
-        self.arrivals().into_iter().map(|a| a.event).collect()
+        self.arrivals().into_iter().map(|a| a.body).collect()
     }
 
-    /// The events accepted so far (answered `200`), in arrival order: what was delivered.
+    /// The bodies accepted so far (answered with a `2xx`), in arrival order: what was
+    /// delivered.
     pub fn delivered(&self) -> Vec<Value> {
         self.arrivals()
             .into_iter()
-            .filter(|a| !a.refused && a.answer == Answer::Sent)
-            .map(|a| a.event)
+            .filter(|a| (200..300).contains(&a.status) && a.answer == Answer::Sent)
+            .map(|a| a.body)
             .collect()
     }
 
@@ -709,18 +778,24 @@ impl Sink {
         self.lock().refuse = n;
     }
 
-    /// Holds every request from now on unanswered, until [`Sink::release_held`],
-    /// [`Sink::stop_holding`] or [`Sink::abandon_held`].
+    /// Answers the requests arriving from now on (those not refused) with `status`, and the
+    /// usual body.
+    pub fn answer_with(&self, status: u16) {
+        self.lock().status = status;
+    }
+
+    /// Holds every request from now on unanswered, until [`Target::release_held`],
+    /// [`Target::stop_holding`] or [`Target::abandon_held`].
     pub fn hold(&self) {
         self.lock().holding = true;
     }
 
-    /// The events held unanswered now, in arrival order.
+    /// The bodies of the requests held unanswered now, in arrival order.
     pub fn held(&self) -> Vec<Value> {
         let state = self.lock();
         (state.arrivals.iter())
             .filter(|a| a.answer == Answer::Held)
-            .map(|a| a.event.clone())
+            .map(|a| a.body.clone())
             .collect()
     }
 
@@ -759,10 +834,24 @@ impl Sink {
     }
 }
 
-impl Drop for Sink {
+impl Drop for Target {
+    /// Abandons what it holds, closes every connection and stops the listener (woken by one
+    /// last connection of its own).
     fn drop(&mut self) {
         self.abandon_held();
+        let mut state = self.lock();
+        state.stopped = true;
+        for stream in state.connections.drain(..) {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+        drop(state);
+        let _ = std::net::TcpStream::connect(self.origin.trim_start_matches("http://"));
     }
+}
+
+/// Locks `m`, whether or not a panicking thread poisoned it.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Whether the peer of `stream` has closed it (or reset it): it will read nothing more.
@@ -779,46 +868,69 @@ fn peer_closed(stream: &std::net::TcpStream) -> bool {
     closed
 }
 
-/// Serves HTTP/1.1 requests on one connection until the peer closes it.
-fn sink_connection(stream: std::net::TcpStream, shared: &(Mutex<SinkState>, std::sync::Condvar)) {
-    use std::io::{Read, Write};
+/// One HTTP/1.1 request as read: method, path, headers (names in lower case), body.
+type Request = (String, String, Vec<(String, String)>, Vec<u8>);
+
+/// Reads one HTTP/1.1 request from `reader`; `None` once the peer has closed the connection.
+fn read_request(reader: &mut BufReader<std::net::TcpStream>) -> Option<Request> {
+    use std::io::Read;
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).ok()? == 0 {
+        return None;
+    }
+    let mut words = request_line.split_whitespace();
+    let method = words.next().unwrap_or_default().to_owned();
+    let path = words.next().unwrap_or_default().to_owned();
+    let mut headers = Vec::new();
+    let mut length = 0usize;
+    loop {
+        let mut line = String::new();
+        match reader.read_line(&mut line) {
+            Ok(0) | Err(_) => return None,
+            Ok(_) if line == "\r\n" => break,
+            Ok(_) => {}
+        }
+        if let Some((name, value)) = line.split_once(':') {
+            let (name, value) = (name.trim().to_ascii_lowercase(), value.trim().to_owned());
+            if name == "content-length" {
+                length = value.parse().unwrap_or(0);
+            }
+            headers.push((name, value));
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).ok()?;
+    Some((method, path, headers, body))
+}
+
+/// Serves HTTP/1.1 requests on one connection of a [`Target`] until the peer closes it.
+fn target_connection(
+    stream: std::net::TcpStream,
+    shared: &(Mutex<TargetState>, std::sync::Condvar),
+) {
+    use std::io::Write;
     let Ok(mut writer) = stream.try_clone() else {
         return;
     };
     let mut reader = BufReader::new(stream);
-    loop {
-        let mut length = 0usize;
-        let mut line = String::new();
-        loop {
-            line.clear();
-            match reader.read_line(&mut line) {
-                Ok(0) | Err(_) => return,
-                Ok(_) if line == "\r\n" => break,
-                Ok(_) => {}
-            }
-            if let Some((name, value)) = line.split_once(':')
-                && name.eq_ignore_ascii_case("content-length")
-            {
-                length = value.trim().parse().unwrap_or(0);
-            }
-        }
-        let mut body = vec![0; length];
-        if reader.read_exact(&mut body).is_err() {
-            return;
-        }
-        let event: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-        let id = event_id(&event);
-        let (lock, wake) = shared;
-        let mut state = lock.lock().unwrap_or_else(|e| e.into_inner());
-        let refused = state.refuse > 0;
-        if refused {
+    while let Some((method, path, headers, body)) = read_request(&mut reader) {
+        let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        let id = body["id"].as_str().unwrap_or_default().to_owned();
+        let (lock_, wake) = shared;
+        let mut state = lock(lock_);
+        let status = if state.refuse > 0 {
             state.refuse -= 1;
-        }
-        let open = state.open.entry(id.clone()).or_default();
-        *open += 1;
-        if *open > 1 {
-            let what = format!("{} {id}", event["operation"].as_str().unwrap_or_default());
-            state.overlaps.push(what);
+            503
+        } else {
+            state.status
+        };
+        if !id.is_empty() {
+            let open = state.open.entry(id.clone()).or_default();
+            *open += 1;
+            if *open > 1 {
+                let what = format!("{} {id}", body["operation"].as_str().unwrap_or_default());
+                state.overlaps.push(what);
+            }
         }
         let answer = if state.holding {
             Answer::Held
@@ -827,8 +939,11 @@ fn sink_connection(stream: std::net::TcpStream, shared: &(Mutex<SinkState>, std:
         };
         let at = state.arrivals.len();
         state.arrivals.push(Arrival {
-            event,
-            refused,
+            method,
+            path,
+            headers,
+            body,
+            status,
             answer,
         });
         while state.arrivals[at].answer == Answer::Held {
@@ -847,19 +962,15 @@ fn sink_connection(stream: std::net::TcpStream, shared: &(Mutex<SinkState>, std:
         if answer == Answer::Abandoned {
             return;
         }
-        let (status, kind, answer) = if refused {
-            (
-                "503 Service Unavailable",
-                "text/plain",
-                "refused by the test".to_owned(),
-            )
+        let (kind, text) = if status == 503 {
+            ("text/plain", "refused by the test".to_owned())
         } else {
-            let answer = json!({"id": format!("r-{id}")}).to_string();
-            ("200 OK", "application/json", answer)
+            let text = json!({"id": format!("r-{id}")}).to_string();
+            ("application/json", text)
         };
         let response = format!(
-            "HTTP/1.1 {status}\r\ncontent-type: {kind}\r\ncontent-length: {}\r\n\r\n{answer}",
-            answer.len()
+            "HTTP/1.1 {status} X\r\ncontent-type: {kind}\r\ncontent-length: {}\r\n\r\n{text}",
+            text.len()
         );
         if writer.write_all(response.as_bytes()).is_err() {
             return;
@@ -1263,56 +1374,6 @@ impl Writers {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_closed_port_refuses_connections_and_no_one_else_can_bind_it() {
-        let closed = ClosedPort::new();
-        let addr = ("127.0.0.1", closed.port());
-        let refused = std::net::TcpStream::connect(addr).expect_err("nothing accepts");
-        assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
-        // std's listeners set SO_REUSEADDR, as tokio's do: even so, the port cannot be taken.
-        let taken = std::net::TcpListener::bind(addr).expect_err("the port is held");
-        assert_eq!(taken.kind(), std::io::ErrorKind::AddrInUse);
-        let taken = std::net::TcpListener::bind(("0.0.0.0", closed.port())).expect_err("held");
-        assert_eq!(taken.kind(), std::io::ErrorKind::AddrInUse);
-    }
-
-    #[test]
-    fn a_relay_refuses_then_forwards_then_closes_what_it_forwarded() {
-        use std::io::{Read, Write};
-        let relay = Relay::new();
-        let addr = relay.origin().trim_start_matches("http://").to_owned();
-        let refused = std::net::TcpStream::connect(&addr).expect_err("down");
-        assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
-
-        let target = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let origin = format!("http://{}", target.local_addr().expect("address"));
-        std::thread::spawn(move || {
-            for mut s in target.incoming().flatten() {
-                let mut byte = [0; 1];
-                while s.read_exact(&mut byte).is_ok() && s.write_all(&byte).is_ok() {}
-            }
-        });
-        relay.forward_to(&origin);
-        let mut client = std::net::TcpStream::connect(&addr).expect("up");
-        client.write_all(b"x").expect("send");
-        let mut echoed = [0; 1];
-        client.read_exact(&mut echoed).expect("echoed");
-        assert_eq!(&echoed, b"x");
-
-        relay.cut();
-        let mut rest = Vec::new();
-        let _ = client.read_to_end(&mut rest);
-        assert!(rest.is_empty(), "the forwarded connection is shut");
-        let mut late = std::net::TcpStream::connect(&addr).expect("accepted, then closed");
-        let _ = late.write_all(b"x");
-        assert_eq!(late.read(&mut echoed).unwrap_or(0), 0, "closed at once");
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Admin errors, plugin uploads, a recording target that can hold requests, captured gateway
 // logs and whole-directory scans: the helpers of the admin, pass-through and secrecy tests.
@@ -1376,56 +1437,6 @@ impl Gateway {
         assert!(matches!(status, 200 | 201), "upload: {status} {plugin}");
         plugin
     }
-
-    /// Starts a gateway like [`Gateway::spawn`], but with its standard error (its log) appended
-    /// to the file `log` instead of the test's own. `env` may set `RUST_LOG`.
-    pub fn spawn_logged(data_dir: &Path, extra: &[&str], env: &[(&str, &str)], log: &Path) -> Self {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-            .expect("open the gateway's log file");
-        let mut cmd = Command::new(gateway_bin());
-        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
-            .args(extra)
-            .env_remove("SCIM_GATEWAY_TOKEN")
-            .env("SCIM_GATEWAY_ADMIN_TOKEN", ADMIN_TOKEN)
-            .env("RUST_LOG", "warn")
-            .envs(env.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(file));
-        let client = client();
-        let mut child = cmd.spawn().expect("spawn scim-gateway");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let base = loop {
-            match rx.recv_timeout(Duration::from_secs(60)) {
-                Ok(line) => {
-                    if let Some(url) = line.strip_prefix("listening on ") {
-                        break url.trim().to_owned();
-                    }
-                }
-                Err(_) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    panic!("gateway did not start; see {}", log.display());
-                }
-            }
-        };
-        Gateway {
-            child: Some(child),
-            base,
-            data_dir: data_dir.to_owned(),
-            scratch: None,
-            client,
-        }
-    }
 }
 
 /// Every file under `dir` (recursively) with its bytes, whatever its name: the store, caches,
@@ -1448,186 +1459,52 @@ pub fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
 }
 
-/// One request a [`Target`] received.
-#[derive(Debug, Clone)]
-pub struct Received {
-    /// `POST`, `GET`, ...
-    pub method: String,
-    /// The request target (path and query).
-    pub path: String,
-    /// The headers, names in lower case, in the order received.
-    pub headers: Vec<(String, String)>,
-    /// The body as JSON (`Null` when it is empty or not JSON).
-    pub body: Value,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl Received {
-    /// The first value of header `name` (any case).
-    pub fn header(&self, name: &str) -> Option<&str> {
-        let name = name.to_ascii_lowercase();
-        self.headers
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.as_str())
+    #[test]
+    fn a_closed_port_refuses_connections_and_no_one_else_can_bind_it() {
+        let closed = ClosedPort::new();
+        let addr = ("127.0.0.1", closed.port());
+        let refused = std::net::TcpStream::connect(addr).expect_err("nothing accepts");
+        assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
+        // std's listeners set SO_REUSEADDR, as tokio's do: even so, the port cannot be taken.
+        let taken = std::net::TcpListener::bind(addr).expect_err("the port is held");
+        assert_eq!(taken.kind(), std::io::ErrorKind::AddrInUse);
+        let taken = std::net::TcpListener::bind(("0.0.0.0", closed.port())).expect_err("held");
+        assert_eq!(taken.kind(), std::io::ErrorKind::AddrInUse);
     }
-}
 
-/// What a [`Target`]'s connections share.
-#[derive(Default)]
-struct TargetState {
-    /// Every request, in the order they arrived.
-    received: Mutex<Vec<Received>>,
-    /// Whether requests are held, and how many wait now.
-    gate: Mutex<Gate>,
-    /// Signalled when the gate opens.
-    opened: std::sync::Condvar,
-}
+    #[test]
+    fn a_relay_refuses_then_forwards_then_closes_what_it_forwarded() {
+        use std::io::{Read, Write};
+        let relay = Relay::new();
+        let addr = relay.origin().trim_start_matches("http://").to_owned();
+        let refused = std::net::TcpStream::connect(&addr).expect_err("down");
+        assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
 
-/// See [`Target::hold`].
-#[derive(Default)]
-struct Gate {
-    /// Requests are held while set.
-    holding: bool,
-    /// Requests held now.
-    waiting: usize,
-    /// The status answered (200 unless set).
-    status: u16,
-}
-
-/// An HTTP target for connectors (the `echo` plugin with `url` set, or any plugin pointed at
-/// it): it records every request with its headers and JSON body, and answers
-/// `{"id": "r-<id>"}` (the body's `id`) with status 200 or the one set. While it *holds*, each
-/// request is recorded when it arrives and answered only once released, so a test can keep a
-/// delivery in flight for as long as it needs. It binds 127.0.0.1 on a port the system picks;
-/// dropping it releases whatever it holds.
-pub struct Target {
-    /// `http://127.0.0.1:PORT`.
-    pub origin: String,
-    /// Shared with the connection threads.
-    state: Arc<TargetState>,
-}
-
-impl Target {
-    /// Starts a target that answers at once.
-    pub fn start() -> Self {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the target");
-        let origin = format!("http://{}", listener.local_addr().expect("target address"));
-        let state = Arc::new(TargetState::default());
-        lock(&state.gate).status = 200;
-        let shared = state.clone();
+        let target = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let origin = format!("http://{}", target.local_addr().expect("address"));
         std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let state = shared.clone();
-                std::thread::spawn(move || target_connection(stream, &state));
+            for mut s in target.incoming().flatten() {
+                let mut byte = [0; 1];
+                while s.read_exact(&mut byte).is_ok() && s.write_all(&byte).is_ok() {}
             }
         });
-        Target { origin, state }
-    }
+        relay.forward_to(&origin);
+        let mut client = std::net::TcpStream::connect(&addr).expect("up");
+        client.write_all(b"x").expect("send");
+        let mut echoed = [0; 1];
+        client.read_exact(&mut echoed).expect("echoed");
+        assert_eq!(&echoed, b"x");
 
-    /// From now on, requests wait for [`Target::release`] before they are answered.
-    pub fn hold(&self) {
-        lock(&self.state.gate).holding = true;
-    }
-
-    /// Answers every held request, and every later one at once.
-    pub fn release(&self) {
-        lock(&self.state.gate).holding = false;
-        self.state.opened.notify_all();
-    }
-
-    /// How many requests are held now.
-    pub fn waiting(&self) -> usize {
-        lock(&self.state.gate).waiting
-    }
-
-    /// Answers later requests with `status` (and the usual body).
-    pub fn answer_with(&self, status: u16) {
-        lock(&self.state.gate).status = status;
-    }
-
-    /// Every request received so far.
-    pub fn received(&self) -> Vec<Received> {
-        lock(&self.state.received).clone()
-    }
-
-    /// Every request body received so far.
-    pub fn events(&self) -> Vec<Value> {
-        self.received().into_iter().map(|r| r.body).collect()
-    }
-}
-
-impl Drop for Target {
-    fn drop(&mut self) {
-        self.release();
-    }
-}
-
-/// Locks `m`, whether or not a panicking thread poisoned it.
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Serves HTTP/1.1 requests on one connection of a [`Target`] until the peer closes it.
-fn target_connection(stream: std::net::TcpStream, state: &TargetState) {
-    use std::io::{Read, Write};
-    let Ok(mut writer) = stream.try_clone() else {
-        return;
-    };
-    let mut reader = BufReader::new(stream);
-    loop {
-        let mut request_line = String::new();
-        match reader.read_line(&mut request_line) {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
-        }
-        let mut words = request_line.split_whitespace();
-        let method = words.next().unwrap_or_default().to_owned();
-        let path = words.next().unwrap_or_default().to_owned();
-        let mut headers = Vec::new();
-        let mut length = 0usize;
-        loop {
-            let mut line = String::new();
-            match reader.read_line(&mut line) {
-                Ok(0) | Err(_) => return,
-                Ok(_) if line == "\r\n" => break,
-                Ok(_) => {}
-            }
-            if let Some((name, value)) = line.split_once(':') {
-                let (name, value) = (name.trim().to_ascii_lowercase(), value.trim().to_owned());
-                if name == "content-length" {
-                    length = value.parse().unwrap_or(0);
-                }
-                headers.push((name, value));
-            }
-        }
-        let mut body = vec![0; length];
-        if reader.read_exact(&mut body).is_err() {
-            return;
-        }
-        let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-        let answer = json!({"id": format!("r-{}", body["id"].as_str().unwrap_or_default())});
-        lock(&state.received).push(Received {
-            method,
-            path,
-            headers,
-            body,
-        });
-        let status = {
-            let mut gate = lock(&state.gate);
-            gate.waiting += 1;
-            while gate.holding {
-                gate = state.opened.wait(gate).unwrap_or_else(|e| e.into_inner());
-            }
-            gate.waiting -= 1;
-            gate.status
-        };
-        let answer = answer.to_string();
-        let response = format!(
-            "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{answer}",
-            answer.len()
-        );
-        if writer.write_all(response.as_bytes()).is_err() {
-            return;
-        }
+        relay.cut();
+        let mut rest = Vec::new();
+        let _ = client.read_to_end(&mut rest);
+        assert!(rest.is_empty(), "the forwarded connection is shut");
+        let mut late = std::net::TcpStream::connect(&addr).expect("accepted, then closed");
+        let _ = late.write_all(b"x");
+        assert_eq!(late.read(&mut echoed).unwrap_or(0), 0, "closed at once");
     }
 }

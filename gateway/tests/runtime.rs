@@ -848,6 +848,48 @@ fn a_plugin_built_against_0_1_0_loads_and_gets_whole_groups() {
     });
 }
 
+/// An HTTP request whose timeout is what remains of the call (the target accepts and never
+/// answers, the request timeout is longer than the call's) ends the call as its timeout, every
+/// time: the request's timer and the call's expire together, and whichever fires first, the
+/// outcome is the same (not the plugin's "no response in time", a transient failure).
+#[test]
+fn a_request_cut_short_by_the_call_deadline_is_the_calls_timeout_whichever_timer_fires_first() {
+    within(|| async {
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binds");
+        let url = format!("http://{}/hook", silent.local_addr().expect("address"));
+        let held = tokio::spawn(async move {
+            let mut open = Vec::new();
+            while let Ok((socket, _)) = silent.accept().await {
+                open.push(socket); // accepted, never answered
+            }
+        });
+        let rt = runtime();
+        let plugin = rt.load(&wasm("echo")).await.expect("loads");
+        let mut s = settings("echo-silent", &[("url", &url)]);
+        s.allowed_hosts = vec![url.parse::<AllowedHost>().expect("origin")];
+        s.allowed_ranges = loopback();
+        let deadline = Duration::from_millis(100);
+        s.limits = Limits {
+            timeout: deadline,
+            http_timeout: Duration::from_secs(60),
+            ..Limits::default()
+        };
+        let echo = rt.instance(plugin, s).expect("instance");
+        let mut outcomes = Vec::new();
+        for n in 0..40 {
+            let err = echo
+                .provision(&user_event(&format!("u{n}")), no_ids())
+                .await
+                .expect_err("the target never answers");
+            outcomes.push(err);
+        }
+        assert_eq!(outcomes, vec![CallError::Timeout { deadline }; 40]);
+        held.abort();
+    });
+}
+
 #[test]
 fn a_host_not_allowed_is_denied() {
     within(|| async {

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use reqwest::Method;
 use reqwest::blocking::Body;
 use scim_gateway_e2e::{
-    Gateway, Sink, TOKEN, Target, assert_admin_error, build_plugin, create, echo_wasm, eventually,
+    Gateway, TOKEN, Target, assert_admin_error, build_plugin, create, echo_wasm, eventually,
     header, id_of, scratch_dir, user, when, write_config,
 };
 use serde_json::{Value, json};
@@ -145,7 +145,7 @@ fn a_hot_swap_finishes_deliveries_in_flight_on_the_old_version_and_runs_every_la
     let bob = id_of(&create(&gw, "/Users", &user("bob@example.com")));
     eventually(|| {
         when(
-            target.waiting() == 2,
+            target.held().len() == 2,
             "both creates are in flight, held at the target",
         )
     });
@@ -158,11 +158,11 @@ fn a_hot_swap_finishes_deliveries_in_flight_on_the_old_version_and_runs_every_la
     rename(&gw, &bob, "Bob");
     eventually(|| {
         when(
-            target.waiting() == 3,
+            target.held().len() == 3,
             "Cy's create, made after the swap, is in flight next to the two old ones",
         )
     });
-    target.release();
+    target.stop_holding();
 
     eventually(|| {
         when(
@@ -267,7 +267,7 @@ fn a_plugin_in_use_cannot_be_removed_until_its_connector_is_deleted() {
 #[test]
 fn a_disabled_connector_holds_its_pending_jobs_and_delivers_each_once_when_enabled() {
     let target = Target::start();
-    let witness = Sink::start();
+    let witness = Target::start();
     let gw = Gateway::start();
     let plugin = gw.install_plugin(echo_wasm("1.0.0"));
     let id = plugin["id"].as_str().expect("id");
@@ -284,12 +284,12 @@ fn a_disabled_connector_holds_its_pending_jobs_and_delivers_each_once_when_enabl
     target.hold();
     let ann = id_of(&create(&gw, "/Users", &user("ann@example.com")));
     let bob = id_of(&create(&gw, "/Users", &user("bob@example.com")));
-    eventually(|| when(target.waiting() == 2, "both creates are in flight"));
+    eventually(|| when(target.held().len() == 2, "both creates are in flight"));
     rename(&gw, &ann, "Ann");
     rename(&gw, &bob, "Bob");
     let c = patch_connector(&gw, "held", &json!({"enabled": false}));
     assert_eq!(c["enabled"], false, "{c}");
-    target.release();
+    target.stop_holding();
     eventually(|| {
         when(
             held_jobs("&state=delivered").len() >= 2,
@@ -423,11 +423,11 @@ fn deleting_a_connector_dead_letters_its_jobs_and_a_retry_delivers_them_once_it_
     connect(&gw, "gone", &to_target(&id, &target));
     target.hold();
     let ann = id_of(&create(&gw, "/Users", &user("ann@example.com")));
-    eventually(|| when(target.waiting() == 1, "Ann's create is in flight"));
+    eventually(|| when(target.held().len() == 1, "Ann's create is in flight"));
     rename(&gw, &ann, "Ann");
     let (status, _) = gw.admin_send(Method::DELETE, "/admin/v1/connectors/gone", &Value::Null);
     assert_eq!(status, 204);
-    target.release();
+    target.stop_holding();
 
     eventually(|| {
         when(
@@ -477,7 +477,7 @@ fn deleting_a_connector_dead_letters_its_jobs_and_a_retry_delivers_them_once_it_
 /// What the target receives as `Authorization` for each user it was sent, by `userName`.
 fn bearer_by_user(target: &Target) -> BTreeMap<String, String> {
     target
-        .received()
+        .arrivals()
         .iter()
         .map(|r| {
             (
@@ -599,7 +599,7 @@ fn secrets_appear_in_no_admin_answer_job_record_or_log_line() {
     });
     // Both secrets were used: the targets received them.
     let sent = |t: &Target| -> Vec<String> {
-        (t.received().iter())
+        (t.arrivals().iter())
             .map(|r| r.header("authorization").unwrap_or_default().to_owned())
             .collect()
     };

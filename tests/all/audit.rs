@@ -4,8 +4,8 @@
 
 use reqwest::Method;
 use scim_gateway_e2e::{
-    ADMIN_TOKEN, BULK_REQUEST, Gateway, TOKEN, USER_SCHEMA, create, eventually, id_of, parts,
-    patch_body, query, user, when,
+    ADMIN_TOKEN, BULK_REQUEST, Gateway, TOKEN, USER_SCHEMA, closed_origin, create, eventually,
+    id_of, parts, patch_body, query, user, when,
 };
 use serde_json::{Value, json};
 
@@ -13,14 +13,17 @@ use serde_json::{Value, json};
 const ENTRA: (&str, &str) = ("entra", "entra-test-token");
 
 /// A gateway accepting the test token (`env`) and `entra`, with a connector that never reaches
-/// its target (so that deliveries fail and are audited).
+/// its target (a port this process holds and nothing accepts on: deliveries fail and are
+/// audited).
 fn gateway() -> Gateway {
     Gateway::start_with_config(&format!(
         "[[tokens]]\nname = \"{}\"\ntoken = \"{}\"\n\n[delivery]\nmax_attempts = 1\n\n\
          [[connectors]]\nname = \"unreachable\"\nplugin = \"scim2\"\nresource_types = [\"User\"]\n\
-         allowed_hosts = [\"http://127.0.0.1:9\"]\n[connectors.config]\n\
-         base_url = \"http://127.0.0.1:9/scim/v2\"\nauth = \"none\"\n",
-        ENTRA.0, ENTRA.1
+         allowed_hosts = [\"{closed}\"]\n[connectors.config]\n\
+         base_url = \"{closed}/scim/v2\"\nauth = \"none\"\n",
+        ENTRA.0,
+        ENTRA.1,
+        closed = closed_origin(),
     ))
 }
 

@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use scim_gateway_e2e::{
-    ADMIN_TOKEN, Gateway, TOKEN, build_plugin, eventually, gateway_bin, scratch_dir, when,
+    ADMIN_TOKEN, Gateway, TOKEN, build_plugin, closed_origin, eventually, gateway_bin, scratch_dir,
+    when,
 };
 use serde_json::{Value, json};
 
@@ -97,8 +98,9 @@ const SECRET: &str = "cli-secret-5e8d1a7c";
 /// Writes the test connector definition; answers its path.
 fn definition(dir: &Path) -> PathBuf {
     let path = dir.join("crm.json");
-    let body = json!({"plugin": "scim2", "config": {"base_url": "http://127.0.0.1:9/scim/v2"},
-                      "secrets": {"token": SECRET}, "allowed_hosts": ["http://127.0.0.1:9"],
+    let closed = closed_origin();
+    let body = json!({"plugin": "scim2", "config": {"base_url": format!("{closed}/scim/v2")},
+                      "secrets": {"token": SECRET}, "allowed_hosts": [closed],
                       "resource_types": ["User"]});
     std::fs::write(&path, body.to_string()).expect("write the definition");
     path
@@ -324,8 +326,9 @@ fn a_plugin_is_uploaded_used_and_deleted_and_its_dead_job_retried_and_discarded(
     // A connector of it whose target is unreachable: its job dies on the first failure.
     let dir = scratch_dir("cli-dead");
     let file = dir.join("dead-end.json");
-    let body = json!({"plugin": id, "config": {"url": "http://127.0.0.1:9/hook"},
-                      "allowed_hosts": ["http://127.0.0.1:9"], "resource_types": ["User"]});
+    let closed = closed_origin();
+    let body = json!({"plugin": id, "config": {"url": format!("{closed}/hook")},
+                      "allowed_hosts": [closed], "resource_types": ["User"]});
     std::fs::write(&file, body.to_string()).expect("write the definition");
     let file = file.to_str().expect("utf-8");
     ok(&gw, &["connector", "apply", "dead-end", file]);

@@ -4,11 +4,11 @@
 //! changes reaches a connector coalesced.
 
 use reqwest::Method;
-use scim_gateway_e2e::{Gateway, Sink, build_plugin, create, eventually, group, id_of, user};
+use scim_gateway_e2e::{Gateway, Target, build_plugin, create, eventually, group, id_of, user};
 use serde_json::{Value, json};
 
 /// Makes connector `name` (the echo plugin, forwarding every event to `sink`) for `types`.
-fn connect(gw: &Gateway, name: &str, sink: &Sink, types: &[&str]) {
+fn connect(gw: &Gateway, name: &str, sink: &Target, types: &[&str]) {
     let wasm = std::fs::read(build_plugin("echo", &[])).expect("echo.wasm");
     let plugin = gw.install_plugin(wasm);
     let (status, c) = gw.admin_send(
@@ -136,7 +136,7 @@ fn a_membership_patch_changes_only_the_members_it_names() {
 #[test]
 fn a_user_delete_tells_the_connectors_of_its_groups() {
     let gw = Gateway::start();
-    let sink = Sink::start();
+    let sink = Target::start();
     connect(&gw, "echo", &sink, &["User", "Group"]);
     let ann = id_of(&create(&gw, "/Users", &user("ann@example.com")));
     let bo = id_of(&create(&gw, "/Users", &user("bo@example.com")));
@@ -183,7 +183,7 @@ fn a_user_delete_tells_the_connectors_of_its_groups() {
 #[test]
 fn a_burst_of_membership_changes_is_coalesced() {
     let gw = Gateway::start();
-    let sink = Sink::start();
+    let sink = Target::start();
     connect(&gw, "echo", &sink, &["Group"]);
     let ids: Vec<String> = (0..60)
         .map(|i| id_of(&create(&gw, "/Users", &user(&format!("b{i}@example.com")))))

@@ -1,14 +1,10 @@
 //! Runtime observability: `/metrics` (who may read it, request counts by route template,
 //! delivery jobs by connector and state), the `/healthz` and `/readyz` probes, and JSON logs.
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Command, Stdio};
-use std::time::Duration;
-
 use reqwest::blocking::Response;
 use scim_gateway_e2e::{
-    ADMIN_TOKEN, Gateway, Metrics, TOKEN, closed_origin, create, eventually, expect, gateway_bin,
-    header, id_of, parts, scratch_dir, user, write_config,
+    ADMIN_TOKEN, Gateway, Metrics, TOKEN, closed_origin, create, eventually, expect, header, id_of,
+    parts, scratch_dir, user, write_config,
 };
 use serde_json::{Value, json};
 
@@ -244,46 +240,11 @@ fn health_and_readiness_answer_without_a_token() {
 /// it and answers the lines it logged on standard error.
 fn startup_log(extra: &[&str]) -> Vec<String> {
     let dir = scratch_dir("logs");
-    let mut child = Command::new(gateway_bin())
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(&dir)
-        .args(extra)
-        .env("SCIM_GATEWAY_TOKEN", TOKEN)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn scim-gateway");
-    let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in stdout
-            .map(BufReader::new)
-            .into_iter()
-            .flat_map(|r| r.lines())
-        {
-            let Ok(line) = line else { break };
-            let _ = tx.send(line);
-        }
-    });
-    let logged = std::thread::spawn(move || {
-        let mut text = String::new();
-        if let Some(mut stderr) = stderr {
-            let _ = stderr.read_to_string(&mut text);
-        }
-        text
-    });
-    let mut listening = false;
-    while let Ok(line) = rx.recv_timeout(Duration::from_secs(60)) {
-        if line.starts_with("listening on ") {
-            listening = true;
-            break;
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    let text = logged.join().unwrap_or_default();
-    assert!(listening, "the gateway did not start; it logged:\n{text}");
+    let (data, log) = (dir.join("data"), dir.join("gateway.log"));
+    std::fs::create_dir_all(&data).expect("data dir");
+    let env = [("SCIM_GATEWAY_TOKEN", TOKEN), ("RUST_LOG", "info")];
+    Gateway::spawn_logged(&data, extra, &env, &log).kill9();
+    let text = std::fs::read_to_string(&log).expect("the gateway's log");
     text.lines().map(str::to_owned).collect()
 }
 

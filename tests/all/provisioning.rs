@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use scim_gateway_e2e::{
-    ClosedPort, Gateway, Sink, TOKEN, Writers, build_plugin, create, eventually, group, id_of,
+    ClosedPort, Gateway, TOKEN, Target, Writers, build_plugin, create, eventually, group, id_of,
     parts, scratch_dir, user, when, workspace, write_config,
 };
 use serde_json::{Value, json};
@@ -163,7 +163,7 @@ fn a_provisions_every_kind_of_change_to_b() {
 
 /// A gateway configuration whose connector `sink` is the `echo` plugin forwarding every User and
 /// Group change to `sink`, retried quickly and without end; a held request does not time out.
-fn echo_to(sink: &Sink) -> String {
+fn echo_to(sink: &Target) -> String {
     let plugin = build_plugin("echo", &[]).display().to_string();
     let origin = &sink.origin;
     format!(
@@ -209,7 +209,7 @@ fn expected(titles: &[String]) -> Vec<(String, String)> {
 /// title; and no change of a resource is sent while an earlier one is unanswered.
 #[test]
 fn each_resources_changes_arrive_one_at_a_time_in_commit_order_after_a_failed_first_attempt() {
-    let sink = Sink::start();
+    let sink = Target::start();
     let a = Gateway::start_with_config(&echo_to(&sink));
     let title = |n: usize, step: usize| format!("u{n}-t{step}");
     let set_title = |id: &str, title: String| {
@@ -270,12 +270,12 @@ fn each_resources_changes_arrive_one_at_a_time_in_commit_order_after_a_failed_fi
 
     let arrivals = sink.arrivals();
     for (n, id) in ids.iter().enumerate() {
-        let first = arrivals.iter().find(|x| x.event["id"] == id.as_str());
+        let first = arrivals.iter().find(|x| x.body["id"] == id.as_str());
         let first = first.unwrap_or_else(|| panic!("nothing arrived for {id}"));
         assert!(
-            first.refused
-                && first.event["operation"] == "create"
-                && first.event["resource"]["title"] == title(n, 0),
+            first.refused()
+                && first.body["operation"] == "create"
+                && first.body["resource"]["title"] == title(n, 0),
             "the first attempt is the create with its own title, refused: {first:?}"
         );
         let mut titles = vec![title(n, 4); 5];
@@ -302,7 +302,7 @@ fn each_resources_changes_arrive_one_at_a_time_in_commit_order_after_a_failed_fi
 /// the at-least-once contract, not a duplicate), and the held ones are closed unanswered.
 #[test]
 fn every_committed_change_is_delivered_exactly_once_across_a_kill_9() {
-    let sink = Sink::start();
+    let sink = Target::start();
     let a_dir = scratch_dir("a");
     let config = write_config(&a_dir, &echo_to(&sink));
     let config = config.to_str().expect("utf-8 path").to_owned();
@@ -360,8 +360,8 @@ fn every_committed_change_is_delivered_exactly_once_across_a_kill_9() {
         .collect();
     let about = |id: &String| {
         let arrived: Vec<_> = (sink.arrivals().into_iter())
-            .filter(|x| x.event["id"] == id.as_str())
-            .map(|x| (x.refused, x.answer))
+            .filter(|x| x.body["id"] == id.as_str())
+            .map(|x| (x.status, x.answer))
             .collect();
         let jobs = a.admin(&format!("/admin/v1/jobs?state=delivered&resource_id={id}"));
         format!("{id}: arrived {arrived:?}, delivered jobs {jobs}")

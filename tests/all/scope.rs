@@ -1,15 +1,15 @@
 //! Who goes where: role-based scope (members of a group) and rule-based scope (a SCIM filter
 //! over the user), users entering and leaving it, through the real `echo` connector forwarding
-//! to a [`Sink`] that records each event with its operation and resource.
-
-use std::time::{Duration, Instant};
+//! to a [`Target`] that records each event with its operation and resource.
 
 use reqwest::Method;
-use scim_gateway_e2e::{Gateway, Sink, build_plugin, create, group, id_of, user};
+use scim_gateway_e2e::{
+    Gateway, Target, build_plugin, create, eventually, group, id_of, user, when,
+};
 use serde_json::{Value, json};
 
 /// Makes connector `name` (the echo plugin, forwarding to `sink`) with `scope`.
-fn connect(gw: &Gateway, name: &str, sink: &Sink, types: &[&str], scope: Value) {
+fn connect(gw: &Gateway, name: &str, sink: &Target, types: &[&str], scope: Value) {
     let path = build_plugin("echo", &[]).display().to_string();
     let wasm = std::fs::read(path).expect("echo.wasm");
     let r = gw
@@ -28,19 +28,20 @@ fn connect(gw: &Gateway, name: &str, sink: &Sink, types: &[&str], scope: Value) 
     assert_eq!(status, 201, "{c}");
 }
 
-/// Waits until the sink has `n` events and the gateway's outbox is empty, then answers the
-/// events as (operation, resource type, id, active).
+/// Waits until the gateway's outbox is empty (every job delivered: nothing more can arrive until
+/// the next change) and the sink has `n` events, then asserts it has exactly `n` and answers them
+/// as (operation, resource type, id, active).
 #[track_caller]
-fn settled(gw: &Gateway, sink: &Sink, n: usize) -> Vec<(String, String, String, Value)> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
+fn settled(gw: &Gateway, sink: &Target, n: usize) -> Vec<(String, String, String, Value)> {
+    eventually(|| {
         let pending = gw.admin("/admin/v1/jobs")["total"].as_u64();
-        if sink.events().len() >= n && pending == Some(0) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "only {:?}", sink.events());
-        std::thread::sleep(Duration::from_millis(50));
-    }
+        let got = sink.events().len();
+        when(
+            got >= n && pending == Some(0),
+            &format!("{got} of {n} events, {pending:?} jobs pending"),
+        )
+    });
+    assert_eq!(sink.events().len(), n, "{:?}", sink.events());
     let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
     sink.events()
         .iter()
@@ -65,7 +66,7 @@ fn ops(events: &[(String, String, String, Value)], id: &str) -> Vec<String> {
 
 #[test]
 fn members_of_a_role_group_are_provisioned_and_removed_members_deprovisioned() {
-    let sink = Sink::start();
+    let sink = Target::start();
     let gw = Gateway::start();
     connect(
         &gw,
@@ -143,13 +144,11 @@ fn members_of_a_role_group_are_provisioned_and_removed_members_deprovisioned() {
         ops(&events, &sales),
         ["create", "replace", "replace", "delete"]
     );
-    std::thread::sleep(Duration::from_millis(200));
-    assert_eq!(sink.events().len(), 9, "{:?}", sink.events());
 }
 
 #[test]
 fn a_rule_scope_follows_the_users_attributes_and_deactivates_who_leaves() {
-    let sink = Sink::start();
+    let sink = Target::start();
     let gw = Gateway::start();
     connect(
         &gw,
@@ -217,7 +216,7 @@ fn a_rule_scope_follows_the_users_attributes_and_deactivates_who_leaves() {
 /// its progress reported; a second reconcile replaces what the connector now holds.
 #[test]
 fn reconcile_pushes_every_user_in_scope_to_a_new_connector() {
-    let sink = Sink::start();
+    let sink = Target::start();
     let gw = Gateway::start();
     let mut sales = Vec::new();
     for i in 0..30 {
@@ -250,15 +249,11 @@ fn reconcile_pushes_every_user_in_scope_to_a_new_connector() {
         (202, Some("running")),
         "{started}"
     );
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let done = loop {
+    eventually(|| {
         let p = gw.admin("/admin/v1/connectors/late/reconcile");
-        if p["state"] == "done" {
-            break p;
-        }
-        assert!(Instant::now() < deadline, "{p}");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+        when(p["state"] == "done", &format!("the reconcile: {p}"))
+    });
+    let done = gw.admin("/admin/v1/connectors/late/reconcile");
     assert_eq!(
         (done["scanned"].as_u64(), done["enqueued"].as_u64()),
         (Some(30), Some(20))

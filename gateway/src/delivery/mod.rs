@@ -253,7 +253,9 @@ impl Dispatcher {
                     for job in jobs {
                         self.metrics.queued(&job);
                         let due = match lingers(&job) {
-                            true => job.next_attempt_ms.max(job.created_ms + self.member_linger_ms),
+                            true => job
+                                .next_attempt_ms
+                                .max(job.created_ms + self.member_linger_ms),
                             false => job.next_attempt_ms,
                         };
                         queues.add(job.key(), job.seq, due, now_ms());

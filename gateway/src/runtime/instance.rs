@@ -9,6 +9,8 @@
 //! calls it waits on). Epoch interruption makes guest code yield to the executor once per tick, so
 //! the timer fires even in a guest's endless loop, and a busy plugin never holds a worker thread
 //! for longer than a tick at a time. Dropping the call's future on timeout abandons the instance.
+//! An HTTP request's timeout is capped by what remains of the call; when that cap is what fires,
+//! the host ends the call as the same timeout, so which timer fires first does not matter.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -430,6 +432,7 @@ pub(crate) async fn run_logged(
         Ok(Err(_)) if state.limiter.memory_refused => Err(CallError::MemoryLimit {
             limit_bytes: memory_bytes,
         }),
+        Ok(Err(e)) if deadline_passed(&e) => Err(CallError::Timeout { deadline: timeout }),
         Ok(Err(e)) if busy(&e) => Err(CallError::Transient(format!(
             "every plugin instance slot is busy, try again: {e}"
         ))),
@@ -444,6 +447,13 @@ pub(crate) async fn run_logged(
     };
     state.flush_output();
     (result, state.take_call_log())
+}
+
+/// Whether an error is the host's [`sandbox::DeadlinePassed`]: the call's deadline cut an HTTP
+/// request short, which is the call's timeout.
+fn deadline_passed(e: &wasmtime::Error) -> bool {
+    e.chain()
+        .any(|c| c.downcast_ref::<sandbox::DeadlinePassed>().is_some())
 }
 
 /// Whether an error is the pooling allocator's "no free slot" (more calls in flight than

@@ -1,5 +1,6 @@
 //! The host's side of the contract and the minimal WASI, linked for the plugin: HTTP through
-//! the egress rules with a per-call count and the deadline, log lines capped in number and
+//! the egress rules with a per-call count and the deadline (a request cut by it ends the call
+//! as its timeout), log lines capped in number and
 //! length, remote-id lookups and HMAC with secrets the plugin never sees.
 
 use std::time::{Duration, Instant};
@@ -9,8 +10,8 @@ use wasmtime::component::{HasData, Linker, ResourceTable};
 use crate::runtime::bindings::v0_1;
 use crate::runtime::egress::{Egress, EgressError, PluginRequest};
 use crate::runtime::hmac;
-use crate::runtime::sandbox::HostState;
 use crate::runtime::sandbox::output::truncate;
+use crate::runtime::sandbox::{DeadlinePassed, HostState};
 
 /// Links the host's side of the contract and the minimal WASI into a linker.
 pub(crate) fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
@@ -72,6 +73,8 @@ impl v0_1::host::Host for HostState {
             ))));
         }
         let remaining = self.deadline.saturating_duration_since(Instant::now());
+        // The request's timeout is the call's own when what remains of the call is shorter.
+        let call_bound = remaining <= limits.http_timeout;
         let egress = Egress {
             connector: &self.sandbox.name,
             client: &self.sandbox.client,
@@ -99,6 +102,10 @@ impl v0_1::host::Host for HostState {
         let url = request.url.clone();
         let result = egress.send(request).await;
         let name = &self.sandbox.name;
+        if call_bound && matches!(result, Err(EgressError::Timeout)) {
+            tracing::info!(connector = %name, %method, %url, "plugin HTTP request cut by the call's deadline");
+            return Err(wasmtime::Error::new(DeadlinePassed));
+        }
         Ok(match result {
             Ok(r) => {
                 tracing::debug!(connector = %name, %method, %url, status = r.status, "plugin HTTP request");

@@ -51,6 +51,22 @@ pub const CALL_LOG_LINES: usize = 50;
 /// Most bytes of plugin log lines one call hands back to its caller.
 pub const CALL_LOG_BYTES: usize = 4096;
 
+/// Ends a call whose deadline passed while the host waited on its behalf: an HTTP request
+/// whose timeout was what remained of the call timed out. That is the call's timeout, not a
+/// failure for the plugin to report (it would call it a slow target, transient), so the host
+/// traps with this and the caller reports [`crate::runtime::CallError::Timeout`], whichever of
+/// the two timers fired first.
+#[derive(Debug)]
+pub(crate) struct DeadlinePassed;
+
+impl std::fmt::Display for DeadlinePassed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the call's deadline passed during an HTTP request")
+    }
+}
+
+impl std::error::Error for DeadlinePassed {}
+
 /// What every call of one connector instance shares.
 pub(crate) struct Sandbox {
     /// The instance's name (log tag, messages).
