@@ -656,6 +656,8 @@ pub struct Arrival {
     pub status: u16,
     /// Where its answer is.
     pub answer: Answer,
+    /// When it arrived.
+    pub at: Instant,
 }
 
 impl Arrival {
@@ -667,9 +669,10 @@ impl Arrival {
             .map(|(_, v)| v.as_str())
     }
 
-    /// Whether it was refused (answered `503` by [`Target::refuse_next`]).
+    /// Whether it was refused (answered `503` by [`Target::refuse_next`], or `429` by
+    /// [`Target::throttle_next`]).
     pub fn refused(&self) -> bool {
-        self.status == 503
+        self.status == 503 || self.status == 429
     }
 }
 
@@ -690,6 +693,8 @@ struct TargetState {
     arrivals: Vec<Arrival>,
     /// How many of the next requests are refused.
     refuse: usize,
+    /// How many of the next requests are answered `429` with `Retry-After`, and its seconds.
+    throttle: (usize, u64),
     /// The status of the requests not refused.
     status: u16,
     /// Whether new requests are held.
@@ -713,6 +718,7 @@ impl Target {
             Mutex::new(TargetState {
                 arrivals: Vec::new(),
                 refuse: 0,
+                throttle: (0, 0),
                 status: 200,
                 holding: false,
                 open: BTreeMap::new(),
@@ -776,6 +782,11 @@ impl Target {
     /// Refuses the next `n` requests with `503` (which the gateway retries).
     pub fn refuse_next(&self, n: usize) {
         self.lock().refuse = n;
+    }
+
+    /// Answers the next `n` requests `429 Too Many Requests` with `Retry-After: seconds`.
+    pub fn throttle_next(&self, n: usize, seconds: u64) {
+        self.lock().throttle = (n, seconds);
     }
 
     /// Answers the requests arriving from now on (those not refused) with `status`, and the
@@ -918,7 +929,11 @@ fn target_connection(
         let id = body["id"].as_str().unwrap_or_default().to_owned();
         let (lock_, wake) = shared;
         let mut state = lock(lock_);
-        let status = if state.refuse > 0 {
+        let retry_after = state.throttle.1;
+        let status = if state.throttle.0 > 0 {
+            state.throttle.0 -= 1;
+            429
+        } else if state.refuse > 0 {
             state.refuse -= 1;
             503
         } else {
@@ -945,6 +960,7 @@ fn target_connection(
             body,
             status,
             answer,
+            at: Instant::now(),
         });
         while state.arrivals[at].answer == Answer::Held {
             state = wake.wait(state).unwrap_or_else(|e| e.into_inner());
@@ -962,14 +978,18 @@ fn target_connection(
         if answer == Answer::Abandoned {
             return;
         }
-        let (kind, text) = if status == 503 {
+        let (kind, text) = if status == 503 || status == 429 {
             ("text/plain", "refused by the test".to_owned())
         } else {
             let text = json!({"id": format!("r-{id}")}).to_string();
             ("application/json", text)
         };
+        let extra = match status {
+            429 => format!("retry-after: {retry_after}\r\n"),
+            _ => String::new(),
+        };
         let response = format!(
-            "HTTP/1.1 {status} X\r\ncontent-type: {kind}\r\ncontent-length: {}\r\n\r\n{text}",
+            "HTTP/1.1 {status} X\r\ncontent-type: {kind}\r\n{extra}content-length: {}\r\n\r\n{text}",
             text.len()
         );
         if writer.write_all(response.as_bytes()).is_err() {

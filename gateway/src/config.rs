@@ -178,6 +178,14 @@ pub struct ConnectorConfig {
     /// Memory limit of one plugin call, in MiB.
     #[serde(default = "default_memory_mib")]
     pub memory_mib: u64,
+    /// The most HTTP requests a second the plugin may send, across its calls (the host holds
+    /// the others back); none: as fast as the target answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_requests_per_second: Option<u32>,
+    /// The most deliveries to this connector in flight at once; none: up to the dispatcher's
+    /// `workers`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrency: Option<usize>,
     /// Which users (and groups) it receives, beyond `resource_types`.
     #[serde(default)]
     pub scope: ScopeConfig,

@@ -449,8 +449,9 @@ fn a_log_flood_is_capped_in_lines_and_bytes_with_a_note_and_the_call_succeeds() 
         };
         let (max_lines, max_line) = (limits.max_log_lines, limits.max_log_line_bytes);
         let plugin = hostile(&rt, "log-flood", limits).await;
-        let (delivered, kept) = plugin.provision_logged(&user_event("u1"), no_ids()).await;
-        assert_eq!(delivered.expect("works").remote_id, "flooded");
+        let done = plugin.provision_logged(&user_event("u1"), no_ids()).await;
+        let kept = done.logs;
+        assert_eq!(done.result.expect("works").remote_id, "flooded");
 
         // The gateway's log: the first `max_log_lines` lines, each cut to `max_log_line_bytes`,
         // one line of the 64 KiB of stderr kept, and a note of what was dropped.

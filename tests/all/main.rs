@@ -27,4 +27,5 @@ mod provisioning;
 mod schema_rules;
 mod scope;
 mod smoke;
+mod throttling;
 mod users;

@@ -122,6 +122,10 @@ pub struct ConnectorView {
     pub timeout_ms: u64,
     /// Memory limit of one call, in MiB.
     pub memory_mib: u64,
+    /// HTTP requests a second it may send, if capped.
+    pub max_requests_per_second: Option<u32>,
+    /// Deliveries in flight at once, if capped.
+    pub max_concurrency: Option<usize>,
     /// Which users and groups it receives.
     pub scope: ScopeConfig,
     /// `async` or `blocking`.
@@ -579,6 +583,8 @@ fn view_connector(d: &Defined) -> ConnectorView {
         allowed_ranges: c.allowed_ranges.clone(),
         timeout_ms: c.timeout_ms,
         memory_mib: c.memory_mib,
+        max_requests_per_second: c.max_requests_per_second,
+        max_concurrency: c.max_concurrency,
         scope: c.scope.clone(),
         pattern: c.pattern,
         enabled: c.enabled,

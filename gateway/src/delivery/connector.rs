@@ -17,11 +17,13 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::config::ConnectorConfig;
-use crate::delivery::{self, Attempted, ConnectorEvent, DeliverFuture, IdLookup, ReadFuture};
+use crate::delivery::{
+    self, Attempted, ConnectorEvent, DeliverFuture, IdLookup, Paced, ReadFuture,
+};
 use crate::model::{Failure, MemberDelta, MemberRef, Operation, Page, ResourceKind};
 use crate::runtime::{
-    AllowedHost, CallError, Cidr, ConnectorInstance, InstanceConfig, Limits, Plugin, PluginEvent,
-    Runtime, World, bundled,
+    AllowedHost, CallError, CallPacing, Cidr, ConnectorInstance, InstanceConfig, Limits, Plugin,
+    PluginEvent, Runtime, World, bundled,
 };
 
 /// A connector that could not be set up.
@@ -34,8 +36,8 @@ pub struct SetupError {
     pub reason: String,
 }
 
-/// A running connector instance.
-pub struct Instance(Arc<ConnectorInstance>);
+/// A running connector instance, and its cap on deliveries in flight.
+pub struct Instance(Arc<ConnectorInstance>, Option<usize>);
 
 impl Instance {
     /// The plugin it runs.
@@ -97,16 +99,21 @@ impl delivery::Connector for Instance {
             members: event.members,
         };
         Box::pin(async move {
-            let (delivered, logs) = instance.provision_logged(&event, ids).await;
+            let done = instance.provision_logged(&event, ids).await;
             Attempted {
-                result: delivered.map_err(failure),
-                logs,
+                result: done.result.map_err(failure),
+                logs: done.logs,
+                paced: paced(done.pacing),
             }
         })
     }
 
     fn takes_member_deltas(&self) -> bool {
         self.0.plugin().takes_member_deltas()
+    }
+
+    fn max_concurrency(&self) -> Option<usize> {
+        self.1
     }
 
     fn can_read(&self) -> bool {
@@ -153,13 +160,15 @@ async fn create_then_fill(
         changed_paths: Vec::new(),
         members: None,
     };
-    let (created, mut logs) = instance.provision_logged(&event, ids.clone()).await;
-    let mut delivered = match created {
+    let created = instance.provision_logged(&event, ids.clone()).await;
+    let (mut logs, mut pacing) = (created.logs, paced(created.pacing));
+    let mut delivered = match created.result {
         Ok(delivered) => delivered,
         Err(e) => {
             return Attempted {
                 result: Err(failure(e)),
                 logs,
+                paced: pacing,
             };
         }
     };
@@ -170,14 +179,18 @@ async fn create_then_fill(
             added: chunk.to_vec(),
             removed: Vec::new(),
         });
-        let (filled, more) = instance.provision_logged(&event, ids.clone()).await;
-        logs.extend(more);
-        match filled {
+        let filled = instance.provision_logged(&event, ids.clone()).await;
+        logs.extend(filled.logs);
+        let more = paced(filled.pacing);
+        pacing.throttled += more.throttled;
+        pacing.retry_after = pacing.retry_after.max(more.retry_after);
+        match filled.result {
             Ok(next) => delivered = next,
             Err(e) => {
                 return Attempted {
                     result: Err(failure(e)),
                     logs,
+                    paced: pacing,
                 };
             }
         }
@@ -185,6 +198,15 @@ async fn create_then_fill(
     Attempted {
         result: Ok(delivered),
         logs,
+        paced: pacing,
+    }
+}
+
+/// The runtime's pacing news as delivery takes it.
+fn paced(p: CallPacing) -> Paced {
+    Paced {
+        retry_after: p.retry_after,
+        throttled: p.throttled,
     }
 }
 
@@ -254,8 +276,14 @@ pub async fn configure(
         let ip: std::net::IpAddr = h.host.parse().ok()?;
         Cidr::new(ip, if ip.is_ipv4() { 32 } else { 128 })
     }));
+    if c.max_requests_per_second == Some(0) || c.max_concurrency == Some(0) {
+        return Err(fail(
+            "max_requests_per_second and max_concurrency must be at least 1 when set".to_owned(),
+        ));
+    }
     let limits = Limits {
         timeout: Duration::from_millis(c.timeout_ms),
+        max_requests_per_second: c.max_requests_per_second,
         http_timeout: Duration::from_millis(c.timeout_ms),
         memory_bytes: usize::try_from(c.memory_mib << 20).unwrap_or(usize::MAX),
         ..Limits::default()
@@ -274,7 +302,7 @@ pub async fn configure(
         )
         .map_err(|e| fail(e.to_string()))?;
     match instance.validate_config().await {
-        Ok(Ok(())) => Ok(Instance(Arc::new(instance))),
+        Ok(Ok(())) => Ok(Instance(Arc::new(instance), c.max_concurrency)),
         Ok(Err(refused)) => Err(fail(format!(
             "the plugin refuses its configuration: {refused}"
         ))),

@@ -33,6 +33,7 @@
 
 pub mod blocking;
 pub mod connector;
+pub mod gate;
 pub mod plan;
 pub mod queue;
 pub mod registry;
@@ -48,11 +49,12 @@ use serde_json::Value;
 use tokio::sync::{Notify, mpsc};
 
 use crate::metrics::DeliveryMetrics;
-use crate::metrics::delivery::Finish;
+use crate::metrics::delivery::{Finish, Throttle};
 use crate::model::{Failure, Operation, Page, RemoteRef, ResourceKind, now_ms};
 pub use crate::model::{MemberDelta, MemberRef};
 use crate::store::Store;
 use crate::store::outbox::{Attempt, Job, JobKey, JobOutcome};
+use gate::Gate;
 use queue::Queues;
 use registry::{Lookup, Registry};
 use retry::RetryPolicy;
@@ -92,6 +94,18 @@ pub struct Attempted {
     pub result: Result<RemoteRef, Failure>,
     /// The plugin's log lines of this attempt (capped by the runtime).
     pub logs: Vec<String>,
+    /// What the attempt learnt about pacing the target.
+    pub paced: Paced,
+}
+
+/// What an attempt learnt about pacing its target.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Paced {
+    /// The target asked (`429`/`503` with `Retry-After`) that nothing be sent before this long
+    /// from the attempt's end: the connector's next attempts wait.
+    pub retry_after: Option<Duration>,
+    /// How long the attempt's requests waited for the connector's request rate.
+    pub throttled: Duration,
 }
 
 impl From<Result<RemoteRef, Failure>> for Attempted {
@@ -99,6 +113,7 @@ impl From<Result<RemoteRef, Failure>> for Attempted {
         Attempted {
             result,
             logs: Vec::new(),
+            paced: Paced::default(),
         }
     }
 }
@@ -121,6 +136,12 @@ pub trait Connector: Send + Sync {
     /// member list (the plugin exports the membership interface).
     fn takes_member_deltas(&self) -> bool {
         false
+    }
+
+    /// The most attempts of this connector in flight at once; `None`: as many as the
+    /// dispatcher's workers.
+    fn max_concurrency(&self) -> Option<usize> {
+        None
     }
 
     /// Whether [`Connector::get`] and [`Connector::list`] can work.
@@ -181,6 +202,8 @@ struct Completion {
     retry_at: Option<u64>,
     /// How many jobs behind the head were delivered with it.
     coalesced: usize,
+    /// The target asked that the connector send nothing before this time (ms).
+    pause_until: Option<u64>,
 }
 
 /// Most jobs of one group one attempt delivers together.
@@ -196,17 +219,32 @@ impl Dispatcher {
     /// Runs until the process ends.
     pub async fn run(self) {
         let mut queues = Queues::default();
+        let mut gate = Gate::default();
         let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Completion>();
         self.count_dead();
         self.load_new(&mut queues);
         self.metrics.mark_started();
+        let cap = |name: &str| match self.connectors.lookup(name) {
+            Lookup::Ready(c) => c.max_concurrency(),
+            Lookup::Paused | Lookup::Missing => None,
+        };
         loop {
             self.load_new(&mut queues);
-            queues.promote_due(now_ms());
+            let now = now_ms();
+            queues.promote_due(now);
+            for key in gate.release(now, cap) {
+                queues.unpark(key);
+            }
             while queues.in_flight() < self.workers {
                 let Some((key, seq)) = queues.next_ready() else {
                     break;
                 };
+                if !gate.admits(&key.connector, cap(&key.connector), now) {
+                    queues.park(&key);
+                    gate.park(key);
+                    continue;
+                }
+                gate.started(&key.connector);
                 let followers = match key.resource_type.as_str() {
                     "Group" => queues.followers(&key, COALESCE),
                     _ => Vec::new(),
@@ -215,15 +253,22 @@ impl Dispatcher {
             }
             let sleep = queues
                 .next_due()
+                .into_iter()
+                .chain(gate.next_wake())
+                .min()
                 .map(|due| Duration::from_millis(due.saturating_sub(now_ms())))
                 .unwrap_or(Duration::from_secs(1))
                 .min(Duration::from_secs(1));
+            let mut finish = |done: Completion| {
+                gate.ended(&done.key.connector, done.pause_until);
+                queues.finish_with(&done.key, done.retry_at, done.coalesced, now_ms());
+            };
             tokio::select! {
                 Some(done) = done_rx.recv() => {
-                    queues.finish_with(&done.key, done.retry_at, done.coalesced, now_ms());
+                    finish(done);
                     // Take every other completion that is already waiting before rescheduling.
                     while let Ok(done) = done_rx.try_recv() {
-                        queues.finish_with(&done.key, done.retry_at, done.coalesced, now_ms());
+                        finish(done);
                     }
                 }
                 () = self.committed.notified() => {}
@@ -288,6 +333,7 @@ impl Dispatcher {
                     key,
                     retry_at,
                     coalesced: 0,
+                    pause_until: None,
                 });
                 return;
             }
@@ -303,7 +349,7 @@ impl Dispatcher {
         let metrics = self.metrics.clone();
         metrics.running_started(seq);
         tokio::spawn(async move {
-            let (retry_at, coalesced) = attempt(
+            let (retry_at, coalesced, pause_until) = attempt(
                 store,
                 (source, connector),
                 policy,
@@ -317,6 +363,7 @@ impl Dispatcher {
                 key,
                 retry_at,
                 coalesced,
+                pause_until,
             });
         });
     }
@@ -359,8 +406,8 @@ fn coalescable(store: &dyn Store, head: &Job, followers: &[u64]) -> Vec<Job> {
     out
 }
 
-/// One attempt: deliver, record the outcome, answer when the job is due again (if it stays)
-/// and how many jobs behind it were delivered with it.
+/// One attempt: deliver, record the outcome, answer when the job is due again (if it stays),
+/// how many jobs behind it were delivered with it, and until when its target asked for quiet.
 async fn attempt(
     store: Arc<dyn Store>,
     (source, connector): (Source, Option<Arc<dyn Connector>>),
@@ -368,14 +415,14 @@ async fn attempt(
     metrics: &DeliveryMetrics,
     connector_name: &str,
     (seq, followers): (u64, Vec<u64>),
-) -> (Option<u64>, usize) {
+) -> (Option<u64>, usize, Option<u64>) {
     // If the store cannot be read or written, the job stays in the outbox: try again soon.
-    let soon = (Some(now_ms() + 1000), 0);
+    let soon = (Some(now_ms() + 1000), 0, None);
     let job = match store.job(seq) {
         Ok(Some(job)) => job,
         Ok(None) => {
             metrics.vanished(connector_name, seq);
-            return (None, 0);
+            return (None, 0, None);
         }
         Err(e) => {
             tracing::error!(seq, error = %e, "loading a job failed");
@@ -389,6 +436,7 @@ async fn attempt(
     let started = now_ms();
     let mut plugin_call = None;
     let mut logs = Vec::new();
+    let mut paced = Paced::default();
     let result = match connector {
         Some(c) => {
             match event_for(&*store, &source, (&job, &with), c.takes_member_deltas()).await {
@@ -399,6 +447,7 @@ async fn attempt(
                         .await;
                     plugin_call = Some(called.elapsed());
                     logs = delivered.logs;
+                    paced = delivered.paced;
                     delivered.result.map(Some)
                 }
                 Ok(None) => Ok(None),
@@ -411,7 +460,19 @@ async fn attempt(
         ))),
     };
     let finished = now_ms();
-    let (record, retry_at) = outcome(&job, result, logs, &policy, started, finished);
+    if !paced.throttled.is_zero() {
+        metrics.throttled(&job.connector, Throttle::Rate, paced.throttled);
+    }
+    let pause_until = paced.retry_after.map(|wait| {
+        metrics.throttled(&job.connector, Throttle::RetryAfter, wait);
+        finished + u64::try_from(wait.as_millis()).unwrap_or(u64::MAX)
+    });
+    let (mut record, mut retry_at) = outcome(&job, result, logs, &policy, started, finished);
+    // A retry waits at least as long as the target asked.
+    if let (JobOutcome::Retry(_, at), Some(until)) = (&mut record, pause_until) {
+        *at = (*at).max(until);
+        retry_at = Some(*at);
+    }
     log_outcome(&job, &record);
     metrics.attempted(
         &job.connector,
@@ -456,7 +517,7 @@ async fn attempt(
     match head {
         Ok(_) => {
             metrics.finished(&job.connector, seq, finish);
-            (retry_at, coalesced)
+            (retry_at, coalesced, pause_until)
         }
         Err(e) => {
             tracing::error!(seq, error = %e, "recording a delivery outcome failed");

@@ -81,6 +81,19 @@ impl Queues {
         None
     }
 
+    /// Takes `key`, just handed out by [`next_ready`](Self::next_ready), off the schedule
+    /// without an attempt: its jobs stay, and [`unpark`](Self::unpark) puts it back.
+    pub fn park(&mut self, key: &JobKey) {
+        self.running.remove(key);
+    }
+
+    /// Puts a parked key back on the ready list.
+    pub fn unpark(&mut self, key: JobKey) {
+        if self.jobs.contains_key(&key) && !self.running.contains(&key) {
+            self.ready.push_back(key);
+        }
+    }
+
     /// The seqs queued behind the running head of `key`, at most `max`, oldest first (what an
     /// attempt may coalesce with the head).
     pub fn followers(&self, key: &JobKey, max: usize) -> Vec<u64> {

@@ -53,6 +53,7 @@ impl Connector for Recorder {
             Attempted {
                 result,
                 logs: vec![format!("info: saw {}", event.id)],
+                paced: Default::default(),
             }
         })
     }

@@ -51,6 +51,28 @@ struct ConnectorStats {
     attempts: BTreeMap<String, u64>,
     /// Duration of plugin calls.
     plugin_calls: Histogram,
+    /// Time held back since start, in ms: `retry_after` (the connector paused as its target
+    /// asked) and `rate` (requests waiting for the connector's request rate).
+    throttled_ms: [u64; 2],
+}
+
+/// Why a connector was held back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Throttle {
+    /// Its target answered `429` or `503` with `Retry-After`.
+    RetryAfter = 0,
+    /// Its requests waited for its `max_requests_per_second`.
+    Rate = 1,
+}
+
+impl Throttle {
+    /// The metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Throttle::RetryAfter => "retry_after",
+            Throttle::Rate => "rate",
+        }
+    }
 }
 
 impl Default for ConnectorStats {
@@ -64,6 +86,7 @@ impl Default for ConnectorStats {
             dead_lettered_total: 0,
             attempts: BTreeMap::new(),
             plugin_calls: Histogram::new(PLUGIN_BUCKETS),
+            throttled_ms: [0; 2],
         }
     }
 }
@@ -217,6 +240,16 @@ impl DeliveryMetrics {
         });
     }
 
+    /// A connector was held back for `held`: paused as its target asked (`Retry-After`), or its
+    /// requests waited for its request rate.
+    pub fn throttled(&self, connector: &str, why: Throttle, held: Duration) {
+        let ms = u64::try_from(held.as_millis()).unwrap_or(u64::MAX);
+        self.with(connector, |s| {
+            let slot = &mut s.throttled_ms[why as usize];
+            *slot = slot.saturating_add(ms);
+        });
+    }
+
     /// A connector delivered (or failed to) while a client waited: a blocking connector, or the
     /// system of record in pass-through mode. Counted as an attempt, with its plugin call.
     pub fn called_while_waiting(
@@ -318,6 +351,18 @@ impl DeliveryMetrics {
         );
         for (c, s) in all.iter() {
             e.sample(name, &[("connector", c)], Value::Int(s.dead_lettered_total));
+        }
+
+        let name = "scim_gateway_delivery_throttled_seconds_total";
+        e.family(name, Kind::Counter, "Time a connector was held back since start, by connector and reason: retry_after (paused as its target asked with Retry-After on a 429 or 503) and rate (requests waiting for its max_requests_per_second).");
+        for (c, s) in all.iter() {
+            for why in [Throttle::RetryAfter, Throttle::Rate] {
+                e.sample(
+                    name,
+                    &[("connector", c), ("reason", why.as_str())],
+                    Value::Float(s.throttled_ms[why as usize] as f64 / 1000.0),
+                );
+            }
         }
 
         let name = "scim_gateway_delivery_attempts_total";

@@ -23,9 +23,21 @@ use crate::model::{Operation, Page, RemoteRef};
 use crate::runtime::bindings::v0_1;
 use crate::runtime::error::CallError;
 use crate::runtime::plugin::{Plugin, PluginCode};
-use crate::runtime::sandbox::{self, HostState, Sandbox};
+use crate::runtime::sandbox::{self, CallPacing, HostState, Sandbox};
 use crate::runtime::types::{ConfigKey, Descriptor, PluginEvent, RemoteIdLookup, World};
 use crate::runtime::{Limits, RuntimeInner};
+
+/// What a provision call answers.
+#[derive(Debug)]
+pub struct Provisioned {
+    /// The target's reference to the resource, or why the call failed.
+    pub result: Result<RemoteRef, CallError>,
+    /// The lines the plugin logged (capped).
+    pub logs: Vec<String>,
+    /// What the call learnt about pacing the target: a pause it asked for, and the time its
+    /// requests waited for the instance's rate.
+    pub pacing: CallPacing,
+}
 
 /// A plugin configured as one of the gateway's connectors.
 pub struct ConnectorInstance {
@@ -96,21 +108,22 @@ impl ConnectorInstance {
         event: &PluginEvent,
         remote_ids: RemoteIdLookup,
     ) -> Result<RemoteRef, CallError> {
-        self.provision_logged(event, remote_ids).await.0
+        self.provision_logged(event, remote_ids).await.result
     }
 
     /// [`provision`](Self::provision), also answering the lines the plugin logged during the
-    /// call (capped: see [`sandbox::CALL_LOG_LINES`]), whatever its outcome.
+    /// call (capped: see [`sandbox::CALL_LOG_LINES`]) and what it learnt about pacing the
+    /// target, whatever its outcome.
     pub async fn provision_logged(
         &self,
         event: &PluginEvent,
         remote_ids: RemoteIdLookup,
-    ) -> (Result<RemoteRef, CallError>, Vec<String>) {
+    ) -> Provisioned {
         let call = match self.group_change(event) {
             Some(change) => Call::UpdateGroup(change),
             None => Call::Provision(self.wire_event(event)),
         };
-        let (answer, logs) = run_logged(
+        let (answer, logs, pacing) = run_logged(
             &self.runtime.engine,
             &self.plugin.code,
             self.sandbox.clone(),
@@ -118,7 +131,11 @@ impl ConnectorInstance {
             call,
         )
         .await;
-        (answer.and_then(|a| self.delivered(event, a)), logs)
+        Provisioned {
+            result: answer.and_then(|a| self.delivered(event, a)),
+            logs,
+            pacing,
+        }
     }
 
     /// The event as the contract carries it.
@@ -412,6 +429,9 @@ pub(crate) async fn run(
     run_logged(engine, code, sandbox, lookup, call).await.0
 }
 
+/// One call's outcome, log lines and pacing.
+type Logged = (Result<Answer, CallError>, Vec<String>, CallPacing);
+
 /// [`run`], also answering the lines the plugin logged during the call.
 pub(crate) async fn run_logged(
     engine: &wasmtime::Engine,
@@ -419,7 +439,7 @@ pub(crate) async fn run_logged(
     sandbox: Arc<Sandbox>,
     lookup: Option<RemoteIdLookup>,
     call: Call,
-) -> (Result<Answer, CallError>, Vec<String>) {
+) -> Logged {
     let timeout = sandbox.limits.timeout;
     let memory_bytes = sandbox.limits.memory_bytes;
     let deadline = Instant::now() + timeout;
@@ -446,7 +466,7 @@ pub(crate) async fn run_logged(
         }),
     };
     state.flush_output();
-    (result, state.take_call_log())
+    (result, state.take_call_log(), state.pacing)
 }
 
 /// Whether an error is the host's [`sandbox::DeadlinePassed`]: the call's deadline cut an HTTP

@@ -63,11 +63,12 @@ const DECOMMIT_BATCH: usize = 16;
 
 pub use crate::runtime::egress::{AllowedHost, Cidr, address_permitted};
 pub use crate::runtime::error::{CallError, RuntimeError};
-pub use crate::runtime::instance::ConnectorInstance;
+pub use crate::runtime::instance::{ConnectorInstance, Provisioned};
 pub use crate::runtime::plugin::Plugin;
 pub use crate::runtime::types::{ConfigKey, Descriptor, PluginEvent, RemoteIdLookup, World};
 
-use crate::runtime::sandbox::{HostState, Sandbox};
+pub use crate::runtime::sandbox::CallPacing;
+use crate::runtime::sandbox::{HostState, Pacer, Sandbox};
 
 /// How the runtime is set up.
 #[derive(Debug, Clone)]
@@ -121,11 +122,14 @@ pub struct Limits {
     pub max_output_capture_bytes: usize,
     /// The longest remote id or version accepted, in bytes.
     pub max_id_bytes: usize,
+    /// HTTP requests a second across the instance's calls (the host holds a request back
+    /// until its turn); `None`: as fast as the target answers.
+    pub max_requests_per_second: Option<u32>,
 }
 
 impl Default for Limits {
     /// 10 s, 64 MiB, 10 s per request, 4 MiB responses, 32 requests, 100 log lines of 4 KiB,
-    /// 64 KiB of output, ids of 1 KiB.
+    /// 64 KiB of output, ids of 1 KiB, no request rate.
     fn default() -> Self {
         Limits {
             timeout: Duration::from_secs(10),
@@ -137,6 +141,7 @@ impl Default for Limits {
             max_log_line_bytes: 4096,
             max_output_capture_bytes: 64 << 10,
             max_id_bytes: 1024,
+            max_requests_per_second: None,
         }
     }
 }
@@ -297,6 +302,7 @@ impl Runtime {
             allowed_ranges: Vec::new(),
             client: inner.clients.for_ranges(&[])?,
             limits: Limits::default(),
+            pacer: None,
         });
         let descriptor = instance::describe(&inner.engine, &code, describing.clone())
             .await
@@ -344,6 +350,7 @@ impl Runtime {
             allowed_hosts: config.allowed_hosts,
             allowed_ranges: config.allowed_ranges,
             client,
+            pacer: config.limits.max_requests_per_second.map(Pacer::per_second),
             limits: config.limits,
         };
         Ok(ConnectorInstance::new(

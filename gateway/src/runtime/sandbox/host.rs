@@ -72,6 +72,10 @@ impl v0_1::host::Host for HostState {
                 limits.max_http_requests
             ))));
         }
+        if let Some(pacer) = &self.sandbox.pacer {
+            self.pacing.throttled += pacer.turn().await;
+        }
+        let limits = &self.sandbox.limits;
         let remaining = self.deadline.saturating_duration_since(Instant::now());
         // The request's timeout is the call's own when what remains of the call is shorter.
         let call_bound = remaining <= limits.http_timeout;
@@ -109,6 +113,12 @@ impl v0_1::host::Host for HostState {
         Ok(match result {
             Ok(r) => {
                 tracing::debug!(connector = %name, %method, %url, status = r.status, "plugin HTTP request");
+                if let Some(wait) =
+                    super::pacing::retry_after(r.status, &r.headers, std::time::SystemTime::now())
+                {
+                    tracing::info!(connector = %name, %method, %url, status = r.status, retry_after_ms = wait.as_millis() as u64, "the target asks to wait");
+                    self.pacing.retry_after = self.pacing.retry_after.max(Some(wait));
+                }
                 Ok(v0_1::host::Response {
                     status: r.status,
                     headers: r.headers,

@@ -29,6 +29,7 @@
 mod host;
 mod limits;
 mod output;
+mod pacing;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -36,6 +37,8 @@ use std::time::Instant;
 
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+pub(crate) use pacing::Pacer;
 
 use crate::runtime::Limits;
 use crate::runtime::egress::{AllowedHost, Cidr};
@@ -81,6 +84,8 @@ pub(crate) struct Sandbox {
     pub(crate) client: reqwest::Client,
     /// Its limits.
     pub(crate) limits: Limits,
+    /// Its request rate, shared by its calls, if the admin set one.
+    pub(crate) pacer: Option<Pacer>,
 }
 
 impl std::fmt::Debug for Sandbox {
@@ -120,6 +125,17 @@ pub(crate) struct HostState {
     pub(crate) output: CapturedOutput,
     /// The lines of this call kept for its caller.
     call_log: CallLog,
+    /// What the call learnt about pacing.
+    pub(crate) pacing: CallPacing,
+}
+
+/// What one call learnt about pacing its target.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CallPacing {
+    /// The longest pause a throttling answer (`429`/`503` with `Retry-After`) asked for.
+    pub retry_after: Option<std::time::Duration>,
+    /// How long its requests waited for the instance's request rate.
+    pub throttled: std::time::Duration,
 }
 
 impl HostState {
@@ -146,6 +162,7 @@ impl HostState {
             http_requests: 0,
             output,
             call_log: CallLog::default(),
+            pacing: CallPacing::default(),
         }
     }
 }
