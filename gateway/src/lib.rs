@@ -66,13 +66,15 @@
 //!    deliver to blocking connectors, and commit the change, its jobs and its audit entry in one
 //!    store transaction ([`store::Store::write`]); a lost race is recomputed from step 2.
 //! 4. The handler shapes the answer (`attributes`, `$ref`s, ETag) and responds.
-//! 5. Woken by the commit, the [`delivery::Dispatcher`] reads the job from the outbox, builds a
-//!    [`ConnectorEvent`](delivery::ConnectorEvent) from the group's current state (coalescing
-//!    the group's queued changes and their membership deltas), and calls
-//!    the connector; [`delivery::connector`] turns it into a
-//!    [`PluginEvent`](runtime::PluginEvent) and the runtime calls the plugin's `provision` in a
-//!    fresh sandboxed instance. The outcome is recorded in the store before the job leaves the
-//!    outbox.
+//! 5. Woken by the commit, the [`delivery::Dispatcher`] reads the job from the outbox (a
+//!    membership change lingers a moment for the next ones), and once the connector's
+//!    [`Gate`](delivery::gate::Gate) admits it (no pause its target asked for, below its cap)
+//!    builds a [`ConnectorEvent`](delivery::ConnectorEvent): the group's row and the composed
+//!    delta of its queued changes for a connector that takes deltas, its current state for any
+//!    other. [`delivery::connector`] turns it into a [`PluginEvent`](runtime::PluginEvent) and
+//!    the runtime calls the plugin's `membership.update-group` or `provision` in a fresh
+//!    sandboxed instance, pacing its HTTP and noting a `Retry-After`. The outcome is recorded in
+//!    the store before the job leaves the outbox.
 
 pub mod admin;
 pub mod app;

@@ -96,6 +96,10 @@ fn members_of_a_role_group_are_provisioned_and_removed_members_deprovisioned() {
             .as_u16(),
         204
     );
+    // Settled between the two, so that they are two deliveries (a membership change lingers
+    // for the next one to join it).
+    let events = settled(&gw, &sink, 4);
+    assert_eq!(ops(&events, &bob), ["create"], "joining provisions");
     let remove_ann = json!([{"op": "remove", "path": format!("members[value eq \"{ann}\"]")}]);
     assert_eq!(
         gw.patch_ops(&format!("/Groups/{sales}"), remove_ann)

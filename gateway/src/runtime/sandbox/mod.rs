@@ -7,6 +7,7 @@
 //! limits.rs   CallLimiter (memory, tables) and the store that installs it with the deadline
 //! output.rs   captured stdout/stderr and its byte cap, the call log, the output flush
 //! host.rs     the linker: minimal WASI and the contract's host functions (HTTP, capped log)
+//! pacing.rs   the instance's request rate (Pacer) and Retry-After of throttling answers
 //! ```
 //!
 //! WASI: a plugin is linked against only what the Rust standard library of `wasm32-wasip2` needs
