@@ -76,6 +76,19 @@ def bulk(origin, start_index, n):
         sys.exit(f"bulk write failed: {failed[:3]}")
 
 
+def stop(procs, work):
+    """Stops the servers this script started (SIGTERM, then SIGKILL after 10 s) and removes
+    their data."""
+    for p in procs:
+        p.send_signal(signal.SIGTERM)
+    for p in procs:
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+    shutil.rmtree(work, ignore_errors=True)
+
+
 def rss_kib(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -143,14 +156,7 @@ def main():
         if on_b != args.users or dead or pending:
             sys.exit("FAILED: B does not hold every user, or jobs died")
     finally:
-        for p in procs:
-            p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        shutil.rmtree(work, ignore_errors=True)
+        stop(procs, work)
 
 
 if __name__ == "__main__":

@@ -20,9 +20,6 @@ by a 15-minute deadline.
 import argparse
 import os
 import re
-import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -32,7 +29,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from delivery import ADMIN, ROOT, TOKEN, bulk, call, rss_kib, start  # noqa: E402
+from delivery import ADMIN, ROOT, TOKEN, bulk, call, rss_kib, start, stop  # noqa: E402
 
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
@@ -150,14 +147,7 @@ def main():
         if failures or have != n or dead:
             sys.exit("FAILED")
     finally:
-        for p in procs:
-            p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        shutil.rmtree(work, ignore_errors=True)
+        stop(procs, work)
 
 
 if __name__ == "__main__":
