@@ -38,6 +38,8 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// How long the audit trail is kept.
     pub audit: AuditConfig,
+    /// The embedded store's memory.
+    pub store: StoreConfig,
     /// Present for the pass-through mode (provision without persisting): a connector is the
     /// system of record and the gateway keeps no identities. Absent: persist and provision.
     pub pass_through: Option<PassThroughConfig>,
@@ -65,6 +67,21 @@ pub struct AuditConfig {
 impl Default for AuditConfig {
     fn default() -> Self {
         Self { retention_days: 90 }
+    }
+}
+
+/// The `[store]` section.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// The embedded store's page cache, in MiB: a bound on the memory it holds for reads (the
+    /// operating system's file cache serves beyond it). redb's own default, 1024, unless set.
+    pub cache_mib: usize,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self { cache_mib: 1024 }
     }
 }
 
@@ -275,6 +292,7 @@ impl Default for Config {
             log_format: LogFormat::Text,
             metrics: MetricsConfig::default(),
             audit: AuditConfig::default(),
+            store: StoreConfig::default(),
             pass_through: None,
         }
     }

@@ -134,6 +134,7 @@ pub async fn serve(
     }
     let options = StoreOptions {
         keep_delivered: config.delivery.keep_delivered,
+        cache_bytes: config.store.cache_mib.saturating_mul(1 << 20),
     };
     let store: Arc<dyn Store> = Arc::new(RedbStore::open_with(&config.data_dir, options)?);
     crate::store::audit::spawn_pruning(store.clone(), config.audit.retention_days);

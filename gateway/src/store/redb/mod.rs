@@ -147,12 +147,15 @@ enum Command {
 pub struct StoreOptions {
     /// How many delivered jobs the delivery history keeps (the oldest are pruned).
     pub keep_delivered: u64,
+    /// redb's page cache, in bytes.
+    pub cache_bytes: usize,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
         Self {
             keep_delivered: 10_000,
+            cache_bytes: 1 << 30,
         }
     }
 }
@@ -186,7 +189,10 @@ impl RedbStore {
     /// Opens (creating if needed) `gateway.redb` in `dir` and starts the writer thread.
     pub fn open_with(dir: &Path, options: StoreOptions) -> Result<Self, StoreError> {
         std::fs::create_dir_all(dir).map_err(io)?;
-        let db = Database::create(dir.join("gateway.redb")).map_err(io)?;
+        let db = Database::builder()
+            .set_cache_size(options.cache_bytes)
+            .create(dir.join("gateway.redb"))
+            .map_err(io)?;
         let txn = db.begin_write().map_err(io)?;
         {
             // Create every table up front so that readers never meet a missing one.

@@ -14,7 +14,11 @@ fn temp_store(keep_delivered: u64) -> (RedbStore, std::path::PathBuf) {
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let dir = std::env::temp_dir().join(format!("redb-admin-test-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let store = RedbStore::open_with(&dir, StoreOptions { keep_delivered }).unwrap();
+    let options = StoreOptions {
+        keep_delivered,
+        ..StoreOptions::default()
+    };
+    let store = RedbStore::open_with(&dir, options).unwrap();
     (store, dir)
 }
 
