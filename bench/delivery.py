@@ -76,6 +76,19 @@ def bulk(origin, start_index, n):
         sys.exit(f"bulk write failed: {failed[:3]}")
 
 
+def start_provisioning(binary, work, b_origin, adjust=lambda config: config):
+    """Starts gateway A in `work`/a with examples/provision-to-scim.toml pointed at `b_origin`,
+    its retries short enough that a backlog resumes at once; `adjust` edits the config text."""
+    with open(os.path.join(ROOT, "examples", "provision-to-scim.toml")) as f:
+        config = f.read().replace("base_delay_ms = 500", "base_delay_ms = 50").replace(
+            "max_delay_ms = 300000", "max_delay_ms = 500").replace("max_attempts = 12", "max_attempts = 100000")
+    config_path = os.path.join(work, "a.toml")
+    with open(config_path, "w") as f:
+        f.write(adjust(config))
+    return start(binary, os.path.join(work, "a"),
+                 {"TARGET_SCIM_URL": f"{b_origin}/scim/v2", "TARGET_SCIM_TOKEN": TOKEN}, config_path)
+
+
 def stop(procs, work):
     """Stops the servers this script started (SIGTERM, then SIGKILL after 10 s) and removes
     their data."""
@@ -113,17 +126,8 @@ def main():
         if not args.backlog:
             b, _ = start(args.bin, os.path.join(work, "b"), {}, port=b_port)
             procs.append(b)
-        # The example config, with retries short enough that a backlog resumes at once.
-        with open(os.path.join(ROOT, "examples", "provision-to-scim.toml")) as f:
-            config = f.read().replace("base_delay_ms = 500", "base_delay_ms = 50").replace(
-                "max_delay_ms = 300000", "max_delay_ms = 500").replace("max_attempts = 12", "max_attempts = 100000").replace(
-                "[delivery]", "[delivery]\nworkers = " + str(args.workers))
-        config_path = os.path.join(work, "a.toml")
-        with open(config_path, "w") as f:
-            f.write(config)
-        a, a_origin = start(args.bin, os.path.join(work, "a"),
-                            {"TARGET_SCIM_URL": f"{b_origin}/scim/v2", "TARGET_SCIM_TOKEN": TOKEN},
-                            config_path)
+        a, a_origin = start_provisioning(args.bin, work, b_origin,
+                                         lambda c: c.replace("[delivery]", "[delivery]\nworkers = " + str(args.workers)))
         procs.append(a)
         t0 = time.monotonic()
         # A bulk request runs its operations one after the other; eight at once let A's group

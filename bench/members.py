@@ -29,7 +29,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from delivery import ADMIN, ROOT, TOKEN, bulk, call, rss_kib, start, stop  # noqa: E402
+from delivery import ADMIN, ROOT, bulk, call, rss_kib, start, start_provisioning, stop  # noqa: E402
 
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
@@ -76,16 +76,7 @@ def main():
             f.write(store)
         b, b_origin = start(args.bin, os.path.join(work, "b"), {}, b_config)
         procs.append(b)
-        with open(os.path.join(ROOT, "examples", "provision-to-scim.toml")) as f:
-            config = f.read().replace("base_delay_ms = 500", "base_delay_ms = 50").replace(
-                "max_delay_ms = 300000", "max_delay_ms = 500").replace("max_attempts = 12", "max_attempts = 100000")
-        config = config + store
-        config_path = os.path.join(work, "a.toml")
-        with open(config_path, "w") as f:
-            f.write(config)
-        a, a_origin = start(args.bin, os.path.join(work, "a"),
-                            {"TARGET_SCIM_URL": f"{b_origin}/scim/v2", "TARGET_SCIM_TOKEN": TOKEN},
-                            config_path)
+        a, a_origin = start_provisioning(args.bin, work, b_origin, lambda c: c + store)
         procs.append(a)
         with ThreadPoolExecutor(max_workers=8) as pool:
             list(pool.map(lambda first: bulk(a_origin, first, min(1000, n - first)), range(0, n, 1000)))

@@ -78,3 +78,39 @@ fn max_requests_per_second_spaces_a_connectors_requests() {
     );
     assert!(waited > 0.0, "throttled time in /metrics: {waited}");
 }
+
+/// A rate or a cap of zero would hold a connector forever: the admin API refuses it (`422`,
+/// naming both settings), and a connector with sane values is accepted and shows them.
+#[test]
+fn a_zero_rate_or_cap_is_refused() {
+    let gw = Gateway::start();
+    let target = Target::start();
+    let put = |extra: serde_json::Value| {
+        let mut body = serde_json::json!({"plugin": "webhook", "resource_types": ["User"],
+            "config": {"url": target.origin}, "allowed_hosts": [target.origin]});
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        gw.admin_send(reqwest::Method::PUT, "/admin/v1/connectors/paced", &body)
+    };
+    for zero in [
+        serde_json::json!({"max_requests_per_second": 0}),
+        serde_json::json!({"max_concurrency": 0}),
+    ] {
+        let message = scim_gateway_e2e::assert_admin_error(put(zero.clone()), 422);
+        assert!(
+            message.contains("max_requests_per_second"),
+            "{zero}: {message}"
+        );
+    }
+    let (status, c) = put(serde_json::json!({"max_requests_per_second": 5, "max_concurrency": 2}));
+    assert_eq!(status, 201, "{c}");
+    assert_eq!(
+        (
+            c["max_requests_per_second"].clone(),
+            c["max_concurrency"].clone()
+        ),
+        (5.into(), 2.into()),
+        "{c}"
+    );
+}

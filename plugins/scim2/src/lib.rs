@@ -150,10 +150,10 @@ impl Connector for Scim2 {
         if target.replace_members {
             return target.replace_with_delta(&change.remote_id, &added, &removed);
         }
-        let mut attributes = outbound_row(change.group_json()?)?;
-        if change.changed_paths.is_empty() {
-            attributes = Map::new();
-        }
+        let attributes = match change.changed_paths.is_empty() {
+            true => Map::new(),
+            false => outbound_row(change.group_json()?)?,
+        };
         target.patch_members(&change.remote_id, attributes, &removed, &added)
     }
 }
