@@ -40,6 +40,8 @@ pub struct Config {
     pub audit: AuditConfig,
     /// The embedded store's memory.
     pub store: StoreConfig,
+    /// Connection limits and timeouts of the HTTP listener.
+    pub http: HttpConfig,
     /// Present for the pass-through mode (provision without persisting): a connector is the
     /// system of record and the gateway keeps no identities. Absent: persist and provision.
     pub pass_through: Option<PassThroughConfig>,
@@ -82,6 +84,30 @@ pub struct StoreConfig {
 impl Default for StoreConfig {
     fn default() -> Self {
         Self { cache_mib: 1024 }
+    }
+}
+
+/// The `[http]` section: what one peer may hold of the listener (see `listen.rs`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Connections served at once; more wait to be accepted until one closes.
+    pub max_connections: usize,
+    /// How long a request's head (line and headers) may take to arrive, from when the
+    /// connection waits for it: also how long a kept-alive connection may stay idle (ms).
+    pub header_timeout_ms: u64,
+    /// How long a request's body may take to arrive once its head has (ms); a late one is
+    /// answered `408`.
+    pub body_timeout_ms: u64,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: 1024,
+            header_timeout_ms: 10_000,
+            body_timeout_ms: 30_000,
+        }
     }
 }
 
@@ -293,6 +319,7 @@ impl Default for Config {
             metrics: MetricsConfig::default(),
             audit: AuditConfig::default(),
             store: StoreConfig::default(),
+            http: HttpConfig::default(),
             pass_through: None,
         }
     }

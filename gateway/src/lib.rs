@@ -32,19 +32,23 @@
 //!   [`delivery::connector`] adapts runtime instances to the [`Connector`](delivery::Connector)
 //!   trait; [`delivery::registry`] is the live set of instances, swapped at runtime;
 //!   [`delivery::scope`] and [`delivery::plan`] decide who gets which job;
-//!   [`delivery::blocking`] delivers while the client waits.
+//!   [`delivery::blocking`] delivers while the client waits; [`delivery::fill`] sends a whole
+//!   group to a connector that takes deltas a page of members per call.
 //! - [`app`]: the provisioning service. [`Provisioning`](app::Provisioning) runs create / get /
 //!   replace / patch / delete / search / bulk the same way in both modes, over a
 //!   [`Resources`](app::Resources) implementation chosen once at start:
 //!   [`Persisted`](app::Persisted) (the store) or [`PassThrough`](app::PassThrough) (a
 //!   connector is the system of record). Every change is committed by one recorder with its
-//!   delivery jobs and audit entry.
+//!   delivery jobs and audit entry. [`app::body`] streams answers that show a big group's
+//!   members.
 //! - [`admin`]: the admin API under `/admin/v1` (admin tokens only): jobs, the audit trail,
 //!   plugins and connector instances managed live ([`admin::catalog`]), reconcile, and the
 //!   OpenAPI document.
 //! - [`http`]: the axum router under `/scim/v2`, the bearer-token check, extractors that turn bad
 //!   input into SCIM errors, one small handler per route, [`http::response`] (SCIM errors and
 //!   resources as responses), and the `/healthz` and `/readyz` probes.
+//! - [`listen`]: the HTTP/1.1 accept loop with a connection cap and header, idle and body
+//!   timeouts (`[http]`), which `axum::serve` lacks.
 //! - [`server`]: starts everything: opens the store, loads tokens, chooses the mode, binds the
 //!   listener, shuts down on a signal.
 //!
@@ -83,6 +87,7 @@ pub mod cli;
 pub mod config;
 pub mod delivery;
 pub mod http;
+pub mod listen;
 pub mod metrics;
 pub mod model;
 pub mod runtime;

@@ -1,6 +1,7 @@
 //! Starting and stopping a gateway.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 
@@ -182,6 +183,11 @@ pub async fn serve(
         config.scim.unknown_attributes,
         config.bulk.max_operations,
     );
+    let limits = crate::listen::Limits {
+        max_connections: config.http.max_connections,
+        header_timeout: Duration::from_millis(config.http.header_timeout_ms),
+        body_timeout: Duration::from_millis(config.http.body_timeout_ms),
+    };
     let state = AppState::new(App {
         provisioning,
         config: Arc::new(config),
@@ -195,11 +201,7 @@ pub async fn serve(
         &axum::middleware::from_fn(http::trim_trailing_slash),
         http::router(state, admin, metrics),
     );
-    axum::serve(
-        listener,
-        axum::ServiceExt::<axum::extract::Request>::into_make_service(app),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
-    .map_err(StartError::Serve)
+    crate::listen::serve(listener, app, limits, shutdown)
+        .await
+        .map_err(StartError::Serve)
 }

@@ -407,6 +407,20 @@ fn an_enormous_remote_id_is_refused() {
 #[derive(Clone, Default)]
 struct CapturedLog(Arc<Mutex<Vec<u8>>>);
 
+impl CapturedLog {
+    /// Captures this thread's log at `info` as plain text while the guard lives.
+    fn install() -> (Self, tracing::subscriber::DefaultGuard) {
+        let log = CapturedLog::default();
+        let writer = log.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .with_env_filter("info")
+            .finish();
+        (log, tracing::subscriber::set_default(subscriber))
+    }
+}
+
 impl std::io::Write for CapturedLog {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.0.lock().expect("lock").extend_from_slice(buf);
@@ -432,14 +446,7 @@ impl CapturedLog {
 fn a_log_flood_is_capped_in_lines_and_bytes_with_a_note_and_the_call_succeeds() {
     within(|| async {
         // The gateway's log of this thread, as text.
-        let log = CapturedLog::default();
-        let writer = log.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .with_env_filter("info")
-            .finish();
-        let _log = tracing::subscriber::set_default(subscriber);
+        let (log, _log) = CapturedLog::install();
 
         // The plugin logs 20,000 lines of 64 KiB, then writes 1,000 of them to stderr.
         let rt = runtime();
@@ -531,6 +538,78 @@ fn a_log_flood_is_capped_in_lines_and_bytes_with_a_note_and_the_call_succeeds() 
         // The lines the sandbox passed on (`max_log_lines`, and the one of stderr), less those kept.
         let not_kept = max_lines + 1 - kept.len();
         assert_eq!(note, &format!("({not_kept} more lines not kept)"));
+    });
+}
+
+/// A plugin's line cannot forge one of the gateway's: its newlines, carriage returns, escape
+/// sequences and bidirectional overrides are escaped, in the gateway's log and in the call's.
+#[test]
+fn a_plugin_cannot_forge_a_gateway_log_line() {
+    within(|| async {
+        let (log, _log) = CapturedLog::install();
+        let rt = runtime();
+        let plugin = hostile(&rt, "log-forge", Limits::default()).await;
+        let done = plugin.provision_logged(&user_event("u1"), no_ids()).await;
+        assert_eq!(done.result.expect("works").remote_id, "forged");
+        let lines = log.lines();
+        let text = lines.join("\n");
+        assert!(
+            !lines.iter().any(|l| l.starts_with("2026-12-06T00:00:00")),
+            "a forged line of its own:\n{text}"
+        );
+        assert!(
+            !text.contains('\u{1b}') && !text.contains('\r') && !text.contains('\u{202e}'),
+            "{text:?}"
+        );
+        assert!(
+            text.contains("delivered\\n2026-12-06T00:00:00.000000Z"),
+            "escaped:\n{text}"
+        );
+        assert!(
+            text.contains("fine\\r\\u{1b}[2K\\u{202e}INFO forged by stderr"),
+            "{text}"
+        );
+        assert_eq!(
+            done.logs,
+            [
+                "warn: delivered\\n2026-12-06T00:00:00.000000Z  INFO scim_gateway::admin: forged line",
+                "stdio: fine\\r\\u{1b}[2K\\u{202e}INFO forged by stderr",
+            ]
+        );
+    });
+}
+
+/// What one instance writes to the gateway's log is capped per minute across its calls; each
+/// call still keeps its own lines for its job record.
+#[test]
+fn an_instances_log_lines_are_capped_per_minute_across_calls() {
+    within(|| async {
+        let (log, _log) = CapturedLog::install();
+        let rt = runtime();
+        let limits = Limits {
+            max_log_line_bytes: 100,
+            max_log_lines_per_minute: 150,
+            ..Limits::default()
+        };
+        let per_call = limits.max_log_lines;
+        let plugin = hostile(&rt, "log-flood", limits).await;
+        for _ in 0..3 {
+            let done = plugin.provision_logged(&user_event("u1"), no_ids()).await;
+            assert!(
+                done.logs.iter().any(|l| l.starts_with("info: flood 0 ")),
+                "each call keeps its lines"
+            );
+        }
+        // Each call logs `per_call` lines and one of stderr: 303 in all, 150 reach the log.
+        let lines = log.lines();
+        let plugin = lines
+            .iter()
+            .filter(|l| l.contains(" flood ") || l.contains("stdio"));
+        assert_eq!(
+            plugin.count(),
+            150,
+            "3 calls of {per_call} + 1 lines, 150 a minute"
+        );
     });
 }
 

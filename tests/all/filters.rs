@@ -485,3 +485,49 @@ fn rfc_7644_example_filters() {
         ],
     );
 }
+
+/// A password can be set but never read back, and so never filtered or sorted by: a filter
+/// that tests it (alone, in a logical expression, or inside a value path) is `400
+/// invalidFilter`, and `sortBy=password` is `400 invalidValue`. Otherwise each answer's count
+/// would tell a token holder one more character of any user's password.
+#[test]
+fn a_password_cannot_be_filtered_or_sorted_on() {
+    let gw = Gateway::start();
+    let mut body = user("alice@example.com");
+    body["password"] = json!("aSecret-42");
+    create(&gw, "/Users", &body);
+    for filter in [
+        r#"password sw "a""#,
+        r#"userName eq "alice@example.com" and password sw "a""#,
+        r#"not (password pr)"#,
+        r#"PASSWORD eq "aSecret-42""#,
+        r#"urn:ietf:params:scim:schemas:core:2.0:User:password co "S""#,
+    ] {
+        let r = gw.get(&format!(
+            "/Users?filter={}",
+            scim_gateway_e2e::encode(filter)
+        ));
+        let e = scim_gateway_e2e::assert_scim_error(r, 400, Some("invalidFilter"));
+        assert!(
+            e["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("never returned")),
+            "{filter}: {e}"
+        );
+        let search = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+                            "filter": filter});
+        scim_gateway_e2e::assert_scim_error(
+            gw.post("/Users/.search", &search),
+            400,
+            Some("invalidFilter"),
+        );
+    }
+    let r = gw.get("/Users?sortBy=password");
+    scim_gateway_e2e::assert_scim_error(r, 400, Some("invalidValue"));
+    // Filters on other attributes still work.
+    let list = gw.list(
+        "/Users",
+        &[("filter", r#"userName eq "alice@example.com""#)],
+    );
+    assert_eq!(list["totalResults"], 1);
+}

@@ -9,6 +9,7 @@ mod audit;
 mod auth;
 mod bulk;
 mod cli;
+mod connections;
 mod crash;
 mod discovery;
 mod durability;

@@ -4,7 +4,10 @@
 //! changes reaches a connector coalesced.
 
 use reqwest::Method;
-use scim_gateway_e2e::{Gateway, Target, build_plugin, create, eventually, group, id_of, user};
+use scim_gateway_e2e::{
+    Gateway, Target, build_plugin, create, eventually, group, header, id_of, sorted, user,
+    version_of,
+};
 use serde_json::{Value, json};
 
 /// Makes connector `name` (the echo plugin, forwarding every event to `sink`) for `types`.
@@ -18,6 +21,29 @@ fn connect(gw: &Gateway, name: &str, sink: &Target, types: &[&str]) {
                 "config": {"url": sink.origin}, "allowed_hosts": [sink.origin]}),
     );
     assert_eq!(status, 201, "{c}");
+}
+
+/// Creates `n` users (`m{i}@example.com`) through `/Bulk`, 1,000 a request; answers their ids.
+fn bulk_users(gw: &Gateway, n: usize) -> Vec<String> {
+    let mut ids = Vec::with_capacity(n);
+    for batch in (0..n).collect::<Vec<_>>().chunks(1000) {
+        let ops: Vec<Value> = batch
+            .iter()
+            .map(|n| {
+                json!({"method": "POST", "path": "/Users", "bulkId": format!("u{n}"),
+                       "data": user(&format!("m{n}@example.com"))})
+            })
+            .collect();
+        let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+                          "Operations": ops});
+        let answer = scim_gateway_e2e::expect(gw.post("/Bulk", &body), 200);
+        for op in answer["Operations"].as_array().expect("operations") {
+            let location = op["location"].as_str().expect("location");
+            ids.push(location.rsplit('/').next().unwrap_or_default().to_owned());
+        }
+    }
+    assert_eq!(ids.len(), n);
+    ids
 }
 
 fn add(id: &str) -> Value {
@@ -241,7 +267,7 @@ fn a_burst_of_membership_changes_is_coalesced() {
 }
 
 /// A 5,000-member group reaches a second gateway through `scim2` in requests of at most 100
-/// members: created bare, then filled a chunk per PATCH (50). Then 250
+/// members: created with the first 100, then filled a chunk per PATCH (49). Then 250
 /// single-member removes, made while the target is unreachable, reach it coalesced as three
 /// or four PATCHes once it is back. The target ends with exactly the source's members.
 #[test]
@@ -257,30 +283,7 @@ fn a_5000_member_group_reaches_a_second_gateway_in_chunks_and_a_burst_coalesced(
          [connectors.secrets]\ntoken = \"{}\"\n",
         scim_gateway_e2e::TOKEN
     ));
-    let ids: Vec<String> = (0..5)
-        .flat_map(|batch| {
-            let ops: Vec<Value> = (0..1000)
-                .map(|i| {
-                    let n = batch * 1000 + i;
-                    json!({"method": "POST", "path": "/Users", "bulkId": format!("u{n}"),
-                           "data": user(&format!("m{n}@example.com"))})
-                })
-                .collect();
-            let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
-                              "Operations": ops});
-            let answer = scim_gateway_e2e::expect(a.post("/Bulk", &body), 200);
-            answer["Operations"]
-                .as_array()
-                .expect("operations")
-                .iter()
-                .map(|op| {
-                    let location = op["location"].as_str().expect("location");
-                    location.rsplit('/').next().unwrap_or_default().to_owned()
-                })
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    assert_eq!(ids.len(), 5000);
+    let ids = bulk_users(&a, 5000);
     eventually(|| {
         let total = b.list("/Users", &[("count", "0")])["totalResults"].clone();
         scim_gateway_e2e::when(total == 5000, &format!("b has {total} users of 5000"))
@@ -317,8 +320,8 @@ fn a_5000_member_group_reaches_a_second_gateway_in_chunks_and_a_burst_coalesced(
     let remote = at_b(5000);
     assert_eq!(
         patches(&b) - before,
-        50.0,
-        "created bare, then 5,000 members, 100 a PATCH"
+        49.0,
+        "created with 100 members, then the other 4,900, 100 a PATCH"
     );
     // Each gateway's users by id, a page of 1,000 at a time.
     let names_by_id = |gw: &Gateway| -> std::collections::HashMap<String, String> {
@@ -383,5 +386,153 @@ fn a_5000_member_group_reaches_a_second_gateway_in_chunks_and_a_burst_coalesced(
         member_names(&at_b_names, &remote_after),
         expected,
         "the target holds exactly the source's members"
+    );
+}
+
+/// A full read of a group with more members than a page is streamed (chunked, so neither
+/// gateway nor client needs it whole at once) and still complete: every member once with its
+/// `$ref`, the `ETag` of the version shown, `attributes` applied to each member, `304` for a
+/// current `If-None-Match`, and the same members in a list. A small group is sent whole.
+#[test]
+fn a_big_groups_full_read_is_streamed_complete_and_projected() {
+    let gw = Gateway::start();
+    let ids = bulk_users(&gw, 2500);
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let g = id_of(&create(&gw, "/Groups", &group("All staff", &refs)));
+    let small = id_of(&create(&gw, "/Groups", &group("Few", &refs[..3])));
+    let mut expected = ids.clone();
+    expected.sort();
+
+    let r = gw.get(&format!("/Groups/{g}"));
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        header(&r, "transfer-encoding").as_deref(),
+        Some("chunked"),
+        "streamed"
+    );
+    let etag = header(&r, "etag").expect("an ETag");
+    let whole: Value = r.json().expect("JSON");
+    assert_eq!(member_ids(&whole), expected, "every member, once");
+    assert_eq!(whole["displayName"], "All staff");
+    assert_eq!(etag, version_of(&whole), "the ETag is the version shown");
+    for m in whole["members"].as_array().expect("members") {
+        let value = m["value"].as_str().expect("value");
+        assert!(
+            m["$ref"]
+                .as_str()
+                .is_some_and(|r| r.ends_with(&format!("/Users/{value}"))),
+            "{m}"
+        );
+    }
+
+    let projected = gw.fetch(&format!("/Groups/{g}?attributes=members.value"));
+    assert!(
+        projected.get("displayName").is_none(),
+        "{}",
+        projected["displayName"]
+    );
+    let members = projected["members"].as_array().expect("members");
+    assert_eq!(members.len(), 2500);
+    assert!(members.iter().all(|m| {
+        m.as_object()
+            .is_some_and(|o| o.len() == 1 && o.contains_key("value"))
+    }));
+    let excluded = gw.fetch(&format!("/Groups/{g}?excludedAttributes=members.$ref"));
+    let members = excluded["members"].as_array().expect("members");
+    assert_eq!(members.len(), 2500);
+    assert!(
+        members
+            .iter()
+            .all(|m| m.get("$ref").is_none() && m.get("value").is_some())
+    );
+
+    let unchanged = gw
+        .req(Method::GET, &format!("/Groups/{g}"))
+        .header("If-None-Match", &etag)
+        .send()
+        .expect("GET");
+    assert_eq!(unchanged.status(), 304);
+
+    let listed = gw.list("/Groups", &[("filter", "displayName eq \"All staff\"")]);
+    assert_eq!(
+        member_ids(&listed["Resources"][0]),
+        expected,
+        "a filtered list"
+    );
+    let all = gw.list("/Groups", &[]);
+    let both = all["Resources"].as_array().expect("resources");
+    let sizes: Vec<usize> = both.iter().map(|g| member_ids(g).len()).collect();
+    assert_eq!(
+        sorted(&sizes.iter().map(usize::to_string).collect::<Vec<_>>()),
+        ["2500", "3"]
+    );
+
+    let r = gw.get(&format!("/Groups/{small}"));
+    assert!(
+        header(&r, "content-length").is_some(),
+        "a small group is sent whole"
+    );
+    assert_eq!(member_ids(&r.json().expect("JSON")).len(), 3);
+}
+
+/// A reconcile sends a group of 2,500 members to a second gateway whole, read from the store a
+/// page at a time: the target ends with exactly the source's members.
+#[test]
+fn a_reconcile_sends_a_big_group_whole_to_a_second_gateway() {
+    let b = Gateway::start();
+    let a = Gateway::start_with_config(
+        "[delivery]\nbase_delay_ms = 50\nmax_delay_ms = 200\nmax_attempts = 1000\n",
+    );
+    let ids = bulk_users(&a, 2500);
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    create(&a, "/Groups", &group("All staff", &refs));
+    let (status, c) = a.admin_send(
+        Method::PUT,
+        "/admin/v1/connectors/b",
+        &json!({"plugin": "scim2", "resource_types": ["User", "Group"],
+                "config": {"base_url": format!("{}/scim/v2", b.origin()), "update": "patch"},
+                "secrets": {"token": scim_gateway_e2e::TOKEN}, "allowed_hosts": [b.origin()]}),
+    );
+    assert_eq!(status, 201, "{c}");
+    let (status, run) = a.admin_send(
+        Method::POST,
+        "/admin/v1/connectors/b/reconcile",
+        &Value::Null,
+    );
+    assert_eq!(status, 202, "{run}");
+    let mut remote = Value::Null;
+    eventually(|| {
+        let list = b.list("/Groups", &[("filter", "displayName eq \"All staff\"")]);
+        remote = list["Resources"][0].clone();
+        let n = remote["members"].as_array().map_or(0, Vec::len);
+        scim_gateway_e2e::when(n == 2500, &format!("b's group has {n} of 2500"))
+    });
+    let names = |gw: &Gateway, group: &Value| {
+        let mut by_id = std::collections::HashMap::new();
+        for page in 0..3 {
+            let start = (page * 1000 + 1).to_string();
+            for u in gw.list("/Users", &[("startIndex", &start), ("count", "1000")])["Resources"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                by_id.insert(
+                    id_of(u),
+                    u["userName"].as_str().unwrap_or_default().to_owned(),
+                );
+            }
+        }
+        sorted(
+            &member_ids(group)
+                .iter()
+                .map(|id| by_id[id].clone())
+                .collect::<Vec<_>>(),
+        )
+    };
+    let source = a.list("/Groups", &[])["Resources"][0].clone();
+    assert_eq!(
+        names(&b, &remote),
+        names(&a, &source),
+        "exactly the source's members"
     );
 }

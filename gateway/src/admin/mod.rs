@@ -123,8 +123,13 @@ fn json_body(bytes: &[u8]) -> Result<serde_json::Value, AdminError> {
 
 impl From<BytesRejection> for AdminError {
     fn from(e: BytesRejection) -> Self {
-        // A body over the limit answers 413, in the admin error shape like every other refusal.
-        AdminError::new(e.status(), e.body_text())
+        // A body over the limit answers 413, in the admin error shape like every other refusal;
+        // one that came too slowly, 408.
+        let text = e.body_text();
+        if text.contains(crate::listen::BODY_LATE) {
+            return AdminError::new(StatusCode::REQUEST_TIMEOUT, text);
+        }
+        AdminError::new(e.status(), text)
     }
 }
 

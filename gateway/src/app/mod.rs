@@ -32,6 +32,7 @@
 //! 10 members or 100,000. Its answer is `204 No Content` unless the request asks for
 //! attributes (`attributes` / `excludedAttributes`): see `http::handlers::patch`.
 
+pub mod body;
 pub mod bulk;
 mod edit;
 mod members;
@@ -55,6 +56,7 @@ use crate::scim::schema::{self, UnknownAttributes};
 use crate::store::{MemberEdit, MemberWrite};
 use edit::{Edit, assemble, check_if_match};
 
+pub use body::Body;
 pub use passthrough::PassThrough;
 pub use record::Outbound;
 pub use resources::{Offers, Resources, Write, WriteError};
@@ -66,10 +68,9 @@ pub use stored::Persisted;
 const MAX_RETRIES: usize = 64;
 
 /// A resource as a response carries it.
-#[derive(Debug)]
 pub struct Answer {
     /// The body, shaped as the request asked.
-    pub body: Vec<u8>,
+    pub body: Body,
     /// Its `meta.version`, for the `ETag`.
     pub version: Option<String>,
     /// Its URL, for a `201`'s `Location` (`None` for a read: only a create answers one).
@@ -310,13 +311,13 @@ impl Provisioning {
         kind: ResourceKind,
         q: &ListQuery,
         base_url: &str,
-    ) -> Result<Vec<u8>, ScimError> {
+    ) -> Result<Body, ScimError> {
         self.resources.list(&[kind], q, base_url).await
     }
 
     /// The root `/.search`: a `SearchRequest` body over every resource type, where the mode
     /// offers it (refused before the body is read where it does not).
-    pub async fn search_all(&self, body: &Value, base_url: &str) -> Result<Vec<u8>, ScimError> {
+    pub async fn search_all(&self, body: &Value, base_url: &str) -> Result<Body, ScimError> {
         if !self.offers().bulk {
             return Err(not_served());
         }
@@ -342,7 +343,7 @@ impl Provisioning {
             .resources
             .render(kind, resource, created, base_url, q)?;
         Ok(Answer {
-            body: body.to_string().into_bytes(),
+            body: Body::Whole(body.to_string().into_bytes()),
             version,
             location,
         })

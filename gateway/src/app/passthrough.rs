@@ -33,7 +33,7 @@ use serde_json::{Value, json};
 use super::record::{Recorded, Recorder};
 use super::resources::{BoxFuture, Offers, Resources, Write, WriteError};
 use super::stored::shape;
-use super::{Answer, Outbound};
+use super::{Answer, Body, Outbound};
 use crate::delivery::blocking::deliver_waiting;
 use crate::delivery::registry::Lookup;
 use crate::delivery::{Connector, ConnectorEvent, IdLookup, as_delivered};
@@ -309,7 +309,7 @@ impl Resources for PassThrough {
             let version = version(&resource).map(str::to_owned);
             let body = self.shape(kind, resource, base_url, q);
             Ok(Answer {
-                body: body.to_string().into_bytes(),
+                body: Body::Whole(body.to_string().into_bytes()),
                 version,
                 // Only a `201` carries a `Location`: a read answers none.
                 location: None,
@@ -322,7 +322,7 @@ impl Resources for PassThrough {
         kinds: &'a [ResourceKind],
         q: &'a ListQuery,
         base_url: &'a str,
-    ) -> BoxFuture<'a, Result<Vec<u8>, ScimError>> {
+    ) -> BoxFuture<'a, Result<Body, ScimError>> {
         Box::pin(async move {
             let [kind] = kinds else {
                 return Err(ScimError::new(
@@ -335,7 +335,11 @@ impl Resources for PassThrough {
                 .into_iter()
                 .map(|r| self.shape(*kind, r, base_url, q).to_string().into_bytes())
                 .collect();
-            Ok(list_response_text(total, q.start_index, &resources))
+            Ok(Body::Whole(list_response_text(
+                total,
+                q.start_index,
+                &resources,
+            )))
         })
     }
 

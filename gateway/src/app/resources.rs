@@ -16,7 +16,7 @@ use std::pin::Pin;
 
 use serde_json::Value;
 
-use super::Answer;
+use super::{Answer, Body};
 use crate::model::{Operation, ResourceKind};
 use crate::scim::ScimError;
 use crate::scim::list::ListQuery;
@@ -106,13 +106,13 @@ pub trait Resources: Send + Sync {
         q: &'a ListQuery,
     ) -> BoxFuture<'a, Result<Answer, ScimError>>;
 
-    /// A `ListResponse` for a search over `kinds`, as response text.
+    /// A `ListResponse` for a search over `kinds`.
     fn list<'a>(
         &'a self,
         kinds: &'a [ResourceKind],
         q: &'a ListQuery,
         base_url: &'a str,
-    ) -> BoxFuture<'a, Result<Vec<u8>, ScimError>>;
+    ) -> BoxFuture<'a, Result<Body, ScimError>>;
 
     /// Writes a change, recording `actor` as its author; answers the resource as it now is
     /// (`Null` after a delete).

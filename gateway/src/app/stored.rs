@@ -3,11 +3,13 @@
 //! conditional on the version read and commit the change with its delivery jobs.
 
 use std::collections::HashSet;
+use std::io;
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
 
+use super::body::{self, Body};
 use super::members::{self, Need};
 use super::raw;
 use super::record::{CommitError, Recorded, Recorder};
@@ -15,11 +17,14 @@ use super::resources::{BoxFuture, Offers, Resources, Write, WriteError};
 use super::{Answer, Outbound};
 use crate::model::{Operation, ResourceKind};
 use crate::scim::ScimError;
-use crate::scim::list::{ListQuery, compare, list_response_text};
+use crate::scim::attr::AttrInfo;
+use crate::scim::list::{LIST_TAIL, ListQuery, compare, list_head};
 use crate::scim::resource::version;
 use crate::scim::schema;
 use crate::store::plan::{Probe, is_exact, plan};
-use crate::store::{Key, MemberWrite, Membership, Store, StoreError, Stored, WriteOp};
+use crate::store::{
+    Key, MEMBER_PAGE, MemberCursor, MemberWrite, Membership, Store, StoreError, Stored, WriteOp,
+};
 
 /// Resources kept in the gateway's store.
 #[derive(Clone)]
@@ -54,6 +59,13 @@ enum Found {
 }
 
 impl Found {
+    /// Users or Groups.
+    fn kind(&self) -> ResourceKind {
+        match self {
+            Found::Decoded { kind, .. } | Found::Stored { kind, .. } => *kind,
+        }
+    }
+
     /// The resource's kind and id, the listing order.
     fn order_key(&self) -> (&'static str, &str) {
         match self {
@@ -159,6 +171,14 @@ impl Persisted {
         kinds: &[ResourceKind],
         q: &ListQuery,
     ) -> Result<(u64, Vec<Found>), ScimError> {
+        if let Some(path) = &q.sort_by
+            && kinds.iter().any(|kind| kind.never_returned(path))
+        {
+            return Err(ScimError::bad_request(
+                "invalidValue",
+                format!("\"{path}\" is never returned, so it cannot be sorted by"),
+            ));
+        }
         let skip = q.start_index.saturating_sub(1);
         let take = q.count.unwrap_or(self.max_results).min(self.max_results);
         if let ([kind], None, None) = (kinds, &q.filter, &q.sort_by) {
@@ -342,31 +362,220 @@ impl Persisted {
         })
     }
 
-    /// A `ListResponse` for a search, as response text.
+    /// A `ListResponse` for a search. It is streamed when it shows groups' members (see
+    /// `body.rs`): the page's groups may have any number of them.
     fn list_response(
         &self,
         kinds: &[ResourceKind],
         q: &ListQuery,
         base_url: &str,
-    ) -> Result<Vec<u8>, ScimError> {
+    ) -> Result<Body, ScimError> {
         let (total, page) = self.search(kinds, q)?;
-        let mut resources = Vec::with_capacity(page.len());
-        for found in page {
-            resources.push(match found {
-                Found::Stored { kind, stored } => {
-                    self.render_stored(kind, stored, base_url, q)?.body
-                }
+        let streams = members::shown(q) && page.iter().any(|f| f.kind() == ResourceKind::Group);
+        if !streams {
+            let mut out = Vec::new();
+            self.write_list(total, page, base_url, q, &mut out)
+                .map_err(unwritten)?;
+            return Ok(Body::Whole(out));
+        }
+        let (this, q, base_url) = (self.clone(), q.clone(), base_url.to_owned());
+        Ok(body::streamed(move |out| {
+            this.write_list(total, page, &base_url, &q, out)
+        }))
+    }
+
+    /// Writes a `ListResponse` of `page` to `out`.
+    fn write_list(
+        &self,
+        total: u64,
+        page: Vec<Found>,
+        base_url: &str,
+        q: &ListQuery,
+        out: &mut dyn io::Write,
+    ) -> io::Result<()> {
+        out.write_all(&list_head(total, q.start_index, page.len()))?;
+        for (i, found) in page.into_iter().enumerate() {
+            if i > 0 {
+                out.write_all(b",")?;
+            }
+            if found.kind() == ResourceKind::Group && members::shown(q) {
+                self.write_listed_group(found, base_url, q, out)?;
+                continue;
+            }
+            let text = match found {
+                Found::Stored { kind, stored } => self.render_stored(kind, stored, base_url, q),
                 Found::Decoded {
                     kind,
                     resource,
                     groups,
-                } => self
-                    .shape(kind, resource, groups, base_url, q)?
-                    .to_string()
-                    .into_bytes(),
+                } => (self.shape(kind, resource, groups, base_url, q)).map(|v| raw::Rendered {
+                    body: v.to_string().into_bytes(),
+                    version: None,
+                }),
+            };
+            out.write_all(&text.map_err(failed)?.body)?;
+        }
+        out.write_all(LIST_TAIL)
+    }
+
+    /// Writes a group a search found, with its members as they are now (one snapshot for the
+    /// row and the members; as found, without members, if it was deleted since).
+    fn write_listed_group(
+        &self,
+        found: Found,
+        base_url: &str,
+        q: &ListQuery,
+        out: &mut dyn io::Write,
+    ) -> io::Result<()> {
+        let id = found.order_key().1.to_owned();
+        let Some((stored, mut cursor)) = self.store.group(&id).map_err(failed)? else {
+            let resource = match found {
+                Found::Decoded { resource, .. } => resource,
+                Found::Stored { stored, .. } => stored.decode().map_err(failed)?,
+            };
+            let text = shape(ResourceKind::Group, resource, &[], base_url, q);
+            return serde_json::to_writer(out, &text).map_err(io::Error::other);
+        };
+        let first = cursor.next_page(MEMBER_PAGE).map_err(failed)?;
+        if first.is_empty() {
+            let text = self.render_stored(ResourceKind::Group, stored, base_url, q);
+            return out.write_all(&text.map_err(failed)?.body);
+        }
+        let head = shape(
+            ResourceKind::Group,
+            stored.decode().map_err(failed)?,
+            &[],
+            base_url,
+            q,
+        );
+        write_group(out, &head, first, &mut *cursor, base_url, q)
+    }
+
+    /// A group with its members for `GET /Groups/{id}`: its version, and its text, streamed when
+    /// the members take more than a page (see `body.rs`).
+    fn group_answer(
+        &self,
+        stored: Stored,
+        mut cursor: Box<dyn MemberCursor>,
+        base_url: &str,
+        q: &ListQuery,
+    ) -> Result<Answer, ScimError> {
+        let first = cursor.next_page(MEMBER_PAGE)?;
+        if first.is_empty() {
+            // No members: served as stored where it can be (`raw.rs`).
+            let rendered = self.render_stored(ResourceKind::Group, stored, base_url, q)?;
+            return Ok(Answer {
+                body: Body::Whole(rendered.body),
+                version: rendered.version,
+                location: None,
             });
         }
-        Ok(list_response_text(total, q.start_index, &resources))
+        let resource = stored.decode()?;
+        let version = version(&resource).map(str::to_owned);
+        let head = shape(ResourceKind::Group, resource, &[], base_url, q);
+        let body = if first.len() < MEMBER_PAGE {
+            let mut out = Vec::new();
+            write_group(&mut out, &head, first, &mut *cursor, base_url, q).map_err(unwritten)?;
+            Body::Whole(out)
+        } else {
+            let (q, base_url) = (q.clone(), base_url.to_owned());
+            body::streamed(move |out| write_group(out, &head, first, &mut *cursor, &base_url, &q))
+        };
+        Ok(Answer {
+            body,
+            version,
+            // Only a `201` carries a `Location`: a read answers none.
+            location: None,
+        })
+    }
+}
+
+/// Writes a group: `head` (the group shaped without members) with the members from `first`
+/// (not empty) on, read a page at a time from `cursor`, each shaped as the request asks.
+fn write_group(
+    out: &mut dyn io::Write,
+    head: &Value,
+    first: Vec<Value>,
+    cursor: &mut dyn MemberCursor,
+    base_url: &str,
+    q: &ListQuery,
+) -> io::Result<()> {
+    let mut text = head.to_string();
+    // `{...}` without its `}`, then the members as the last attribute (where the stored
+    // layout puts them too).
+    text.pop();
+    out.write_all(text.as_bytes())?;
+    out.write_all(if text.len() > 1 {
+        b",\"members\":["
+    } else {
+        b"\"members\":["
+    })?;
+    let mut page = first;
+    let mut written = 0usize;
+    loop {
+        let full = page.len() == MEMBER_PAGE;
+        for member in page {
+            let Some(member) = member_shown(member, base_url, q) else {
+                continue;
+            };
+            if written > 0 {
+                out.write_all(b",")?;
+            }
+            serde_json::to_writer(&mut *out, &member).map_err(io::Error::other)?;
+            written += 1;
+        }
+        if !full {
+            break;
+        }
+        page = cursor.next_page(MEMBER_PAGE).map_err(failed)?;
+        if page.is_empty() {
+            break;
+        }
+    }
+    out.write_all(b"]}")
+}
+
+/// A member as a response shows it: with its `$ref`, and only the sub-attributes the request
+/// asks for (`None` when it asks for none of them).
+fn member_shown(mut member: Value, base_url: &str, q: &ListQuery) -> Option<Value> {
+    member_ref(&mut member, base_url);
+    if q.attributes.is_empty() && q.excluded.is_empty() {
+        return Some(member);
+    }
+    let one = json!({ "members": [member] });
+    let mut projected = schema::project(ResourceKind::Group, &one, &q.attributes, &q.excluded);
+    projected.get_mut("members")?.as_array_mut()?.pop()
+}
+
+/// Adds a group member's `$ref`, from its `type` and `value`.
+fn member_ref(member: &mut Value, base_url: &str) {
+    let endpoint = match member.get("type").and_then(Value::as_str) {
+        Some("Group") => "Groups",
+        _ => "Users",
+    };
+    if let Some(value) = member
+        .get("value")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        && let Some(obj) = member.as_object_mut()
+    {
+        obj.insert(
+            "$ref".into(),
+            json!(format!("{base_url}/{endpoint}/{value}")),
+        );
+    }
+}
+
+/// A failure while writing a response, as an I/O error of the writer.
+fn failed(e: impl Into<ScimError>) -> io::Error {
+    io::Error::other(e.into())
+}
+
+/// The SCIM error behind a response that could not be written whole.
+fn unwritten(e: io::Error) -> ScimError {
+    match e.downcast::<ScimError>() {
+        Ok(e) => e,
+        Err(e) => ScimError::internal(e),
     }
 }
 
@@ -407,10 +616,15 @@ impl Resources for Persisted {
         q: &'a ListQuery,
     ) -> BoxFuture<'a, Result<Answer, ScimError>> {
         Box::pin(async move {
+            if kind == ResourceKind::Group && members::shown(q) {
+                let (stored, cursor) =
+                    (self.store.group(id)?).ok_or_else(|| ScimError::not_found(kind.name(), id))?;
+                return self.group_answer(stored, cursor, base_url, q);
+            }
             let stored = self.find_one(kind, id)?;
             let rendered = self.render_stored(kind, stored, base_url, q)?;
             Ok(Answer {
-                body: rendered.body,
+                body: Body::Whole(rendered.body),
                 version: rendered.version,
                 // Only a `201` carries a `Location`: a read answers none.
                 location: None,
@@ -423,7 +637,7 @@ impl Resources for Persisted {
         kinds: &'a [ResourceKind],
         q: &'a ListQuery,
         base_url: &'a str,
-    ) -> BoxFuture<'a, Result<Vec<u8>, ScimError>> {
+    ) -> BoxFuture<'a, Result<Body, ScimError>> {
         Box::pin(async move { self.list_response(kinds, q, base_url) })
     }
 
@@ -505,18 +719,7 @@ pub(crate) fn shape(
         ResourceKind::Group => {
             if let Some(members) = resource.get_mut("members").and_then(Value::as_array_mut) {
                 for m in members.iter_mut() {
-                    let endpoint = match m.get("type").and_then(Value::as_str) {
-                        Some("Group") => "Groups",
-                        _ => "Users",
-                    };
-                    if let Some(value) = m.get("value").and_then(Value::as_str).map(str::to_owned)
-                        && let Some(obj) = m.as_object_mut()
-                    {
-                        obj.insert(
-                            "$ref".into(),
-                            json!(format!("{base_url}/{endpoint}/{value}")),
-                        );
-                    }
+                    member_ref(m, base_url);
                 }
             }
         }

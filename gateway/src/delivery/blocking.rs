@@ -59,7 +59,9 @@ pub(crate) async fn deliver_waiting(
     metrics: &DeliveryMetrics,
 ) -> Result<RemoteRef, Failure> {
     let called = Instant::now();
-    let result = connector.deliver(event, ids).await.result;
+    let result = super::fill::deliver(connector, event, None, ids)
+        .await
+        .result;
     metrics.called_while_waiting(name, &result, called.elapsed());
     result
 }

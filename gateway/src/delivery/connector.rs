@@ -6,10 +6,6 @@
 //! plugin, a malformed host or range, a resource type the plugin does not handle, a configuration
 //! the plugin refuses) stops the gateway at start with the connector's name, rather than turning
 //! every later delivery into a dead letter.
-//!
-//! A connector that takes membership deltas gets a big group's create as the group without
-//! members followed by its members a thousand at a time, so no call outgrows the plugin's
-//! per-call request limit however big the group.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,7 +16,7 @@ use crate::config::ConnectorConfig;
 use crate::delivery::{
     self, Attempted, ConnectorEvent, DeliverFuture, IdLookup, Paced, ReadFuture,
 };
-use crate::model::{Failure, MemberDelta, MemberRef, Operation, Page, ResourceKind};
+use crate::model::{Failure, Page, ResourceKind};
 use crate::runtime::{
     AllowedHost, CallError, CallPacing, Cidr, ConnectorInstance, InstanceConfig, Limits, Plugin,
     PluginEvent, Runtime, World, bundled,
@@ -46,46 +42,9 @@ impl Instance {
     }
 }
 
-/// Members per `update-group` call when a big group is created at a connector that takes
-/// deltas: the plugin chunks them further into requests, within its per-call request limit.
-const MEMBERS_PER_CALL: usize = 1000;
-
-/// A group create for a connector that takes deltas, split when its members would not fit one
-/// call: the group without members, then its members added [`MEMBERS_PER_CALL`] at a time. A
-/// failure anywhere fails the delivery, which is retried whole (the create then adopts the
-/// group, and adding a member twice changes nothing).
-fn split_create(event: &ConnectorEvent) -> Option<(Value, Vec<MemberRef>)> {
-    if event.kind != ResourceKind::Group || event.operation != Operation::Create {
-        return None;
-    }
-    let members = event.resource.get("members")?.as_array()?;
-    if members.len() <= MEMBERS_PER_CALL {
-        return None;
-    }
-    let refs = members
-        .iter()
-        .filter_map(|m| {
-            let id = m.get("value")?.as_str()?.to_owned();
-            let kind = match m.get("type").and_then(Value::as_str) {
-                Some("Group") => ResourceKind::Group,
-                _ => ResourceKind::User,
-            };
-            Some(MemberRef { id, kind })
-        })
-        .collect();
-    let mut row = event.resource.clone();
-    row.as_object_mut()?.remove("members");
-    Some((row, refs))
-}
-
 impl delivery::Connector for Instance {
     fn deliver(&self, event: ConnectorEvent, ids: IdLookup) -> DeliverFuture {
         let instance = self.0.clone();
-        if self.0.plugin().takes_member_deltas()
-            && let Some((row, members)) = split_create(&event)
-        {
-            return Box::pin(create_then_fill(instance, event, row, members, ids));
-        }
         let event = PluginEvent {
             operation: event.operation,
             resource_type: event.kind.name().to_owned(),
@@ -140,65 +99,6 @@ impl delivery::Connector for Instance {
                 .await
                 .map_err(failure)
         })
-    }
-}
-
-/// Delivers a big group's create as [`split_create`] says.
-async fn create_then_fill(
-    instance: Arc<ConnectorInstance>,
-    event: ConnectorEvent,
-    row: Value,
-    members: Vec<MemberRef>,
-    ids: IdLookup,
-) -> Attempted {
-    let mut event = PluginEvent {
-        operation: Operation::Create,
-        resource_type: event.kind.name().to_owned(),
-        id: event.id,
-        remote_id: event.remote_id,
-        resource: row.to_string(),
-        changed_paths: Vec::new(),
-        members: None,
-    };
-    let created = instance.provision_logged(&event, ids.clone()).await;
-    let (mut logs, mut pacing) = (created.logs, paced(created.pacing));
-    let mut delivered = match created.result {
-        Ok(delivered) => delivered,
-        Err(e) => {
-            return Attempted {
-                result: Err(failure(e)),
-                logs,
-                paced: pacing,
-            };
-        }
-    };
-    event.operation = Operation::Replace;
-    for chunk in members.chunks(MEMBERS_PER_CALL) {
-        event.remote_id = Some(delivered.remote_id.clone());
-        event.members = Some(MemberDelta {
-            added: chunk.to_vec(),
-            removed: Vec::new(),
-        });
-        let filled = instance.provision_logged(&event, ids.clone()).await;
-        logs.extend(filled.logs);
-        let more = paced(filled.pacing);
-        pacing.throttled += more.throttled;
-        pacing.retry_after = pacing.retry_after.max(more.retry_after);
-        match filled.result {
-            Ok(next) => delivered = next,
-            Err(e) => {
-                return Attempted {
-                    result: Err(failure(e)),
-                    logs,
-                    paced: pacing,
-                };
-            }
-        }
-    }
-    Attempted {
-        result: Ok(delivered),
-        logs,
-        paced: pacing,
     }
 }
 

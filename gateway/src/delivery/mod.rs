@@ -33,6 +33,7 @@
 
 pub mod blocking;
 pub mod connector;
+pub mod fill;
 pub mod gate;
 pub mod plan;
 pub mod queue;
@@ -438,22 +439,19 @@ async fn attempt(
     let mut logs = Vec::new();
     let mut paced = Paced::default();
     let result = match connector {
-        Some(c) => {
-            match event_for(&*store, &source, (&job, &with), c.takes_member_deltas()).await {
-                Ok(Some(event)) => {
-                    let called = Instant::now();
-                    let delivered = c
-                        .deliver(event, id_lookup(store.clone(), &job.connector))
-                        .await;
-                    plugin_call = Some(called.elapsed());
-                    logs = delivered.logs;
-                    paced = delivered.paced;
-                    delivered.result.map(Some)
-                }
-                Ok(None) => Ok(None),
-                Err(failure) => Err(failure),
+        Some(c) => match event_for(&store, &source, (&job, &with), c.takes_member_deltas()).await {
+            Ok(Some((event, rest))) => {
+                let called = Instant::now();
+                let ids = id_lookup(store.clone(), &job.connector);
+                let delivered = fill::deliver(&*c, event, rest, ids).await;
+                plugin_call = Some(called.elapsed());
+                logs = delivered.logs;
+                paced = delivered.paced;
+                delivered.result.map(Some)
             }
-        }
+            Ok(None) => Ok(None),
+            Err(failure) => Err(failure),
+        },
         None => Err(Failure::permanent(format!(
             "connector '{}' is not configured",
             job.connector
@@ -546,13 +544,15 @@ pub(crate) fn as_delivered(operation: Operation, mut resource: Value) -> Value {
 ///
 /// Jobs coalesced with it (`with`) add their changed paths and membership deltas. A connector
 /// that takes deltas gets a group's row (no `members`) with the composed delta, when every job
-/// carries one (jobs recorded before deltas existed, or by a reconcile, do not).
+/// carries one (jobs recorded before deltas existed, or by a reconcile, do not). A whole group
+/// for such a connector is read from the store a page at a time (`fill.rs`): the event carries
+/// the first page, and the [`fill::Rest`] the others.
 async fn event_for(
-    store: &dyn Store,
+    store: &Arc<dyn Store>,
     source: &Source,
     (job, with): (&Job, &[Job]),
     takes_deltas: bool,
-) -> Result<Option<ConnectorEvent>, Failure> {
+) -> Result<Option<(ConnectorEvent, Option<fill::Rest>)>, Failure> {
     let store_failed =
         |e: crate::store::StoreError| Failure::transient(format!("reading the store failed: {e}"));
     let kind = ResourceKind::from_name(&job.resource_type).ok_or_else(|| {
@@ -583,12 +583,37 @@ async fn event_for(
             && matches!(job.operation, Operation::Replace)
             && matches!(source, Source::Store)
     });
+    let paged = takes_deltas
+        && kind == ResourceKind::Group
+        && members.is_none()
+        && matches!(job.operation, Operation::Create | Operation::Replace);
+    let mut rest = None;
     let resource = match job.operation {
         Operation::Delete => Value::Null,
         Operation::Create | Operation::Replace | Operation::Deactivate => {
             let current = match source {
                 Source::Store if members.is_some() => {
                     store.row(kind, &job.resource_id).map_err(store_failed)?
+                }
+                Source::Store if paged => {
+                    let row = store.row(kind, &job.resource_id).map_err(store_failed)?;
+                    let first = (store.members(&job.resource_id, None, fill::PAGE))
+                        .map_err(store_failed)?;
+                    if first.len() == fill::PAGE
+                        && let Some(last) = first.last().and_then(|m| m.get("value"))
+                    {
+                        rest = Some(fill::Rest::Stored {
+                            store: store.clone(),
+                            group_id: job.resource_id.clone(),
+                            after: last.as_str().unwrap_or_default().to_owned(),
+                        });
+                    }
+                    row.map(|mut row| {
+                        if let (false, Some(obj)) = (first.is_empty(), row.as_object_mut()) {
+                            obj.insert("members".into(), Value::Array(first));
+                        }
+                        row
+                    })
                 }
                 Source::Store => store.get(kind, &job.resource_id).map_err(store_failed)?,
                 Source::SystemOfRecord(sor) => {
@@ -611,7 +636,7 @@ async fn event_for(
             }
         }
     };
-    Ok(Some(ConnectorEvent {
+    let event = ConnectorEvent {
         operation: job.operation,
         kind,
         id: job.resource_id.clone(),
@@ -619,7 +644,8 @@ async fn event_for(
         resource,
         changed_paths,
         members,
-    }))
+    };
+    Ok(Some((event, rest)))
 }
 
 /// Remote ids of other resources at the same connector.

@@ -19,7 +19,14 @@ struct Recorder {
     fail: AtomicU32,
     /// How they fail.
     failure: Failure,
+    /// Whether it takes membership deltas.
+    deltas: bool,
+    /// Each group event: (operation, the members its resource lists, the members its delta adds).
+    groups: Mutex<Vec<GroupCall>>,
 }
+
+/// A group event as [`Recorder`] keeps it.
+type GroupCall = (Operation, Vec<String>, Vec<String>);
 
 impl Connector for Recorder {
     fn deliver(&self, event: ConnectorEvent, _ids: IdLookup) -> DeliverFuture {
@@ -27,6 +34,21 @@ impl Connector for Recorder {
             .fail
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .is_ok();
+        if !failing && event.kind == ResourceKind::Group {
+            let listed = (event.resource.get("members").and_then(Value::as_array))
+                .map(|m| {
+                    m.iter()
+                        .filter_map(|m| m["value"].as_str())
+                        .map(str::to_owned)
+                })
+                .map(Iterator::collect)
+                .unwrap_or_default();
+            let added = (event.members.iter().flat_map(|d| &d.added))
+                .map(|m| m.id.clone())
+                .collect();
+            let seen = (event.operation, listed, added);
+            self.groups.lock().unwrap().push(seen);
+        }
         if !failing {
             let name = event
                 .resource
@@ -57,6 +79,10 @@ impl Connector for Recorder {
             }
         })
     }
+
+    fn takes_member_deltas(&self) -> bool {
+        self.deltas
+    }
 }
 
 fn recorder(fail: u32, failure: Failure) -> Arc<Recorder> {
@@ -64,6 +90,8 @@ fn recorder(fail: u32, failure: Failure) -> Arc<Recorder> {
         seen: Mutex::default(),
         fail: AtomicU32::new(fail),
         failure,
+        deltas: false,
+        groups: Mutex::default(),
     })
 }
 
@@ -480,6 +508,73 @@ async fn the_dispatcher_reports_attempts_faults_and_dead_letters_to_the_metrics(
         let text = exposition(&again);
         let expected = r#"scim_gateway_delivery_jobs{connector="c",state="dead"} 1"#;
         assert!(line(&text, expected), "no `{expected}` in\n{text}");
+        let _ = std::fs::remove_dir_all(dir);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_whole_group_reaches_a_connector_that_takes_deltas_a_page_per_call() {
+    bounded(async {
+        let (store, dir) = open("pages");
+        let rec = Arc::new(Recorder {
+            deltas: true,
+            ..Arc::into_inner(recorder(0, Failure::transient(""))).unwrap()
+        });
+        let signal = start(store.clone(), rec.clone(), 3);
+        let n = 2 * fill::PAGE + 100;
+        let ids: Vec<String> = (0..n).map(|i| format!("u{i:05}")).collect();
+        for id in &ids {
+            let resource = user(id, id);
+            write(
+                &store,
+                WriteOp::Create {
+                    kind: ResourceKind::User,
+                    resource,
+                },
+            )
+            .await;
+        }
+        let members: Vec<Value> = ids
+            .iter()
+            .map(|id| json!({"value": id, "type": "User"}))
+            .collect();
+        let group = json!({"schemas": [], "id": "g", "displayName": "All staff", "members": members,
+            "meta": {"created": "t", "lastModified": "t"}});
+        write(
+            &store,
+            WriteOp::Create {
+                kind: ResourceKind::Group,
+                resource: group,
+            },
+        )
+        .await;
+        signal.notify_one();
+        until("an empty outbox", || {
+            store.jobs_after(0, 10).unwrap().is_empty()
+        })
+        .await;
+        let calls = rec.groups.lock().unwrap().clone();
+        let sizes: Vec<(Operation, usize, usize)> = calls
+            .iter()
+            .map(|(op, listed, added)| (*op, listed.len(), added.len()))
+            .collect();
+        use Operation::{Create, Replace};
+        let page = fill::PAGE;
+        assert_eq!(
+            sizes,
+            [(Create, page, 0), (Replace, 0, page), (Replace, 0, 100)],
+            "the create carries the first page, each next call adds one"
+        );
+        let delivered: Vec<&String> = calls
+            .iter()
+            .flat_map(|(_, l, a)| l.iter().chain(a))
+            .collect();
+        assert_eq!(
+            delivered,
+            ids.iter().collect::<Vec<_>>(),
+            "every member once, in order"
+        );
         let _ = std::fs::remove_dir_all(dir);
     })
     .await;

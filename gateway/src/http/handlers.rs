@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::auth::Actor;
 use super::extract::{BaseUrl, ListParams, ScimJson, ScimPath, header_text};
-use super::response::{resource, scim_body, scim_bytes};
+use super::response::{resource, scim_answer, scim_body};
 use crate::model::{KINDS, ResourceKind};
 use crate::scim::ScimError;
 use crate::scim::discovery::{self, Capabilities};
@@ -36,7 +36,7 @@ pub async fn list(
     ListParams(q): ListParams,
 ) -> Result<Response, ScimError> {
     let kind = kind_of(&endpoint)?;
-    Ok(scim_bytes(state.provisioning.list(kind, &q, &base).await?))
+    Ok(scim_answer(state.provisioning.list(kind, &q, &base).await?))
 }
 
 pub async fn search(
@@ -47,7 +47,7 @@ pub async fn search(
 ) -> Result<Response, ScimError> {
     let kind = kind_of(&endpoint)?;
     let q = ListQuery::from_search_request(&body)?;
-    Ok(scim_bytes(state.provisioning.list(kind, &q, &base).await?))
+    Ok(scim_answer(state.provisioning.list(kind, &q, &base).await?))
 }
 
 pub async fn search_root(
@@ -55,7 +55,7 @@ pub async fn search_root(
     BaseUrl(base): BaseUrl,
     ScimJson(body): ScimJson,
 ) -> Result<Response, ScimError> {
-    Ok(scim_bytes(
+    Ok(scim_answer(
         state.provisioning.search_all(&body, &base).await?,
     ))
 }

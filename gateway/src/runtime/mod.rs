@@ -68,7 +68,7 @@ pub use crate::runtime::plugin::Plugin;
 pub use crate::runtime::types::{ConfigKey, Descriptor, PluginEvent, RemoteIdLookup, World};
 
 pub use crate::runtime::sandbox::CallPacing;
-use crate::runtime::sandbox::{HostState, Pacer, Sandbox};
+use crate::runtime::sandbox::{HostState, LogBudget, Pacer, Sandbox};
 
 /// How the runtime is set up.
 #[derive(Debug, Clone)]
@@ -116,6 +116,10 @@ pub struct Limits {
     pub max_http_requests: usize,
     /// Log lines kept per call (the rest are counted and dropped).
     pub max_log_lines: usize,
+    /// Plugin lines written to the gateway's log per minute, across the instance's calls (the
+    /// rest are counted, and the count logged once the minute is over); the lines each call
+    /// keeps for its job record are capped per call only.
+    pub max_log_lines_per_minute: usize,
     /// A log line's length cap, in bytes (longer ones are truncated); also caps error messages.
     pub max_log_line_bytes: usize,
     /// Bytes of stdout and stderr kept per call.
@@ -128,8 +132,8 @@ pub struct Limits {
 }
 
 impl Default for Limits {
-    /// 10 s, 64 MiB, 10 s per request, 4 MiB responses, 32 requests, 100 log lines of 4 KiB,
-    /// 64 KiB of output, ids of 1 KiB, no request rate.
+    /// 10 s, 64 MiB, 10 s per request, 4 MiB responses, 32 requests, 100 log lines of 4 KiB
+    /// (600 a minute to the gateway's log), 64 KiB of output, ids of 1 KiB, no request rate.
     fn default() -> Self {
         Limits {
             timeout: Duration::from_secs(10),
@@ -138,6 +142,7 @@ impl Default for Limits {
             max_response_bytes: 4 << 20,
             max_http_requests: 32,
             max_log_lines: 100,
+            max_log_lines_per_minute: 600,
             max_log_line_bytes: 4096,
             max_output_capture_bytes: 64 << 10,
             max_id_bytes: 1024,
@@ -303,6 +308,7 @@ impl Runtime {
             client: inner.clients.for_ranges(&[])?,
             limits: Limits::default(),
             pacer: None,
+            log_budget: LogBudget::default(),
         });
         let descriptor = instance::describe(&inner.engine, &code, describing.clone())
             .await
@@ -352,6 +358,7 @@ impl Runtime {
             client,
             pacer: config.limits.max_requests_per_second.map(Pacer::per_second),
             limits: config.limits,
+            log_budget: LogBudget::default(),
         };
         Ok(ConnectorInstance::new(
             self.inner.clone(),

@@ -98,4 +98,9 @@ pub trait AttrInfo {
     fn multi_valued(&self, path: &AttrPath) -> bool;
     /// The attribute's mutability, or `None` when the schema does not define the path.
     fn mutability(&self, path: &AttrPath) -> Option<Mutability>;
+    /// Whether the attribute (or, for a sub-attribute, its parent) is `returned: never`
+    /// (`password`): it may be written, but never read back, filtered or sorted by.
+    fn never_returned(&self, _path: &AttrPath) -> bool {
+        false
+    }
 }

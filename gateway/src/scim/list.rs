@@ -21,24 +21,34 @@ pub const LIST_RESPONSE: &str = "urn:ietf:params:scim:api:messages:2.0:ListRespo
 /// A `ListResponse` as text, from resources that are already text (a page of stored JSON, or
 /// resources rendered one by one): `{...,"Resources":[r1,r2]}`.
 pub fn list_response_text(total: u64, start_index: u64, resources: &[Vec<u8>]) -> Vec<u8> {
-    let head = serde_json::json!({
-        "schemas": [LIST_RESPONSE],
-        "totalResults": total,
-        "startIndex": start_index,
-        "itemsPerPage": resources.len(),
-    });
-    let mut out = head.to_string().into_bytes();
-    out.pop();
-    out.extend_from_slice(b",\"Resources\":[");
+    let mut out = list_head(total, start_index, resources.len());
     for (i, r) in resources.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
         out.extend_from_slice(r);
     }
-    out.extend_from_slice(b"]}");
+    out.extend_from_slice(LIST_TAIL);
     out
 }
+
+/// The text of a `ListResponse` up to its first resource: `{...,"Resources":[`. The resources
+/// follow, separated by commas, then [`LIST_TAIL`].
+pub fn list_head(total: u64, start_index: u64, items: usize) -> Vec<u8> {
+    let head = serde_json::json!({
+        "schemas": [LIST_RESPONSE],
+        "totalResults": total,
+        "startIndex": start_index,
+        "itemsPerPage": items,
+    });
+    let mut out = head.to_string().into_bytes();
+    out.pop();
+    out.extend_from_slice(b",\"Resources\":[");
+    out
+}
+
+/// What ends a `ListResponse` after its last resource.
+pub const LIST_TAIL: &[u8] = b"]}";
 
 /// What a list or search asks for.
 #[derive(Debug, Clone, Default)]

@@ -297,6 +297,16 @@ impl Stored {
     }
 }
 
+/// A group's members, read a page at a time from the snapshot [`Store::group`] took them from.
+pub trait MemberCursor: Send {
+    /// The next at most `take` members, each `{"value", "type", "display"?}`, in member id
+    /// order; empty once every member was read.
+    fn next_page(&mut self, take: usize) -> Result<Vec<Value>, StoreError>;
+}
+
+/// A group's stored row and a cursor through its members, from one snapshot ([`Store::group`]).
+pub type GroupView = (Stored, Box<dyn MemberCursor>);
+
 /// Where SCIM resources live. See the module docs.
 pub trait Store: Send + Sync + 'static {
     /// One resource by id; a group whole, with every member (see [`Store::row`]).
@@ -312,6 +322,10 @@ pub trait Store: Send + Sync + 'static {
         after: Option<&str>,
         take: usize,
     ) -> Result<Vec<Value>, StoreError>;
+    /// A group's stored row and a cursor through its members, both from one snapshot: what is
+    /// read through them is the group as of one commit, however long the reading takes (and
+    /// that snapshot's pages stay allocated until the cursor is dropped).
+    fn group(&self, id: &str) -> Result<Option<GroupView>, StoreError>;
     /// The group's member with this id, if it is one (one point read).
     fn member(&self, group_id: &str, member_id: &str) -> Result<Option<Value>, StoreError>;
     /// `group` (a row) with all its members added, read a page at a time.

@@ -10,7 +10,7 @@ use wasmtime::component::{HasData, Linker, ResourceTable};
 use crate::runtime::bindings::v0_1;
 use crate::runtime::egress::{Egress, EgressError, PluginRequest};
 use crate::runtime::hmac;
-use crate::runtime::sandbox::output::truncate;
+use crate::runtime::sandbox::output::log_text;
 use crate::runtime::sandbox::{DeadlinePassed, HostState};
 
 /// Links the host's side of the contract and the minimal WASI into a linker.
@@ -147,7 +147,7 @@ impl v0_1::host::Host for HostState {
             return Ok(());
         }
         self.log_lines += 1;
-        let message = truncate(message, limits.max_log_line_bytes);
+        let message = log_text(&message, limits.max_log_line_bytes);
         let name = &self.sandbox.name;
         let label = match level {
             Level::Trace => "trace",
@@ -157,6 +157,13 @@ impl v0_1::host::Host for HostState {
             Level::Error => "error",
         };
         self.call_log.push(format!("{label}: {message}"));
+        if !self
+            .sandbox
+            .log_budget
+            .admit(limits.max_log_lines_per_minute, name)
+        {
+            return Ok(());
+        }
         match level {
             Level::Trace => tracing::trace!(connector = %name, "{message}"),
             Level::Debug => tracing::debug!(connector = %name, "{message}"),

@@ -20,7 +20,10 @@
 //! Limits: the memory limiter records when it refused to grow a memory, because a Rust guest
 //! turns an allocation failure into an abort (an `unreachable` trap) that would otherwise look
 //! like any other trap. Log lines are capped in number and length per call, stdout and stderr in
-//! bytes: a flood costs the plugin its lines, never the gateway its memory.
+//! bytes: a flood costs the plugin its lines, never the gateway its memory. What reaches the
+//! gateway's log is also capped per minute across the instance's calls ([`LogBudget`]), and
+//! every line has its control characters escaped, so a plugin can neither flood the log nor
+//! forge a line of its own in it.
 //!
 //! Besides going to the gateway's log, the lines of one call (its `log` calls, then its stdout
 //! and stderr) are kept in a [`CallLog`] of at most [`CALL_LOG_LINES`] lines and
@@ -47,7 +50,7 @@ use crate::runtime::types::RemoteIdLookup;
 
 pub(crate) use crate::runtime::sandbox::host::link;
 pub(crate) use crate::runtime::sandbox::limits::{CallLimiter, store};
-pub(crate) use crate::runtime::sandbox::output::{CallLog, CapturedOutput};
+pub(crate) use crate::runtime::sandbox::output::{CallLog, CapturedOutput, LogBudget};
 
 /// Most plugin log lines one call hands back to its caller.
 pub const CALL_LOG_LINES: usize = 50;
@@ -87,6 +90,8 @@ pub(crate) struct Sandbox {
     pub(crate) limits: Limits,
     /// Its request rate, shared by its calls, if the admin set one.
     pub(crate) pacer: Option<Pacer>,
+    /// Its lines to the gateway's log this minute, shared by its calls.
+    pub(crate) log_budget: LogBudget,
 }
 
 impl std::fmt::Debug for Sandbox {

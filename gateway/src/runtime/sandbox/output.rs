@@ -6,6 +6,7 @@ use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError};
@@ -59,8 +60,11 @@ impl HostState {
         let (text, dropped) = self.output.take();
         let max = self.sandbox.limits.max_log_line_bytes;
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            let line = truncate(line.to_owned(), max);
-            tracing::warn!(connector = %name, stream = "stdio", "{line}");
+            let line = log_text(line, max);
+            let limit = self.sandbox.limits.max_log_lines_per_minute;
+            if self.sandbox.log_budget.admit(limit, name) {
+                tracing::warn!(connector = %name, stream = "stdio", "{line}");
+            }
             self.call_log.push(format!("stdio: {line}"));
         }
         if dropped > 0 {
@@ -196,8 +200,71 @@ impl tokio::io::AsyncWrite for CapturedOutput {
     }
 }
 
+/// A plugin's line as the gateway logs and records it: control characters, line and paragraph
+/// separators and bidirectional overrides escaped (`\n`, `\u{202e}`), so the line cannot end
+/// early, start a forged line of the gateway's own or hide its text; then cut to `max` bytes.
+pub(super) fn log_text(line: &str, max: usize) -> String {
+    let mut out = String::with_capacity(line.len().min(max) + 16);
+    for c in line.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control()
+                || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') =>
+            {
+                out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+            }
+            c => out.push(c),
+        }
+        if out.len() > max {
+            break;
+        }
+    }
+    truncate(out, max)
+}
+
+/// How many plugin lines one instance may still write to the gateway's log this minute,
+/// shared by its calls: a chatty plugin, or a hostile one, floods neither the log nor the disk
+/// under it. The lines over the budget are counted, and the count is logged with the first line
+/// after the minute.
+#[derive(Debug)]
+pub(crate) struct LogBudget {
+    /// (when the current minute began, lines logged in it, lines dropped in it).
+    window: Mutex<(Instant, usize, usize)>,
+}
+
+impl Default for LogBudget {
+    fn default() -> Self {
+        Self {
+            window: Mutex::new((Instant::now(), 0, 0)),
+        }
+    }
+}
+
+impl LogBudget {
+    /// Whether one more line of connector `name` may be logged, at most `per_minute` a minute.
+    pub(crate) fn admit(&self, per_minute: usize, name: &str) -> bool {
+        let mut w = self.window.lock().unwrap_or_else(|e| e.into_inner());
+        if w.0.elapsed() >= Duration::from_secs(60) {
+            if w.2 > 0 {
+                tracing::warn!(connector = %name, dropped = w.2,
+                    "plugin log lines over {per_minute} a minute were not logged");
+            }
+            *w = (Instant::now(), 0, 0);
+        }
+        if w.1 < per_minute {
+            w.1 += 1;
+            true
+        } else {
+            w.2 += 1;
+            false
+        }
+    }
+}
+
 /// Cuts a string to at most `max` bytes on a character boundary, marking the cut.
-pub(super) fn truncate(mut s: String, max: usize) -> String {
+fn truncate(mut s: String, max: usize) -> String {
     if s.len() > max {
         let mut end = max;
         while !s.is_char_boundary(end) {
@@ -207,4 +274,43 @@ pub(super) fn truncate(mut s: String, max: usize) -> String {
         s.push_str("… (truncated)");
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_escaped_so_no_line_can_be_forged() {
+        let forged =
+            "ok\n2026-12-06T00:00:00Z  INFO scim_gateway: admin token rotated\r\x1b[2K\u{202e}x";
+        let line = log_text(forged, 4096);
+        assert!(!line.chars().any(|c| c.is_control()), "{line:?}");
+        assert_eq!(
+            line,
+            "ok\\n2026-12-06T00:00:00Z  INFO scim_gateway: admin token rotated\\r\\u{1b}[2K\\u{202e}x"
+        );
+        assert_eq!(
+            log_text("café – naïve", 4096),
+            "café – naïve",
+            "other text is kept"
+        );
+    }
+
+    #[test]
+    fn an_escaped_line_is_still_capped() {
+        let line = log_text(&"\n".repeat(10_000), 100);
+        assert!(line.len() <= 100 + "… (truncated)".len(), "{}", line.len());
+        assert!(line.ends_with("… (truncated)"));
+    }
+
+    #[test]
+    fn the_log_budget_admits_so_many_lines_a_minute() {
+        let budget = LogBudget::default();
+        let admitted = (0..1000).filter(|_| budget.admit(600, "c")).count();
+        assert_eq!(admitted, 600);
+        // A new minute starts a new budget.
+        budget.window.lock().unwrap().0 -= Duration::from_secs(61);
+        assert!(budget.admit(600, "c"));
+    }
 }

@@ -263,6 +263,7 @@ impl Filter {
                     Some(p) => Cow::Owned(element_path(p, path)),
                     None => Cow::Borrowed(path),
                 };
+                readable(&full, info)?;
                 match info.attr_type(&full) {
                     Some(t @ (AttrType::Boolean | AttrType::Binary)) if ordering => {
                         Err(FilterError(format!(
@@ -278,15 +279,32 @@ impl Filter {
                     _ => Ok(()),
                 }
             }
-            Filter::Present(_) => Ok(()),
+            Filter::Present(path) => match parent {
+                Some(p) => readable(&element_path(p, path), info),
+                None => readable(path, info),
+            },
             Filter::And(a, b) | Filter::Or(a, b) => {
                 a.validate_in(parent, info)?;
                 b.validate_in(parent, info)
             }
             Filter::Not(f) => f.validate_in(parent, info),
-            Filter::ValuePath { path, filter } => filter.validate_in(Some(path), info),
+            Filter::ValuePath { path, filter } => {
+                readable(path, info)?;
+                filter.validate_in(Some(path), info)
+            }
         }
     }
+}
+
+/// Refuses a path that is never returned (`password`): a filter on it would answer, one
+/// matching count at a time, what reading it may not (`password sw "a"`, then `"ab"`, …).
+fn readable(path: &AttrPath, info: &dyn AttrInfo) -> Result<(), FilterError> {
+    if info.never_returned(path) {
+        return Err(FilterError(format!(
+            "\"{path}\" is never returned, so it cannot be filtered on"
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

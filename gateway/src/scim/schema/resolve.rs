@@ -3,7 +3,7 @@
 //! ask of a [`ResourceKind`].
 
 use super::tables::find;
-use super::{Attribute, Schema, Scope};
+use super::{Attribute, Returned, Schema, Scope};
 use crate::model::ResourceKind;
 use crate::scim::attr::{AttrInfo, AttrPath, AttrType, Mutability};
 
@@ -95,6 +95,12 @@ impl AttrInfo for ResourceKind {
 
     fn multi_valued(&self, path: &AttrPath) -> bool {
         resolve_attr(*self, path).is_some_and(|(attr, _)| attr.multi_valued)
+    }
+
+    fn never_returned(&self, path: &AttrPath) -> bool {
+        resolve_attr(*self, path).is_some_and(|(attr, sub)| {
+            attr.returned == Returned::Never || sub.is_some_and(|s| s.returned == Returned::Never)
+        })
     }
 
     /// A sub-attribute of a read-only attribute is read-only whatever its own entry says.

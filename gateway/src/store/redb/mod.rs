@@ -31,8 +31,8 @@ use super::audit::{AuditEntry, AuditQuery};
 use super::index::Index;
 use super::outbox::{DeadAction, DeadSelection, Job, JobFilter, JobOutcome, Shelf};
 use super::{
-    Change, DeadFuture, Key, Membership, PruneFuture, ScopedJob, Store, StoreError, Stored,
-    WriteFuture, WriteResult,
+    Change, DeadFuture, GroupView, Key, MemberCursor, Membership, PruneFuture, ScopedJob, Store,
+    StoreError, Stored, WriteFuture, WriteResult,
 };
 use crate::model::RemoteRef;
 use crate::model::ResourceKind;
@@ -276,16 +276,11 @@ impl Store for RedbStore {
             return Ok(Some(row));
         }
         // One snapshot for the row and every member, however many pages they take.
+        let mut cursor = Cursor::new(snapshot, id);
         let mut all = Vec::new();
-        let mut after: Option<String> = None;
         loop {
-            let page = members_in(&snapshot, id, after.as_deref(), super::MEMBER_PAGE)?;
+            let page = cursor.next_page(super::MEMBER_PAGE)?;
             let done = page.len() < super::MEMBER_PAGE;
-            after = page
-                .last()
-                .and_then(|m| m.get("value"))
-                .and_then(Value::as_str)
-                .map(str::to_owned);
             all.extend(page);
             if done {
                 break;
@@ -296,6 +291,24 @@ impl Store for RedbStore {
             obj.insert("members".into(), Value::Array(all));
         }
         Ok(Some(group))
+    }
+
+    fn group(&self, id: &str) -> Result<Option<GroupView>, StoreError> {
+        let snapshot = self.snapshot()?;
+        let json = match snapshot
+            .resources(ResourceKind::Group)?
+            .get(id)
+            .map_err(io)?
+        {
+            Some(bytes) => bytes.value().to_vec(),
+            None => return Ok(None),
+        };
+        let stored = Stored {
+            id: id.to_owned(),
+            json,
+            groups: Vec::new(),
+        };
+        Ok(Some((stored, Box::new(Cursor::new(snapshot, id)))))
     }
 
     fn row(&self, kind: ResourceKind, id: &str) -> Result<Option<Value>, StoreError> {
@@ -563,6 +576,40 @@ fn row_in(
     match snapshot.resources(kind)?.get(id).map_err(io)? {
         Some(bytes) => decode(bytes.value()).map(Some),
         None => Ok(None),
+    }
+}
+
+/// A group's members, a page at a time, from one snapshot it holds.
+struct Cursor {
+    /// Where every page is read.
+    snapshot: std::sync::Arc<snapshot::Snapshot>,
+    /// The group.
+    group_id: String,
+    /// The last member read, `None` before the first page.
+    after: Option<String>,
+}
+
+impl Cursor {
+    fn new(snapshot: std::sync::Arc<snapshot::Snapshot>, group_id: &str) -> Self {
+        Self {
+            snapshot,
+            group_id: group_id.to_owned(),
+            after: None,
+        }
+    }
+}
+
+impl MemberCursor for Cursor {
+    fn next_page(&mut self, take: usize) -> Result<Vec<Value>, StoreError> {
+        let page = members_in(&self.snapshot, &self.group_id, self.after.as_deref(), take)?;
+        if let Some(last) = page
+            .last()
+            .and_then(|m| m.get("value"))
+            .and_then(Value::as_str)
+        {
+            self.after = Some(last.to_owned());
+        }
+        Ok(page)
     }
 }
 

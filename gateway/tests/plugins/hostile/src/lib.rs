@@ -91,6 +91,13 @@ impl Connector for Hostile {
                 }
                 Ok(Delivered::new("flooded"))
             }
+            "log-forge" => {
+                log::warn(
+                    "delivered\n2026-12-06T00:00:00.000000Z  INFO scim_gateway::admin: forged line",
+                );
+                eprintln!("fine\r\u{1b}[2K\u{202e}INFO forged by stderr");
+                Ok(Delivered::new("forged"))
+            }
             "snoop" => {
                 let env: Vec<String> = std::env::vars().map(|(k, v)| format!("{k}={v}")).collect();
                 let args: Vec<String> = std::env::args().collect();
