@@ -191,8 +191,9 @@ impl Default for DeliveryConfig {
 }
 
 /// One `[[connectors]]` entry: a plugin, its configuration and what it may reach. String values
-/// may reference environment variables as `${NAME}`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+/// may reference environment variables as `${NAME}`. Its `Debug` names the secrets, never their
+/// values.
+#[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectorConfig {
     /// The instance's name (in job records and logs).
@@ -271,8 +272,9 @@ fn default_memory_mib() -> u64 {
 }
 
 /// One SCIM client token. Give either `sha256` (preferred: the file then holds no secret) or
-/// `token`; `scim-gateway hash-token` prints the hash of a token.
-#[derive(Debug, Clone, Deserialize)]
+/// `token`; `scim-gateway hash-token` prints the hash of a token. Its `Debug` never shows the
+/// token.
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenConfig {
     /// Who uses the token (shown in logs).
@@ -281,6 +283,37 @@ pub struct TokenConfig {
     pub sha256: Option<String>,
     /// The token itself; hashed at load and not kept.
     pub token: Option<String>,
+}
+
+impl std::fmt::Debug for TokenConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenConfig")
+            .field("name", &self.name)
+            .field("sha256", &self.sha256)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for ConnectorConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectorConfig")
+            .field("name", &self.name)
+            .field("plugin", &self.plugin)
+            .field("resource_types", &self.resource_types)
+            .field("config", &self.config)
+            .field("secrets", &self.secrets.keys().collect::<Vec<_>>())
+            .field("allowed_hosts", &self.allowed_hosts)
+            .field("allowed_ranges", &self.allowed_ranges)
+            .field("timeout_ms", &self.timeout_ms)
+            .field("memory_mib", &self.memory_mib)
+            .field("max_requests_per_second", &self.max_requests_per_second)
+            .field("max_concurrency", &self.max_concurrency)
+            .field("scope", &self.scope)
+            .field("pattern", &self.pattern)
+            .field("enabled", &self.enabled)
+            .finish()
+    }
 }
 
 /// Limits on list responses.
@@ -504,6 +537,22 @@ fn expand(text: &str, env: &impl Fn(&str) -> Option<String>) -> Result<String, S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_output_names_secrets_and_tokens_without_their_values() {
+        let config: Config = toml::from_str(
+            "[[tokens]]\nname = \"okta\"\ntoken = \"tok-VALUE-1\"\n\n\
+             [[connectors]]\nname = \"crm\"\nplugin = \"scim2\"\n\
+             [connectors.secrets]\ntoken = \"sec-VALUE-2\"\n",
+        )
+        .expect("parses");
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("VALUE"), "{shown}");
+        assert!(
+            shown.contains("\"okta\"") && shown.contains("secrets: [\"token\"]"),
+            "{shown}"
+        );
+    }
 
     #[test]
     fn env_references_expand_and_missing_ones_are_named() {

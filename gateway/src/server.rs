@@ -115,6 +115,37 @@ pub struct EnvTokens {
     pub admin: Option<String>,
 }
 
+/// Shows a generated SCIM token once: printed on a terminal, otherwise written to a file only
+/// its owner can read (stdout may be a collected log), whose path is printed and logged. Only
+/// its hash is kept beyond that.
+fn show_generated(data_dir: &std::path::Path, token: &str) -> std::io::Result<()> {
+    use std::io::{IsTerminal, Write};
+    if std::io::stdout().is_terminal() {
+        println!(
+            "No SCIM token was configured; generated one. Save it now, it is not shown again:"
+        );
+        println!("SCIM_TOKEN={token}");
+        return Ok(());
+    }
+    let path = data_dir.join(GENERATED_TOKEN);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&path)?;
+    writeln!(file, "{token}")?;
+    file.sync_all()?;
+    let shown = path.display();
+    tracing::warn!(path = %shown, "no SCIM token was configured: generated one, written to this file (owner only); read it, then delete the file");
+    println!(
+        "No SCIM token was configured; generated one and wrote it to {shown} (readable by its owner only). Read it, then delete the file."
+    );
+    Ok(())
+}
+
+/// Where a generated SCIM token is written when there is no terminal to show it on.
+pub const GENERATED_TOKEN: &str = "generated-token";
+
 /// Runs a gateway until `shutdown` resolves.
 pub async fn serve(
     config: Config,
@@ -127,11 +158,8 @@ pub async fn serve(
         TokenSet::load(&config.tokens, env_tokens.scim.as_deref(), &config.data_dir)
             .map_err(|e| StartError::DataDir(dir.clone(), e))?;
     if let Bootstrap::Generated(token) = bootstrap {
-        // Printed once, on stdout, and never again: only its hash is kept.
-        println!(
-            "No SCIM token was configured; generated one. Save it now, it is not shown again:"
-        );
-        println!("SCIM_TOKEN={token}");
+        show_generated(&config.data_dir, &token)
+            .map_err(|e| StartError::DataDir(dir.clone(), e))?;
     }
     let options = StoreOptions {
         keep_delivered: config.delivery.keep_delivered,

@@ -138,30 +138,52 @@ fn a_config_file_token_alone_is_enough_and_no_token_is_generated() {
     let gw = Gateway::spawn(&dir, &["--config", config.to_str().unwrap()], &[]);
     let printed = Gateway::startup_output();
     assert!(
-        !printed.iter().any(|l| l.contains("SCIM_TOKEN=")),
+        !printed
+            .iter()
+            .any(|l| l.contains("SCIM_TOKEN=") || l.contains("generated")),
         "{printed:?}"
     );
+    assert!(!dir.join("generated-token").exists());
     expect(get_users(&gw, Some("Bearer only-s3cret")), 200);
     assert_unauthorized(get_users(&gw, Some(&format!("Bearer {TOKEN}"))));
     drop(gw);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// With no token configured, the first start prints a generated `SCIM_TOKEN=...` that works;
-/// only its hash is kept (no file the gateway wrote holds the token, the store included); a restart on the same data directory prints nothing and still
+/// With no token configured and no terminal (the tests read its output through a pipe, as a
+/// log collector would), the first start writes a generated token to `generated-token`,
+/// readable by its owner only, and prints the file's path, never the token. The token works;
+/// once the operator deleted that file, only its hash is kept (no file the gateway wrote holds
+/// the token, the store included); a restart on the same data directory says nothing and still
 /// accepts it.
 #[test]
-fn generated_token_is_printed_once_and_survives_restart() {
+fn a_generated_token_is_written_to_an_owner_only_file_never_printed_and_survives_restart() {
     let dir = scratch_dir("gen-token");
     let mut gw = Gateway::spawn(&dir, &[], &[]);
     let printed = Gateway::startup_output();
-    let token = printed
-        .iter()
-        .find_map(|l| l.strip_prefix("SCIM_TOKEN="))
-        .unwrap_or_else(|| panic!("no SCIM_TOKEN line in {printed:?}"))
+    let file = dir.join("generated-token");
+    assert!(
+        printed
+            .iter()
+            .any(|l| l.contains(&file.display().to_string())),
+        "the path is not shown: {printed:?}"
+    );
+    let token = std::fs::read_to_string(&file)
+        .expect("the token file")
         .trim()
         .to_owned();
     assert!(token.len() >= 32, "{token}");
+    assert!(
+        !printed.iter().any(|l| l.contains(&token)),
+        "printed: {printed:?}"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&file)
+        .expect("metadata")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+    std::fs::remove_file(&file).expect("the operator deletes it");
     let bearer = format!("Bearer {token}");
     expect(get_users(&gw, Some(&bearer)), 200);
     assert_unauthorized(get_users(&gw, Some(&format!("Bearer {TOKEN}"))));

@@ -293,6 +293,37 @@ fn a_wrong_or_missing_token_and_an_unreachable_gateway_are_clear_failures() {
     assert!(run.ok, "{}", run.stderr);
     assert_eq!(run.stdout, "no uploaded plugins\n");
 
+    // So does a file, kept out of the process list; it wins over --token.
+    let dir = scratch_dir("cli-token-file");
+    let file = dir.join("admin-token");
+    std::fs::write(&file, format!("{ADMIN_TOKEN}\n")).expect("write the token file");
+    let path = file.display().to_string();
+    let run = admin(
+        &[
+            "--url",
+            url,
+            "--token",
+            "wrong",
+            "--token-file",
+            &path,
+            "plugins",
+        ],
+        &[],
+    );
+    assert!(run.ok, "{}", run.stderr);
+    assert_eq!(run.stdout, "no uploaded plugins\n");
+    let absent = admin(
+        &[
+            "--url",
+            url,
+            "--token-file",
+            "/nonexistent/token",
+            "plugins",
+        ],
+        &[],
+    );
+    fails_with(&absent, &["reading the token file /nonexistent/token"]);
+
     let closed = {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         format!("http://{}", listener.local_addr().expect("address"))

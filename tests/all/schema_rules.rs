@@ -113,6 +113,60 @@ fn user_name_is_unique_case_insensitively() {
     create(&gw, "/Users", &user("ann@example.com"));
 }
 
+/// A `userName` is unique as people read it, not byte for byte: names that differ only in
+/// case (with full case folding), width, Unicode composition or surrounding white space are one
+/// name (`409`), and a name holding a control or invisible character is refused (`400
+/// invalidValue`). A filter finds a user by any of its name's forms.
+#[test]
+fn user_names_that_look_alike_are_one_name_and_invisible_characters_are_refused() {
+    let gw = Gateway::start();
+    create(&gw, "/Users", &user("alice@example.com"));
+    let cafe = id_of(&create(&gw, "/Users", &user("caf\u{e9}@example.com")));
+    create(&gw, "/Users", &user("strasse@example.com"));
+    for taken in [
+        "alice@example.com ",
+        " Alice@Example.com",
+        "\u{ff41}lice@example.com",
+        "cafe\u{301}@example.com",
+        "CAF\u{c9}@EXAMPLE.COM",
+        "Stra\u{df}e@example.com",
+    ] {
+        let e = assert_scim_error(gw.post("/Users", &user(taken)), 409, Some("uniqueness"));
+        assert!(
+            e["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("already taken")),
+            "{taken:?}: {e}"
+        );
+    }
+    for invisible in [
+        "alice\u{200b}@example.com",
+        "al\u{202e}ice@example.com",
+        "\u{feff}bob@example.com",
+        "bob\t@example.com",
+        "bob\u{7f}@example.com",
+    ] {
+        let e = assert_scim_error(
+            gw.post("/Users", &user(invisible)),
+            400,
+            Some("invalidValue"),
+        );
+        assert!(
+            e["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("invisible")),
+            "{invisible:?}: {e}"
+        );
+    }
+    let found = gw.list(
+        "/Users",
+        &[("filter", "userName eq \"CAFE\u{301}@example.com\"")],
+    );
+    assert_eq!(found["totalResults"], 1, "{found}");
+    assert_eq!(id_of(&found["Resources"][0]), cafe);
+    assert_eq!(gw.list("/Users", &[])["totalResults"], 3);
+}
+
 /// A password is accepted on POST, PUT and PATCH and never returned.
 #[test]
 fn password_is_accepted_but_never_returned() {

@@ -14,6 +14,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use serde_json::Value;
 
@@ -30,7 +31,8 @@ pub struct AdminArgs {
         global = true
     )]
     pub url: String,
-    /// An admin token.
+    /// An admin token. On the command line it is visible to every local user in the process
+    /// list: prefer the environment variable or --token-file.
     #[arg(
         long,
         env = "SCIM_GATEWAY_ADMIN_TOKEN",
@@ -38,6 +40,9 @@ pub struct AdminArgs {
         global = true
     )]
     pub token: Option<String>,
+    /// A file holding the admin token (its first line); it wins over --token.
+    #[arg(long, value_name = "PATH", global = true)]
+    pub token_file: Option<std::path::PathBuf>,
     /// Print the API's JSON answer instead of a table.
     #[arg(long, global = true)]
     pub json: bool,
@@ -150,7 +155,15 @@ pub fn main(args: AdminArgs) -> ExitCode {
 
 /// Runs an admin subcommand, writing its output to `out`.
 pub fn run(args: AdminArgs, out: &mut dyn Write) -> anyhow::Result<()> {
-    let client = Client::new(&args.url, args.token)?;
+    let token = match &args.token_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading the token file {}", path.display()))?;
+            Some(text.lines().next().unwrap_or_default().trim().to_owned())
+        }
+        None => args.token,
+    };
+    let client = Client::new(&args.url, token)?;
     let json = args.json;
     match args.command {
         AdminCommand::Jobs(a) => jobs::list(&client, &a, json, out),

@@ -14,5 +14,6 @@ pub mod message;
 pub mod patch;
 pub mod resource;
 pub mod schema;
+pub mod text;
 
 pub use error::ScimError;

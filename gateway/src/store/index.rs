@@ -1,12 +1,15 @@
 //! Which attributes are indexed, and the index keys a resource has.
 //!
-//! Case-insensitive attributes (`userName`, `emails.value`, Group `displayName`) are indexed by
-//! their lower-cased value; `externalId` is case-exact and indexed as written. A lookup
-//! normalises its value the same way, so the index answers exactly what an `eq` filter asks.
+//! Case-insensitive attributes (`emails.value`, Group `displayName`) are indexed by their
+//! [`caseless`] form (NFKC and case folding), `userName` by its [`identity_key`] (the same,
+//! without surrounding white space: what makes it unique); `externalId` is case-exact and
+//! indexed as written. A lookup normalises its value the same way, so the index answers what an
+//! `eq` filter asks.
 
 use serde_json::Value;
 
 use crate::model::ResourceKind;
+use crate::scim::text::{caseless, identity_key};
 
 /// An indexed attribute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,7 +37,8 @@ impl Index {
     pub fn normalise(self, value: &str) -> String {
         match self {
             Index::ExternalId => value.to_owned(),
-            Index::UserName | Index::Email | Index::DisplayName => value.to_lowercase(),
+            Index::UserName => identity_key(value),
+            Index::Email | Index::DisplayName => caseless(value).into_owned(),
         }
     }
 

@@ -8,6 +8,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::scim::attr::{AttrInfo, AttrPath, AttrType};
+use crate::scim::text::caseless;
 
 use super::{CompareOp, Filter, Literal, get_ci, resolve};
 
@@ -246,7 +247,7 @@ fn compare_strings(a: &str, b: &str, op: CompareOp, semantics: &Semantics) -> bo
     let (a, b) = if semantics.case_exact {
         (Cow::Borrowed(a), Cow::Borrowed(b))
     } else {
-        (Cow::Owned(a.to_lowercase()), Cow::Owned(b.to_lowercase()))
+        (caseless(a), caseless(b))
     };
     match op {
         CompareOp::Co => a.contains(&*b),

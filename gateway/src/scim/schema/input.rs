@@ -6,9 +6,10 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::tables::find;
-use super::{Attribute, Scope};
+use super::{Attribute, Scope, Uniqueness};
 use crate::model::ResourceKind;
 use crate::scim::attr::{AttrType, Mutability};
+use crate::scim::text::invisible;
 
 /// Why client input was rejected. Every variant is an HTTP 400 with the given `scimType`.
 #[derive(Debug, thiserror::Error)]
@@ -221,12 +222,20 @@ fn duplicate_error(path: &str) -> SchemaError {
 }
 
 /// A required string must also be non-empty after trimming (RFC 7643 asks this of `userName`;
-/// the gateway applies it to every required string).
+/// the gateway applies it to every required string). An attribute unique on the server
+/// (`userName`) must hold no control or invisible character (`scim::text`).
 fn check_not_blank(attr: &Attribute, value: &Value, path: &str) -> Result<(), SchemaError> {
     match value {
         Value::String(s) if attr.required && s.trim().is_empty() => Err(SchemaError::InvalidValue(
             format!("attribute '{path}' must not be empty"),
         )),
+        Value::String(s) if attr.uniqueness != Uniqueness::None => match invisible(s) {
+            Some(c) => Err(SchemaError::InvalidValue(format!(
+                "attribute '{path}' holds the character U+{:04X}, which is a control or an invisible character",
+                u32::from(c)
+            ))),
+            None => Ok(()),
+        },
         _ => Ok(()),
     }
 }

@@ -21,8 +21,8 @@ use std::path::Path;
 use std::sync::mpsc;
 
 use redb::{
-    Database, MultimapTableDefinition, ReadableDatabase, ReadableTable, ReadableTableMetadata,
-    TableDefinition, WriteTransaction,
+    Database, MultimapTableDefinition, ReadableDatabase, ReadableMultimapTable, ReadableTable,
+    ReadableTableMetadata, TableDefinition, WriteTransaction,
 };
 use serde_json::Value;
 use tokio::sync::oneshot;
@@ -98,6 +98,40 @@ fn index_table(
         (ResourceKind::Group, Index::ExternalId) => Some(GROUP_EXTERNAL_ID),
         _ => None,
     }
+}
+
+/// The version of the index keys' normalisation (`store::index`): 2 is NFKC with case folding,
+/// and `userName` without surrounding white space; before it, keys were lower-cased only.
+const INDEX_KEYS: u64 = 2;
+
+/// Rewrites every index from the resources, with today's keys.
+fn rebuild_indexes(txn: &WriteTransaction) -> Result<(), StoreError> {
+    for kind in crate::model::KINDS {
+        for &index in Index::for_kind(kind) {
+            let Some(def) = index_table(kind, index) else {
+                continue;
+            };
+            txn.delete_multimap_table(def).map_err(io)?;
+            let mut t = txn.open_multimap_table(def).map_err(io)?;
+            let rows = txn.open_table(table(kind)).map_err(io)?;
+            for entry in rows.iter().map_err(io)? {
+                let (id, bytes) = entry.map_err(io)?;
+                for key in index.keys(&decode(bytes.value())?) {
+                    let shared = index == Index::UserName
+                        && t.get(key.as_str()).map_err(io)?.next().is_some();
+                    if shared {
+                        // Kept, both of them: the next write of either is refused as a conflict
+                        // until one is renamed.
+                        tracing::warn!(user = id.value(), user_name = %key,
+                            "two users now share a userName (they differ only in case, width, \
+                             composition or surrounding space)");
+                    }
+                    t.insert(key.as_str(), id.value()).map_err(io)?;
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 fn io(e: impl std::fmt::Display) -> StoreError {
@@ -224,6 +258,18 @@ impl RedbStore {
                 members::migrate(&txn)?;
                 seq = txn.open_table(SEQUENCE).map_err(io)?;
                 seq.insert("member_records", 1).map_err(io)?;
+            }
+            // Index keys are normalised as `store::index` says; a store written before that
+            // rule (keys lower-cased only) has them rebuilt, once.
+            if seq
+                .get("index_keys")
+                .map_err(io)?
+                .is_none_or(|v| v.value() < INDEX_KEYS)
+            {
+                drop(seq);
+                rebuild_indexes(&txn)?;
+                seq = txn.open_table(SEQUENCE).map_err(io)?;
+                seq.insert("index_keys", INDEX_KEYS).map_err(io)?;
             }
         }
         txn.commit().map_err(io)?;

@@ -462,3 +462,51 @@ async fn a_read_before_many_writes_does_not_make_the_file_grow_faster() {
         "{with} bytes after a read and the writes, {without} after the writes alone"
     );
 }
+
+/// A store whose index keys were only lower-cased (before `INDEX_KEYS` 2) has them rebuilt
+/// with today's normalisation, so lookups by any form of a name find it again.
+#[test]
+fn index_keys_of_an_older_store_are_rebuilt() {
+    let (store, dir) = temp_store();
+    let (results, committed) = apply_batch(
+        &store.db,
+        vec![Command::Change(create(
+            ResourceKind::User,
+            user("a", "Stra\u{df}e"),
+        ))],
+        StoreOptions::default(),
+    );
+    assert_eq!(committed, Ok(()));
+    assert!(results[0].is_ok());
+    // Write the key as the older rule did.
+    let txn = store.db.begin_write().unwrap();
+    txn.delete_multimap_table(USER_NAME).unwrap();
+    txn.open_multimap_table(USER_NAME)
+        .unwrap()
+        .insert("stra\u{df}e", "a")
+        .unwrap();
+    txn.commit().unwrap();
+    store.snapshots.committed();
+    let found = |name: &str| {
+        store
+            .lookup(ResourceKind::User, Index::UserName, name)
+            .unwrap()
+    };
+    assert!(found("STRASSE").is_empty(), "the old key does not fold");
+
+    let txn = store.db.begin_write().unwrap();
+    rebuild_indexes(&txn).unwrap();
+    txn.commit().unwrap();
+    store.snapshots.committed();
+    assert_eq!(found("STRASSE"), ["a"]);
+    assert_eq!(found("stra\u{df}e "), ["a"]);
+    assert_eq!(
+        store
+            .lookup(ResourceKind::User, Index::Email, "STRASSE@x.org")
+            .unwrap(),
+        ["a"],
+        "every index is rebuilt"
+    );
+    drop(store);
+    let _ = std::fs::remove_dir_all(dir);
+}
