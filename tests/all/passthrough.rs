@@ -544,6 +544,10 @@ fn pass_through_keeps_preconditions_and_reports_an_absent_system_of_record() {
         let e = assert_scim_error(r, 502, None);
         let detail = e["detail"].as_str().unwrap_or_default();
         assert!(detail.contains("'directory'"), "{detail}");
+        assert!(
+            !detail.contains("127.0.0.1"),
+            "internal addresses stay in the log: {detail}"
+        );
     }
     assert_eq!(
         a.client

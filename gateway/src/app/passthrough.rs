@@ -82,17 +82,21 @@ impl PassThrough {
         }
     }
 
-    /// The system of record's failure as the client's error: `502`, or `504` for a timeout.
+    /// The system of record's failure as the client's error: `502`, or `504` for a timeout,
+    /// naming it and the kind of failure; the plugin's message goes to the log only (it may
+    /// hold a trap's output or internal addresses).
     fn upstream(&self, f: &Failure) -> ScimError {
         let status = match f.kind {
             FailureKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
             _ => StatusCode::BAD_GATEWAY,
         };
+        tracing::warn!(system_of_record = %self.name, kind = %f.kind, message = %f.message,
+            "the system of record failed");
         ScimError::new(
             status,
             format!(
-                "the system of record '{}' failed ({}): {}",
-                self.name, f.kind, f.message
+                "the system of record '{}' failed ({}); the gateway's log has the details",
+                self.name, f.kind
             ),
         )
     }

@@ -70,8 +70,20 @@ impl From<CommitError> for ScimError {
     fn from(e: CommitError) -> Self {
         match e {
             CommitError::Store(e) => e.into(),
-            // The upstream system refused or failed: 502, with its reason.
-            CommitError::Blocked(b) => ScimError::new(StatusCode::BAD_GATEWAY, b.to_string()),
+            // The upstream system refused or failed: 502 naming the connector and the kind of
+            // failure. The plugin's message (a trap's output, a transport error with internal
+            // addresses) is for the operator's log, not the client.
+            CommitError::Blocked(b) => {
+                tracing::warn!(connector = %b.connector, kind = %b.failure.kind,
+                    message = %b.failure.message, "a blocking connector did not accept a change");
+                ScimError::new(
+                    StatusCode::BAD_GATEWAY,
+                    format!(
+                        "connector '{}' did not accept the change ({}); the gateway's log has the details",
+                        b.connector, b.failure.kind
+                    ),
+                )
+            }
         }
     }
 }
