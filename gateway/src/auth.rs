@@ -43,18 +43,12 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    ::hex::encode(bytes)
 }
 
 fn parse_hex(s: &str) -> Option<[u8; 32]> {
     let mut out = [0u8; 32];
-    if s.len() != 64 {
-        return None;
-    }
-    for (i, chunk) in s.as_bytes().chunks(2).enumerate() {
-        let pair = std::str::from_utf8(chunk).ok()?;
-        out[i] = u8::from_str_radix(pair, 16).ok()?;
-    }
+    ::hex::decode_to_slice(s, &mut out).ok()?;
     Some(out)
 }
 
@@ -114,6 +108,7 @@ impl TokenSet {
         rand::rng().fill_bytes(&mut raw);
         let token = hex(&raw);
         let mut file = std::fs::File::create(&path)?;
+        crate::model::private::private_file(&path)?;
         writeln!(file, "{}", hash_hex(&token))?;
         file.sync_all()?;
         set.entries

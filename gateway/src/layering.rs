@@ -35,7 +35,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("listen", &[]),
     ("scim", &["model"]),
     ("config", &["model", "scim"]),
-    ("auth", &["config"]),
+    ("auth", &["model", "config"]),
     ("store", &["model", "scim"]),
     ("metrics", &["model", "store"]),
     ("runtime", &["model"]),

@@ -153,7 +153,8 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
     let dir = config.data_dir.display().to_string();
-    std::fs::create_dir_all(&config.data_dir).map_err(|e| StartError::DataDir(dir.clone(), e))?;
+    crate::model::private::private_dir(&config.data_dir)
+        .map_err(|e| StartError::DataDir(dir.clone(), e))?;
     let (tokens, bootstrap) =
         TokenSet::load(&config.tokens, env_tokens.scim.as_deref(), &config.data_dir)
             .map_err(|e| StartError::DataDir(dir.clone(), e))?;

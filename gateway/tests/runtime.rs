@@ -218,6 +218,72 @@ fn the_compiled_plugin_is_cached_by_hash_and_loaded_from_the_cache_unchanged() {
     });
 }
 
+/// A cached artefact runs as native code, so one the gateway did not write is never loaded:
+/// another plugin's artefact moved to this one's name, or a flipped byte, is compiled again
+/// and rewritten. The cache and its key are the owner's only.
+#[test]
+fn a_tampered_cached_plugin_is_compiled_again_not_loaded() {
+    within(|| async {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("cache-tamper-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let config = RuntimeConfig {
+            cache_dir: Some(dir.clone()),
+            max_instances: 8,
+            ..RuntimeConfig::default()
+        };
+        let rt = Runtime::new(config.clone()).expect("runtime");
+        let echo = rt.load(&wasm("echo")).await.expect("loads");
+        let hostile = rt.load(&wasm("hostile")).await.expect("loads");
+        let file_of = |sha: &str| {
+            std::fs::read_dir(&dir)
+                .expect("the cache")
+                .filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .find(|p| {
+                    p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with(sha))
+                })
+                .expect("a cached artefact")
+        };
+        let (echo_file, hostile_file) = (file_of(echo.sha256()), file_of(hostile.sha256()));
+
+        // Another plugin's valid artefact under echo's name.
+        std::fs::copy(&hostile_file, &echo_file).expect("swap");
+        let again = Runtime::new(config.clone()).expect("runtime");
+        let loaded = again.load(&wasm("echo")).await.expect("loads");
+        assert_eq!(
+            loaded.descriptor().name,
+            "echo",
+            "the swapped-in artefact was run"
+        );
+        assert_ne!(
+            std::fs::read(&echo_file).unwrap(),
+            std::fs::read(&hostile_file).unwrap(),
+            "compiled again and rewritten"
+        );
+
+        // A flipped byte.
+        let mut bytes = std::fs::read(&echo_file).unwrap();
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0x55;
+        std::fs::write(&echo_file, &bytes).unwrap();
+        let third = Runtime::new(config.clone()).expect("runtime");
+        let loaded = third.load(&wasm("echo")).await.expect("loads");
+        assert_eq!(loaded.descriptor().name, "echo");
+        assert_ne!(std::fs::read(&echo_file).unwrap(), bytes, "rewritten");
+
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&echo_file), 0o600);
+        let key = dir.with_file_name(format!("cache-tamper-{}.key", std::process::id()));
+        assert_eq!(mode(&key), 0o600);
+        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_file(&key);
+    });
+}
+
 #[test]
 fn validate_config_reports_the_plugins_refusal() {
     within(|| async {

@@ -178,11 +178,13 @@ fn a_generated_token_is_written_to_an_owner_only_file_never_printed_and_survives
         "printed: {printed:?}"
     );
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(&file)
-        .expect("metadata")
-        .permissions()
-        .mode();
-    assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+    let mode = |p: &Path| std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777;
+    assert_eq!(mode(&file), 0o600);
+    // The data directory and what it holds are the owner's only.
+    assert_eq!(mode(&dir), 0o700, "the data directory");
+    for name in ["gateway.redb", "generated-token.sha256"] {
+        assert_eq!(mode(&dir.join(name)), 0o600, "{name}");
+    }
     std::fs::remove_file(&file).expect("the operator deletes it");
     let bearer = format!("Bearer {token}");
     expect(get_users(&gw, Some(&bearer)), 200);

@@ -12,6 +12,7 @@ mod clock;
 mod failure;
 mod kind;
 mod members;
+pub mod private;
 
 pub use change::{Operation, Page, RemoteRef};
 pub use clock::{now_ms, timestamp};

@@ -1,39 +1,35 @@
-//! HMAC-SHA256 (RFC 2104) over `sha2`, for the `hmac-sha256` host call.
-//!
-//! Small enough to write here rather than add a dependency; tested against RFC 4231.
+//! HMAC-SHA256 (RFC 2104), for the `hmac-sha256` host call and the plugin cache's integrity
+//! check: the `hmac` crate over `sha2`.
 
-use sha2::{Digest, Sha256};
-
-/// SHA-256's block size in bytes.
-const BLOCK: usize = 64;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
 
 /// HMAC-SHA256 of `data` keyed with `key`.
 pub(crate) fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
-    let mut block = [0u8; BLOCK];
-    if key.len() > BLOCK {
-        block[..32].copy_from_slice(&Sha256::digest(key));
-    } else {
-        block[..key.len()].copy_from_slice(key);
+    tag(key, &[data])
+}
+
+/// HMAC-SHA256 of `parts` one after another, keyed with `key`.
+pub(crate) fn tag(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    keyed(key, parts).finalize().into_bytes().into()
+}
+
+/// Whether `tag` is the [`tag`] of `parts` under `key` (compared in constant time).
+pub(crate) fn verify(key: &[u8], parts: &[&[u8]], tag: &[u8]) -> bool {
+    keyed(key, parts).verify_slice(tag).is_ok()
+}
+
+fn keyed(key: &[u8], parts: &[&[u8]]) -> Hmac<Sha256> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes a key of any length");
+    for part in parts {
+        mac.update(part);
     }
-    let mut inner = Sha256::new();
-    inner.update(block.map(|b| b ^ 0x36));
-    inner.update(data);
-    let inner = inner.finalize();
-    let mut outer = Sha256::new();
-    outer.update(block.map(|b| b ^ 0x5c));
-    outer.update(inner);
-    outer.finalize().into()
+    mac
 }
 
 /// Lower-case hex of bytes.
 pub(crate) fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(char::from(DIGITS[usize::from(b >> 4)]));
-        s.push(char::from(DIGITS[usize::from(b & 0xf)]));
-    }
-    s
+    ::hex::encode(bytes)
 }
 
 #[cfg(test)]

@@ -222,11 +222,13 @@ impl RedbStore {
 
     /// Opens (creating if needed) `gateway.redb` in `dir` and starts the writer thread.
     pub fn open_with(dir: &Path, options: StoreOptions) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(dir).map_err(io)?;
+        crate::model::private::private_dir(dir).map_err(io)?;
+        let file = dir.join("gateway.redb");
         let db = Database::builder()
             .set_cache_size(options.cache_bytes)
-            .create(dir.join("gateway.redb"))
+            .create(&file)
             .map_err(io)?;
+        crate::model::private::private_file(&file).map_err(io)?;
         let txn = db.begin_write().map_err(io)?;
         {
             // Create every table up front so that readers never meet a missing one.
