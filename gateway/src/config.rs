@@ -213,9 +213,15 @@ pub struct ConnectorConfig {
     #[serde(default)]
     pub allowed_hosts: Vec<String>,
     /// Address ranges (CIDR) that an allowed host name may resolve to although they are
-    /// loopback, private or link-local (for a target on the same machine or network).
+    /// loopback or private (for a target on the same machine or network).
     #[serde(default)]
     pub allowed_ranges: Vec<String>,
+    /// Lets `allowed_ranges` and `allowed_hosts` name link-local and cloud metadata addresses
+    /// (`169.254.0.0/16`, `fe80::/10`, `fd00:ec2::254`, …). Only the config file may set it:
+    /// the admin API refuses it, so an admin token cannot point a connector at the machine's
+    /// cloud credentials.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub open_link_local: bool,
     /// Deadline of one plugin call, in ms.
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
@@ -305,6 +311,7 @@ impl std::fmt::Debug for ConnectorConfig {
             .field("secrets", &self.secrets.keys().collect::<Vec<_>>())
             .field("allowed_hosts", &self.allowed_hosts)
             .field("allowed_ranges", &self.allowed_ranges)
+            .field("open_link_local", &self.open_link_local)
             .field("timeout_ms", &self.timeout_ms)
             .field("memory_mib", &self.memory_mib)
             .field("max_requests_per_second", &self.max_requests_per_second)

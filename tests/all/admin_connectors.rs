@@ -541,6 +541,49 @@ fn a_target_receives_the_secret_last_given_to_its_connector() {
         !shown.contains(OLD) && !shown.contains(NEW),
         "secrets are write-only: {shown}"
     );
+
+    // Kept secrets do not follow the connector somewhere new: a change of its hosts or of a
+    // URL in its config must give them again.
+    let elsewhere = Target::start();
+    let moved = |mut change: Value| {
+        change["allowed_hosts"] = json!([elsewhere.origin]);
+        change
+    };
+    let mut url_only = json!({"config": {"url": elsewhere.origin}});
+    for (what, change) in [
+        ("hosts", moved(json!({}))),
+        ("hosts and URL", moved(url_only.clone())),
+        ("URL", url_only.clone()),
+    ] {
+        let r = gw.admin_send(Method::PATCH, "/admin/v1/connectors/crm", &change);
+        let msg = assert_admin_error(r, 422);
+        assert!(
+            msg.contains("give `secrets` again (api-token)"),
+            "{what}: {msg}"
+        );
+    }
+    let mut put_moved = moved(without_secrets.clone());
+    put_moved["config"]["url"] = json!(elsewhere.origin);
+    let msg = assert_admin_error(
+        gw.admin_send(Method::PUT, "/admin/v1/connectors/crm", &put_moved),
+        422,
+    );
+    assert!(msg.contains("api-token"), "{msg}");
+    url_only["allowed_hosts"] = json!([elsewhere.origin]);
+    url_only["secrets"] = json!({"api-token": NEW});
+    patch_connector(&gw, "crm", &url_only);
+    create(&gw, "/Users", &user("moved@example.com"));
+    eventually(|| {
+        when(
+            elsewhere.events().len() == 1,
+            "delivered where it was moved",
+        )
+    });
+    let bearer = format!("Bearer {NEW}");
+    assert!(
+        (elsewhere.arrivals().iter()).all(|a| a.header("authorization") == Some(bearer.as_str())),
+        "the secret given with the move"
+    );
 }
 
 /// Secrets, from the config file (through `${ENV}`) or the admin API, reach the target but
@@ -725,6 +768,32 @@ fn the_admin_api_refuses_bad_plugins_and_definitions_clearly() {
         msg.contains("base_url"),
         "the plugin's own refusal is passed on: {msg}"
     );
+    // No admin token can point a connector at link-local or cloud metadata addresses: not by
+    // range, not by host, and the config file's switch is refused.
+    let metadata = |extra: Value| {
+        let mut body = json!({"plugin": "scim2",
+            "config": {"base_url": "http://169.254.169.254/latest"}});
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        put("metadata", &body)
+    };
+    for extra in [
+        json!({"allowed_hosts": ["http://169.254.169.254"]}),
+        json!({"allowed_hosts": ["http://[fd00:ec2::254]"]}),
+        json!({"allowed_hosts": ["http://meta.internal"], "allowed_ranges": ["169.254.0.0/16"]}),
+    ] {
+        let msg = assert_admin_error(metadata(extra.clone()), 422);
+        assert!(
+            msg.contains("link-local or cloud metadata"),
+            "{extra}: {msg}"
+        );
+    }
+    let msg = assert_admin_error(
+        metadata(json!({"allowed_hosts": ["http://169.254.169.254"], "open_link_local": true})),
+        422,
+    );
+    assert!(msg.contains("only be set in the config file"), "{msg}");
     let r = gw
         .admin_req(Method::PUT, "/admin/v1/connectors/x")
         .body("{not json")

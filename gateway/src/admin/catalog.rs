@@ -480,6 +480,7 @@ impl Catalog {
             && !obj.contains_key("secrets")
         {
             obj.insert("secrets".into(), serde_json::json!(current.secrets));
+            secrets_stay(current, &body)?;
         }
         self.apply(name, body).await?;
         Ok(current.is_none())
@@ -492,8 +493,11 @@ impl Catalog {
         let current = self
             .editable(name)?
             .ok_or_else(|| CatalogError::NotFound(format!("no connector named '{name}'")))?;
-        let mut merged = serde_json::to_value(current).map_err(StoreError::io)?;
+        let mut merged = serde_json::to_value(&current).map_err(StoreError::io)?;
         merge_patch(&mut merged, &patch);
+        if patch.get("secrets").is_none() {
+            secrets_stay(&current, &merged)?;
+        }
         self.apply(name, merged).await
     }
 
@@ -547,6 +551,12 @@ impl Catalog {
                 "the definition names '{}', the path '{name}'",
                 c.name
             )));
+        }
+        if c.open_link_local {
+            return Err(CatalogError::Unprocessable(
+                "`open_link_local` can only be set in the config file, never through the admin API"
+                    .into(),
+            ));
         }
         if bundled::wasm(&c.plugin).is_none() && c.plugin.contains(['/', '\\']) {
             return Err(CatalogError::Unprocessable(
@@ -621,6 +631,46 @@ fn merge_patch(target: &mut Value, patch: &Value) {
             }
         }
     }
+}
+
+/// Refuses a change that would send the secrets a connector keeps somewhere new: kept secrets
+/// were given for where the connector sent them then, so a change of its `allowed_hosts`,
+/// `allowed_ranges` or a URL in its `config` must give them again (`422` naming them).
+/// Otherwise an admin token could redirect a secret it cannot read to a host it controls.
+fn secrets_stay(current: &ConnectorConfig, changed: &Value) -> Result<(), CatalogError> {
+    let mut changed = changed.clone();
+    if let Some(obj) = changed.as_object_mut() {
+        // A `PUT` body may leave the name to the path, as `apply` does.
+        obj.entry("name")
+            .or_insert_with(|| Value::String(current.name.clone()));
+    }
+    let Ok(changed) = serde_json::from_value::<ConnectorConfig>(changed) else {
+        return Ok(()); // refused by `apply`, with its reason
+    };
+    if current.secrets.is_empty() {
+        return Ok(());
+    }
+    let destination = |c: &ConnectorConfig| {
+        let mut hosts = c.allowed_hosts.clone();
+        hosts.sort();
+        let mut ranges = c.allowed_ranges.clone();
+        ranges.sort();
+        let urls: Vec<(String, String)> = (c.config.iter())
+            .filter(|(_, v)| v.contains("://"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        (hosts, ranges, urls)
+    };
+    if destination(current) == destination(&changed) {
+        return Ok(());
+    }
+    let names: Vec<&str> = current.secrets.keys().map(String::as_str).collect();
+    Err(CatalogError::Unprocessable(format!(
+        "the change sends connector '{}' somewhere new (allowed_hosts, allowed_ranges or a URL in \
+         config), and its secrets were given for where it sent them: give `secrets` again ({})",
+        current.name,
+        names.join(", ")
+    )))
 }
 
 #[cfg(test)]

@@ -176,6 +176,14 @@ pub async fn configure(
         let ip: std::net::IpAddr = h.host.parse().ok()?;
         Cidr::new(ip, if ip.is_ipv4() { 32 } else { 128 })
     }));
+    if !c.open_link_local
+        && let Some(r) = allowed_ranges.iter().find(|r| r.is_metadata())
+    {
+        return Err(fail(format!(
+            "{r} is a link-local or cloud metadata address: only `open_link_local = true` on \
+             the connector in the config file lets it be reached"
+        )));
+    }
     if c.max_requests_per_second == Some(0) || c.max_concurrency == Some(0) {
         return Err(fail(
             "max_requests_per_second and max_concurrency must be at least 1 when set".to_owned(),

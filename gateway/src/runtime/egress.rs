@@ -8,7 +8,12 @@
 //! 2. **Address**: every address the host name resolves to must be public, unless it lies in a
 //!    range the administrator allowed for this instance. Loopback, private (RFC 1918, unique
 //!    local), link-local (where cloud metadata services live: `169.254.169.254`), CGNAT,
-//!    multicast and reserved ranges are refused by default.
+//!    multicast and reserved ranges are refused by default, and so are the IPv6 forms that
+//!    carry an IPv4 address (NAT64, 6to4, Teredo, IPv4-compatible) and site-local addresses.
+//!    Link-local and cloud metadata addresses ([`METADATA`]) are opened only by an allowed range
+//!    that lies within them, never by a broader one (`0.0.0.0/0` does not reach
+//!    `169.254.169.254`); and only the config file may name such a range
+//!    (`open_link_local = true` on the connector; the admin API refuses it).
 //!
 //! Why resolve-then-connect, inside the HTTP client: checking a name with one DNS lookup and then
 //! letting the client connect after a second lookup leaves a window in which the name can change
@@ -178,14 +183,55 @@ const REFUSED: &[(IpAddr, u8)] = &[
         IpAddr::V6(Ipv6Addr::new(0x64, 0xff9b, 0, 0, 0, 0, 0, 0)),
         96,
     ), // NAT64
+    (
+        IpAddr::V6(Ipv6Addr::new(0x64, 0xff9b, 1, 0, 0, 0, 0, 0)),
+        48,
+    ), // NAT64, local use
+    (IpAddr::V6(Ipv6Addr::UNSPECIFIED), 96),    // IPv4-compatible (deprecated)
+    (IpAddr::V6(Ipv6Addr::new(0x100, 0, 0, 0, 0, 0, 0, 0)), 64), // discard
+    (IpAddr::V6(Ipv6Addr::new(0x2001, 0, 0, 0, 0, 0, 0, 0)), 32), // Teredo
+    (
+        IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0)),
+        32,
+    ), // documentation
+    (IpAddr::V6(Ipv6Addr::new(0x2002, 0, 0, 0, 0, 0, 0, 0)), 16), // 6to4
+    (IpAddr::V6(Ipv6Addr::new(0xfec0, 0, 0, 0, 0, 0, 0, 0)), 10), // site-local (deprecated)
     (IpAddr::V6(Ipv6Addr::new(0xfc00, 0, 0, 0, 0, 0, 0, 0)), 7), // unique local, metadata
     (IpAddr::V6(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0)), 10), // link-local
     (IpAddr::V6(Ipv6Addr::new(0xff00, 0, 0, 0, 0, 0, 0, 0)), 8), // multicast
 ];
 
-/// Whether a connection to `ip` is allowed: a public address, or one in an allowed range.
+/// Link-local and cloud metadata addresses: reachable only through an allowed range within
+/// one of these (see the module docs).
+pub const METADATA: &[(IpAddr, u8)] = &[
+    (IpAddr::V4(Ipv4Addr::new(169, 254, 0, 0)), 16), // link-local; AWS, GCP, Azure metadata
+    (IpAddr::V4(Ipv4Addr::new(100, 100, 100, 200)), 32), // Alibaba Cloud metadata
+    (IpAddr::V6(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0)), 10), // link-local
+    (
+        IpAddr::V6(Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254)),
+        128,
+    ), // AWS metadata
+];
+
+impl Cidr {
+    /// Whether every address of this range is link-local or a metadata address ([`METADATA`]).
+    pub fn is_metadata(&self) -> bool {
+        METADATA.iter().any(|&(addr, prefix)| {
+            self.prefix >= prefix && (Cidr { addr, prefix }).contains(self.addr)
+        })
+    }
+}
+
+/// Whether a connection to `ip` is allowed: a public address, or one in an allowed range (a
+/// link-local or metadata address only in an allowed range within [`METADATA`]).
 pub fn address_permitted(ip: IpAddr, allowed: &[Cidr]) -> bool {
     let ip = ip.to_canonical();
+    if METADATA
+        .iter()
+        .any(|&(addr, prefix)| Cidr { addr, prefix }.contains(ip))
+    {
+        return allowed.iter().any(|c| c.is_metadata() && c.contains(ip));
+    }
     if allowed.iter().any(|c| c.contains(ip)) {
         return true;
     }
@@ -573,6 +619,29 @@ mod tests {
         for ip in ["93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946"] {
             assert!(address_permitted(ip.parse().expect("ip"), &[]), "{ip}");
         }
+        for ip in [
+            "64:ff9b:1::a00:1",
+            "::7f00:1",
+            "2002:7f00:1::",
+            "2001:0:7f00:1::",
+            "fec0::1",
+        ] {
+            let ip: IpAddr = ip.parse().expect("ip");
+            assert!(
+                !address_permitted(ip, &[]),
+                "{ip} carries a refused address"
+            );
+        }
+        // Metadata addresses: never through a broad range, only through one within them.
+        let metadata: IpAddr = "169.254.169.254".parse().expect("ip");
+        let everything = [cidr("0.0.0.0/0"), cidr("::/0"), cidr("169.0.0.0/8")];
+        assert!(!address_permitted(metadata, &everything));
+        assert!(!address_permitted(
+            "fd00:ec2::254".parse().expect("ip"),
+            &everything
+        ));
+        assert!(address_permitted(metadata, &[cidr("169.254.169.254/32")]));
+        assert!(cidr("169.254.0.0/16").is_metadata() && !cidr("169.0.0.0/8").is_metadata());
         let loopback = [cidr("127.0.0.0/8")];
         assert!(address_permitted(
             "127.0.0.1".parse().expect("ip"),
