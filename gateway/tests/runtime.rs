@@ -844,8 +844,10 @@ async fn serve() -> TestServer {
                     .strip_prefix("/redirect?to=")
                     .map(|to| format!("location: {to}\r\n"))
                     .unwrap_or_default();
+                let echoed = headers.get("authorization").cloned().unwrap_or_default();
                 let (status, answer) = match path.as_str() {
                     "/hook" => ("201 Created", br#"{"id":"srv-1"}"#.to_vec()),
+                    "/echo" => ("200 OK", format!("you sent: {echoed}").into_bytes()),
                     "/big" => ("200 OK", vec![b'z'; 8192]),
                     _ if !location.is_empty() => ("302 Found", b"{}".to_vec()),
                     _ => ("404 Not Found", b"{}".to_vec()),
@@ -858,7 +860,7 @@ async fn serve() -> TestServer {
                 });
                 let response = format!(
                     "HTTP/1.1 {status}\r\ncontent-type: application/json\r\netag: \"v7\"\r\n\
-                     {location}content-length: {}\r\nconnection: close\r\n\r\n",
+                     x-echo: {echoed}\r\n{location}content-length: {}\r\nconnection: close\r\n\r\n",
                     answer.len()
                 );
                 let _ = socket.write_all(response.as_bytes()).await;
@@ -890,6 +892,86 @@ fn hmac_hex(key: &[u8], data: &[u8]) -> String {
 
 fn loopback() -> Vec<Cidr> {
     vec!["127.0.0.0/8".parse().expect("range")]
+}
+
+/// A target that echoes the secret header back (in its body and in a header) hands the plugin
+/// `[redacted]` in its place, and a `TRACE` (which would echo the whole request) is refused.
+#[test]
+fn an_echoed_secret_is_redacted_and_trace_is_refused() {
+    within(|| async {
+        let server = serve().await;
+        let rt = runtime();
+        let url = format!("http://127.0.0.1:{}/echo", server.port);
+        let plugin = rt.load(&wasm("hostile")).await.expect("hostile loads");
+        let mut s = settings(
+            "hostile-secret-echo",
+            &[("mode", "secret-echo"), ("url", &url)],
+        );
+        s.secrets
+            .insert("api-token".to_owned(), "tok-3f9a1c77".to_owned());
+        s.allowed_hosts = vec![url.parse::<AllowedHost>().expect("origin")];
+        s.allowed_ranges = loopback();
+        let instance = rt.instance(plugin, s).expect("instance");
+        let seen = instance
+            .provision(&user_event("u1"), no_ids())
+            .await
+            .expect("delivers")
+            .remote_id;
+        assert!(
+            !seen.contains("tok-3f9a1c77"),
+            "the plugin saw the secret: {seen}"
+        );
+        assert!(
+            seen.starts_with("you sent: Bearer [redacted] | Bearer [redacted] | refused:"),
+            "{seen}"
+        );
+        assert!(
+            seen.contains("TRACE"),
+            "the refusal names the method: {seen}"
+        );
+        let received = server.received.lock().expect("lock").clone();
+        assert_eq!(received.len(), 1, "the TRACE was never sent");
+        assert_eq!(
+            received[0].headers.get("authorization").map(String::as_str),
+            Some("Bearer tok-3f9a1c77"),
+            "the target still gets the secret"
+        );
+    });
+}
+
+/// A plugin can use only the secrets it declares: one the admin gave under another name is
+/// an unknown secret to it, through a header and as an HMAC key, and nothing is sent.
+#[test]
+fn a_plugin_cannot_use_a_secret_it_did_not_declare() {
+    within(|| async {
+        let server = serve().await;
+        let rt = runtime();
+        let url = format!("http://127.0.0.1:{}/echo", server.port);
+        let plugin = rt.load(&wasm("hostile")).await.expect("hostile loads");
+        let mut s = settings(
+            "hostile-secret-probe",
+            &[("mode", "secret-probe"), ("url", &url)],
+        );
+        s.secrets
+            .insert("db-password".to_owned(), "pw-for-another-91c2".to_owned());
+        s.allowed_hosts = vec![url.parse::<AllowedHost>().expect("origin")];
+        s.allowed_ranges = loopback();
+        let instance = rt.instance(plugin, s).expect("instance");
+        let seen = instance
+            .provision(&user_event("u1"), no_ids())
+            .await
+            .expect("answers")
+            .remote_id;
+        assert_eq!(
+            seen.matches("unknown secret `db-password`").count(),
+            2,
+            "refused as a header and as an HMAC key: {seen}"
+        );
+        assert!(
+            server.received.lock().expect("lock").is_empty(),
+            "nothing was sent"
+        );
+    });
 }
 
 #[test]

@@ -469,6 +469,14 @@ impl Egress<'_> {
 
         let method = reqwest::Method::from_bytes(req.method.as_bytes())
             .map_err(|_| InvalidRequest(format!("method `{}`", req.method)))?;
+        // `TRACE` echoes the request, secret headers included, back to the plugin; `CONNECT`
+        // would tunnel past the host. Provisioning needs neither.
+        if !METHODS.contains(&method.as_str()) {
+            return Err(Denied(format!(
+                "method `{method}`: a plugin may send {}",
+                METHODS.join(", ")
+            )));
+        }
         let mut headers = HeaderMap::new();
         for (name, value) in &req.headers {
             let name = HeaderName::from_bytes(name.as_bytes())
@@ -537,12 +545,55 @@ impl Egress<'_> {
             }
             body.extend_from_slice(&chunk);
         }
+        // A target that echoes what it was sent (a debugging endpoint, an error page quoting
+        // the request) would hand the plugin the secret the host added: the plugin never sees
+        // a secret's value, in the body or in a header.
+        let mut headers: Vec<(String, String)> = headers;
+        for secret in self.secrets.values().filter(|s| s.len() >= MIN_REDACTED) {
+            if let Some(redacted) = redact(&body, secret.as_bytes()) {
+                body = redacted;
+            }
+            for (_, value) in &mut headers {
+                if value.contains(secret.as_str()) {
+                    *value = value.replace(secret.as_str(), REDACTED);
+                }
+            }
+        }
         Ok(PluginResponse {
             status,
             headers,
             body,
         })
     }
+}
+
+/// The methods a plugin may send.
+const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"];
+
+/// What stands in a response for a secret's value.
+const REDACTED: &str = "[redacted]";
+
+/// Secrets shorter than this are not searched for in responses: a value that short would match
+/// ordinary text (and is no secret worth the name).
+const MIN_REDACTED: usize = 6;
+
+/// `bytes` with every occurrence of `secret` replaced by [`REDACTED`], or `None` if it has
+/// none. Linear in `bytes` for a secret of fixed size.
+fn redact(bytes: &[u8], secret: &[u8]) -> Option<Vec<u8>> {
+    let first = bytes.windows(secret.len()).position(|w| w == secret)?;
+    let mut out = Vec::with_capacity(bytes.len());
+    out.extend_from_slice(&bytes[..first]);
+    let mut rest = &bytes[first..];
+    while !rest.is_empty() {
+        if rest.starts_with(secret) {
+            out.extend_from_slice(REDACTED.as_bytes());
+            rest = &rest[secret.len()..];
+        } else {
+            out.push(rest[0]);
+            rest = &rest[1..];
+        }
+    }
+    Some(out)
 }
 
 /// Classifies a client error: a refusal by the resolver, a timeout, or a transport failure.

@@ -350,9 +350,22 @@ impl Runtime {
             )));
         }
         let client = self.inner.clients.for_ranges(&config.allowed_ranges)?;
+        // A plugin uses only the secrets it declares: one given under another name is never
+        // handed to its calls (any use of it is an unknown secret), so a plugin cannot probe
+        // for secrets meant for another, through a header or as an HMAC key.
+        let declared = &plugin.descriptor().secret_names;
+        let mut secrets = config.secrets;
+        secrets.retain(|name, _| {
+            let kept = declared.contains(name);
+            if !kept {
+                tracing::warn!(connector = %config.name, secret = %name, plugin = %plugin.descriptor().name,
+                    "the plugin does not declare this secret: its calls cannot use it");
+            }
+            kept
+        });
         let sandbox = Sandbox {
             name: config.name,
-            secrets: config.secrets,
+            secrets,
             allowed_hosts: config.allowed_hosts,
             allowed_ranges: config.allowed_ranges,
             client,

@@ -11,7 +11,9 @@ pub struct Hostile;
 
 impl Connector for Hostile {
     fn describe() -> Descriptor {
-        Descriptor::new().required_config("mode", "What to do")
+        Descriptor::new()
+            .required_config("mode", "What to do")
+            .secret("api-token")
     }
 
     fn provision(event: Event) -> Result<Delivered, DeliveryError> {
@@ -90,6 +92,35 @@ impl Connector for Hostile {
                     eprintln!("{line}");
                 }
                 Ok(Delivered::new("flooded"))
+            }
+            "secret-echo" => {
+                // What comes back from a target that echoes the secret header, and a TRACE.
+                let url = event.require_config("url")?;
+                let r = http::Request::get(url)
+                    .secret_header("Authorization", "api-token", "Bearer ")
+                    .send()?;
+                let trace = match http::Request::new("TRACE", url).send() {
+                    Ok(t) => format!("sent {}", t.status),
+                    Err(e) => format!("refused: {e:?}"),
+                };
+                Ok(Delivered::new(format!(
+                    "{} | {} | {trace}",
+                    r.text(),
+                    r.header("x-echo").unwrap_or_default()
+                )))
+            }
+            "secret-probe" => {
+                // A secret it never declared, through a header and as an HMAC key.
+                let url = event.require_config("url")?;
+                let header = http::Request::get(url)
+                    .secret_header("Authorization", "db-password", "")
+                    .send();
+                let hmac = scim_gateway_plugin_sdk::hmac_sha256("db-password", b"x");
+                Ok(Delivered::new(format!(
+                    "{:?} | {:?}",
+                    header.map(|r| r.status),
+                    hmac
+                )))
             }
             "log-forge" => {
                 log::warn(
