@@ -894,26 +894,31 @@ fn loopback() -> Vec<Cidr> {
     vec!["127.0.0.0/8".parse().expect("range")]
 }
 
+/// One call of the hostile plugin in `mode`, allowed to reach `server`'s `/echo`, given
+/// `secret`.
+async fn hostile_echo_call(
+    server: &TestServer,
+    mode: &str,
+    secret: (&str, &str),
+) -> Result<scim_gateway::model::RemoteRef, CallError> {
+    let rt = runtime();
+    let url = format!("http://127.0.0.1:{}/echo", server.port);
+    let plugin = rt.load(&wasm("hostile")).await.expect("hostile loads");
+    let mut s = settings(&format!("hostile-{mode}"), &[("mode", mode), ("url", &url)]);
+    s.secrets.insert(secret.0.to_owned(), secret.1.to_owned());
+    s.allowed_hosts = vec![url.parse::<AllowedHost>().expect("origin")];
+    s.allowed_ranges = loopback();
+    let instance = rt.instance(plugin, s).expect("instance");
+    instance.provision(&user_event("u1"), no_ids()).await
+}
+
 /// A target that echoes the secret header back (in its body and in a header) hands the plugin
 /// `[redacted]` in its place, and a `TRACE` (which would echo the whole request) is refused.
 #[test]
 fn an_echoed_secret_is_redacted_and_trace_is_refused() {
     within(|| async {
         let server = serve().await;
-        let rt = runtime();
-        let url = format!("http://127.0.0.1:{}/echo", server.port);
-        let plugin = rt.load(&wasm("hostile")).await.expect("hostile loads");
-        let mut s = settings(
-            "hostile-secret-echo",
-            &[("mode", "secret-echo"), ("url", &url)],
-        );
-        s.secrets
-            .insert("api-token".to_owned(), "tok-3f9a1c77".to_owned());
-        s.allowed_hosts = vec![url.parse::<AllowedHost>().expect("origin")];
-        s.allowed_ranges = loopback();
-        let instance = rt.instance(plugin, s).expect("instance");
-        let seen = instance
-            .provision(&user_event("u1"), no_ids())
+        let seen = hostile_echo_call(&server, "secret-echo", ("api-token", "tok-3f9a1c77"))
             .await
             .expect("delivers")
             .remote_id;
@@ -945,23 +950,14 @@ fn an_echoed_secret_is_redacted_and_trace_is_refused() {
 fn a_plugin_cannot_use_a_secret_it_did_not_declare() {
     within(|| async {
         let server = serve().await;
-        let rt = runtime();
-        let url = format!("http://127.0.0.1:{}/echo", server.port);
-        let plugin = rt.load(&wasm("hostile")).await.expect("hostile loads");
-        let mut s = settings(
-            "hostile-secret-probe",
-            &[("mode", "secret-probe"), ("url", &url)],
-        );
-        s.secrets
-            .insert("db-password".to_owned(), "pw-for-another-91c2".to_owned());
-        s.allowed_hosts = vec![url.parse::<AllowedHost>().expect("origin")];
-        s.allowed_ranges = loopback();
-        let instance = rt.instance(plugin, s).expect("instance");
-        let seen = instance
-            .provision(&user_event("u1"), no_ids())
-            .await
-            .expect("answers")
-            .remote_id;
+        let seen = hostile_echo_call(
+            &server,
+            "secret-probe",
+            ("db-password", "pw-for-another-91c2"),
+        )
+        .await
+        .expect("answers")
+        .remote_id;
         assert_eq!(
             seen.matches("unknown secret `db-password`").count(),
             2,
