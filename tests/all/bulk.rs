@@ -114,6 +114,40 @@ fn bulk_id_references_in_any_order() {
     );
 }
 
+/// References that all point forward: group k lists group k+1, and the last lists a user that
+/// comes last of all. Every operation waits for the next one, and all run, each group holding
+/// its member (the operations are taken up again as their creators run, not in a pass each).
+#[test]
+fn a_chain_of_forward_references_runs_whole() {
+    let gw = Gateway::start();
+    let n = 300;
+    let mut ops: Vec<Value> = (0..n)
+        .map(|k| {
+            let next = if k + 1 < n {
+                format!("bulkId:g{}", k + 1)
+            } else {
+                "bulkId:u".to_owned()
+            };
+            let kind = if k + 1 < n { "Group" } else { "User" };
+            json!({"method": "POST", "path": "/Groups", "bulkId": format!("g{k}"),
+                   "data": {"schemas": [GROUP_SCHEMA], "displayName": format!("G{k}"),
+                            "members": [{"value": next, "type": kind}]}})
+        })
+        .collect();
+    ops.push(post_user("u", "end@example.com"));
+    let answers = run_bulk(&gw, Value::Array(ops), None);
+    assert!(
+        statuses(&answers).iter().all(|s| *s == "201"),
+        "{:?}",
+        statuses(&answers)
+    );
+    let ids: Vec<String> = answers.iter().map(|o| id_in(&o["location"])).collect();
+    for k in 0..n {
+        let g = gw.fetch(&format!("/Groups/{}", ids[k]));
+        assert_eq!(member_ids(&g), [ids[k + 1].clone()], "G{k}");
+    }
+}
+
 /// A `bulkId` is a surrogate id (RFC 7644 section 3.7): a later PATCH, PUT or DELETE may
 /// address the new resource as `/Users/bulkId:X` in its path.
 #[test]

@@ -7,7 +7,7 @@
 //! `409`. A reference to a `bulkId` that no operation creates, or whose creation failed, fails
 //! the referring operation with `400 invalidValue`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use http::StatusCode;
 use serde_json::{Map, Value, json};
@@ -65,7 +65,7 @@ pub async fn execute(
             ScimError::bad_request("invalidValue", "failOnErrors must be a positive integer")
         })?),
     };
-    let mut pending = raw_ops
+    let pending = raw_ops
         .iter()
         .enumerate()
         .map(|(i, op)| parse_op(i, op))
@@ -79,65 +79,72 @@ pub async fn execute(
     let mut resolved: HashMap<String, String> = HashMap::new();
     let mut results: Vec<(usize, Value)> = Vec::new();
     let mut errors = 0u64;
-    'passes: while !pending.is_empty() {
-        let mut progressed = false;
-        let mut waiting = Vec::new();
-        for op in std::mem::take(&mut pending) {
-            let refs = references(&op);
-            let blocked = refs.iter().any(|r| {
-                !resolved.contains_key(r)
-                    && creators
-                        .get(r)
-                        .is_some_and(|&i| i != op.index && !ran(&results, i))
-            });
-            if blocked {
-                waiting.push(op);
-                continue;
-            }
-            progressed = true;
-            let outcome = run(service, &op, &resolved, &refs).await;
-            if let (Ok((id, _)), Some(b)) = (&outcome, &op.bulk_id)
-                && op.method == "POST"
-            {
-                resolved.insert(b.clone(), id.clone());
-            }
-            // RFC 7644 section 3.7: every entry has a location, except a failed POST's.
-            let location = match (&outcome, op.method.as_str()) {
-                (Ok((id, _)), "POST") => Some(format!(
-                    "{base_url}/{}/{id}",
-                    resolved_path(&op.path, &resolved)
-                )),
-                (Err(_), "POST") => None,
-                _ => Some(format!("{base_url}/{}", resolved_path(&op.path, &resolved))),
-            };
-            let entry = response_entry(&op, outcome.map(|(_, version)| version), location);
-            if entry.get("response").is_some() {
-                errors += 1;
-            }
-            results.push((op.index, entry));
-            if fail_on_errors.is_some_and(|limit| errors >= limit) {
-                break 'passes;
+    // A work list in request order. An operation whose reference's creator has not run yet is
+    // parked under that bulkId and goes back to the front of the list once the creator ran, so
+    // each operation is looked at once per reference it has: linear in the request, whatever
+    // order its references come in.
+    let mut ready: VecDeque<Op> = pending.into_iter().collect();
+    let mut parked: HashMap<String, Vec<Op>> = HashMap::new();
+    let mut done: HashSet<usize> = HashSet::new();
+    while let Some(op) = ready.pop_front() {
+        let refs = references(&op);
+        let blocker = refs.iter().find(|r| {
+            !resolved.contains_key(*r)
+                && creators
+                    .get(*r)
+                    .is_some_and(|&i| i != op.index && !done.contains(&i))
+        });
+        if let Some(b) = blocker {
+            parked.entry(b.clone()).or_default().push(op);
+            continue;
+        }
+        let outcome = run(service, &op, &resolved, &refs).await;
+        if let (Ok((id, _)), Some(b)) = (&outcome, &op.bulk_id)
+            && op.method == "POST"
+        {
+            resolved.insert(b.clone(), id.clone());
+        }
+        // RFC 7644 section 3.7: every entry has a location, except a failed POST's.
+        let location = match (&outcome, op.method.as_str()) {
+            (Ok((id, _)), "POST") => Some(format!(
+                "{base_url}/{}/{id}",
+                resolved_path(&op.path, &resolved)
+            )),
+            (Err(_), "POST") => None,
+            _ => Some(format!("{base_url}/{}", resolved_path(&op.path, &resolved))),
+        };
+        let entry = response_entry(&op, outcome.map(|(_, version)| version), location);
+        if entry.get("response").is_some() {
+            errors += 1;
+        }
+        done.insert(op.index);
+        if let Some(b) = op.bulk_id.as_ref().filter(|_| op.method == "POST")
+            && let Some(waiting) = parked.remove(b)
+        {
+            for waiter in waiting.into_iter().rev() {
+                ready.push_front(waiter);
             }
         }
-        pending = waiting;
-        if !progressed {
-            for op in pending.drain(..) {
-                let e = ScimError::new(StatusCode::CONFLICT, "circular bulkId references");
-                let location = (op.method != "POST")
-                    .then(|| format!("{base_url}/{}", op.path.trim_matches('/')));
-                results.push((op.index, response_entry(&op, Err(e), location)));
-            }
+        results.push((op.index, entry));
+        if fail_on_errors.is_some_and(|limit| errors >= limit) {
+            parked.clear();
+            break;
         }
+    }
+    // What is still parked waits on a creator that waits on it: a cycle.
+    let mut circular: Vec<Op> = parked.into_values().flatten().collect();
+    circular.sort_by_key(|op| op.index);
+    for op in circular {
+        let e = ScimError::new(StatusCode::CONFLICT, "circular bulkId references");
+        let location =
+            (op.method != "POST").then(|| format!("{base_url}/{}", op.path.trim_matches('/')));
+        results.push((op.index, response_entry(&op, Err(e), location)));
     }
     results.sort_by_key(|(i, _)| *i);
     Ok(json!({
         "schemas": [BULK_RESPONSE],
         "Operations": results.into_iter().map(|(_, v)| v).collect::<Vec<_>>(),
     }))
-}
-
-fn ran(results: &[(usize, Value)], index: usize) -> bool {
-    results.iter().any(|(i, _)| *i == index)
 }
 
 fn parse_op(index: usize, raw: &Value) -> Result<Op, ScimError> {

@@ -165,7 +165,9 @@ fn write_elements(
 }
 
 /// Writes a whole multi-valued attribute: `add` appends the values not already present (equal
-/// JSON), `replace` swaps the whole list. Returns the indices written.
+/// JSON), `replace` swaps the whole list. Returns the indices written. Presence is looked up in
+/// a set of the elements' canonical texts, so an `add` of n values to m costs n + m, not n × m
+/// (a 1 MiB request holds some 58,000 small values).
 fn write_whole(elements: &mut Vec<Value>, kind: OpKind, value: Value) -> Vec<usize> {
     let items = match value {
         Value::Array(items) => items,
@@ -174,14 +176,52 @@ fn write_whole(elements: &mut Vec<Value>, kind: OpKind, value: Value) -> Vec<usi
     if kind == OpKind::Replace {
         elements.clear();
     }
+    let mut present: std::collections::HashSet<String> = elements.iter().map(canonical).collect();
     let mut touched = Vec::new();
     for item in items.into_iter().filter(|item| !item.is_null()) {
-        if !elements.contains(&item) {
+        if present.insert(canonical(&item)) {
             touched.push(elements.len());
             elements.push(item);
         }
     }
     touched
+}
+
+/// JSON text of `v` with every object's keys sorted: equal values (as `Value`'s `==` sees them,
+/// whatever their key order) have equal texts.
+fn canonical(v: &Value) -> String {
+    fn write(v: &Value, out: &mut String) {
+        match v {
+            Value::Object(map) => {
+                let mut keys: Vec<&String> = map.keys().collect();
+                keys.sort();
+                out.push('{');
+                for (i, k) in keys.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&Value::from(k.as_str()).to_string());
+                    out.push(':');
+                    write(&map[k], out);
+                }
+                out.push('}');
+            }
+            Value::Array(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write(item, out);
+                }
+                out.push(']');
+            }
+            scalar => out.push_str(&scalar.to_string()),
+        }
+    }
+    let mut out = String::new();
+    write(v, &mut out);
+    out
 }
 
 /// Writes the elements the target selects (by filter, or all of them for `attr.sub`): `.sub` is
@@ -336,6 +376,7 @@ fn is_true(value: &Value) -> bool {
 mod tests {
     use serde_json::json;
 
+    use super::{OpKind, canonical, write_whole};
     use crate::scim::patch::tests::{CORE, ENTERPRISE, group, kind, patch, user};
 
     #[test]
@@ -395,6 +436,22 @@ mod tests {
             .map(|m| &m["value"])
             .collect();
         assert_eq!(ids, ["a", "b", "c", "d"]);
+    }
+
+    #[test]
+    fn an_added_value_is_a_duplicate_whatever_its_key_order() {
+        let mut elements = vec![json!({"type": "work", "value": "a@x.org"})];
+        let value = json!([{"value": "a@x.org", "type": "work"}, {"value": "b@x.org"}, 1, 1.0]);
+        let touched = write_whole(&mut elements, OpKind::Add, value);
+        assert_eq!(touched, [1, 2, 3]);
+        assert_eq!(
+            elements[1..],
+            [json!({"value": "b@x.org"}), json!(1), json!(1.0)]
+        );
+        assert_eq!(
+            canonical(&json!({"b": [{"y": 1, "x": 2}], "a": null})),
+            r#"{"a":null,"b":[{"x":2,"y":1}]}"#
+        );
     }
 
     #[test]
