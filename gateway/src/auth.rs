@@ -39,16 +39,12 @@ pub fn hash_hex(token: &str) -> String {
 
 /// The SHA-256 of `bytes` in lowercase hex (also how uploaded plugins are identified).
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    ::hex::encode(bytes)
+    hex::encode(Sha256::digest(bytes))
 }
 
 fn parse_hex(s: &str) -> Option<[u8; 32]> {
     let mut out = [0u8; 32];
-    ::hex::decode_to_slice(s, &mut out).ok()?;
+    hex::decode_to_slice(s, &mut out).ok()?;
     Some(out)
 }
 
@@ -106,7 +102,7 @@ impl TokenSet {
         }
         let mut raw = [0u8; 32];
         rand::rng().fill_bytes(&mut raw);
-        let token = hex(&raw);
+        let token = hex::encode(raw);
         let mut file = std::fs::File::create(&path)?;
         crate::model::private::private_file(&path)?;
         writeln!(file, "{}", hash_hex(&token))?;

@@ -101,6 +101,22 @@ pub struct HttpConfig {
     pub body_timeout_ms: u64,
 }
 
+impl HttpConfig {
+    /// Refuses a zero limit.
+    fn check(&self) -> Result<(), ConfigError> {
+        for (name, value) in [
+            ("max_connections", self.max_connections as u64),
+            ("header_timeout_ms", self.header_timeout_ms),
+            ("body_timeout_ms", self.body_timeout_ms),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Http(name));
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Default for HttpConfig {
     fn default() -> Self {
         Self {
@@ -416,6 +432,9 @@ pub enum ConfigError {
     /// A connector entry is invalid.
     #[error("connector '{0}': {1}")]
     Connector(String, String),
+    /// An `[http]` limit is zero, which would refuse every connection or request.
+    #[error("[http] {0} must be at least 1")]
+    Http(&'static str),
 }
 
 impl Config {
@@ -432,6 +451,7 @@ impl Config {
         let mut config = config;
         config.expand_env(|name| std::env::var(name).ok())?;
         config.check_connectors()?;
+        config.http.check()?;
         for t in config.tokens.iter().chain(&config.admin_tokens) {
             let hash_ok = t
                 .sha256
@@ -544,6 +564,14 @@ fn expand(text: &str, env: &impl Fn(&str) -> Option<String>) -> Result<String, S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_zero_http_limit_is_refused_by_name() {
+        let config: Config = toml::from_str("[http]\nheader_timeout_ms = 0\n").expect("parses");
+        let e = config.http.check().expect_err("refused");
+        assert_eq!(e.to_string(), "[http] header_timeout_ms must be at least 1");
+        assert!(Config::default().http.check().is_ok());
+    }
 
     #[test]
     fn debug_output_names_secrets_and_tokens_without_their_values() {

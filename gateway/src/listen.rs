@@ -47,8 +47,14 @@ pub struct Limits {
     pub body_timeout: Duration,
 }
 
-/// The message of a body that did not arrive in time: the extractors recognise it.
+/// The message of a body that did not arrive in time.
 pub const BODY_LATE: &str = "the request body did not arrive in time";
+
+/// Whether reading a body failed because it did not arrive in time ([`BODY_LATE`]): the body
+/// extractors answer that `408`. axum keeps only the text of the body's error.
+pub fn came_late(rejection: &axum::extract::rejection::BytesRejection) -> bool {
+    rejection.body_text().contains(BODY_LATE)
+}
 
 /// How long shutdown waits for open connections to finish.
 const DRAIN: Duration = Duration::from_secs(30);

@@ -46,6 +46,37 @@ fn bulk_users(gw: &Gateway, n: usize) -> Vec<String> {
     ids
 }
 
+/// A gateway's first `n` users' userNames by id, read a page of 1,000 at a time.
+fn user_names_by_id(gw: &Gateway, n: usize) -> std::collections::HashMap<String, String> {
+    let mut names = std::collections::HashMap::new();
+    for start in (1..=n).step_by(1000) {
+        let start = start.to_string();
+        let list = gw.list("/Users", &[("startIndex", &start), ("count", "1000")]);
+        for u in list["Resources"].as_array().into_iter().flatten() {
+            names.insert(
+                id_of(u),
+                u["userName"].as_str().unwrap_or_default().to_owned(),
+            );
+        }
+    }
+    names
+}
+
+/// The userNames of `group`'s members, sorted (`unknown ID` for a member not in `names`).
+fn member_names(names: &std::collections::HashMap<String, String>, group: &Value) -> Vec<String> {
+    let mut found: Vec<String> = member_ids(group)
+        .iter()
+        .map(|id| {
+            names
+                .get(id)
+                .cloned()
+                .unwrap_or_else(|| format!("unknown {id}"))
+        })
+        .collect();
+    found.sort();
+    found
+}
+
 fn add(id: &str) -> Value {
     json!([{"op": "add", "path": "members", "value": [{"value": id}]}])
 }
@@ -323,35 +354,7 @@ fn a_5000_member_group_reaches_a_second_gateway_in_chunks_and_a_burst_coalesced(
         49.0,
         "created with 100 members, then the other 4,900, 100 a PATCH"
     );
-    // Each gateway's users by id, a page of 1,000 at a time.
-    let names_by_id = |gw: &Gateway| -> std::collections::HashMap<String, String> {
-        let mut names = std::collections::HashMap::new();
-        for page in 0..5 {
-            let start = (page * 1000 + 1).to_string();
-            let list = gw.list("/Users", &[("startIndex", &start), ("count", "1000")]);
-            for u in list["Resources"].as_array().into_iter().flatten() {
-                names.insert(
-                    id_of(u),
-                    u["userName"].as_str().unwrap_or_default().to_owned(),
-                );
-            }
-        }
-        names
-    };
-    let member_names = |names: &std::collections::HashMap<String, String>, group: &Value| {
-        let mut found: Vec<String> = member_ids(group)
-            .iter()
-            .map(|id| {
-                names
-                    .get(id)
-                    .cloned()
-                    .unwrap_or_else(|| format!("unknown {id}"))
-            })
-            .collect();
-        found.sort();
-        found
-    };
-    let (at_a, at_b_names) = (names_by_id(&a), names_by_id(&b));
+    let (at_a, at_b_names) = (user_names_by_id(&a, 5000), user_names_by_id(&b, 5000));
     assert_eq!(
         member_names(&at_b_names, &remote),
         member_names(&at_a, &a.fetch(&format!("/Groups/{g}")))
@@ -507,32 +510,10 @@ fn a_reconcile_sends_a_big_group_whole_to_a_second_gateway() {
         let n = remote["members"].as_array().map_or(0, Vec::len);
         scim_gateway_e2e::when(n == 2500, &format!("b's group has {n} of 2500"))
     });
-    let names = |gw: &Gateway, group: &Value| {
-        let mut by_id = std::collections::HashMap::new();
-        for page in 0..3 {
-            let start = (page * 1000 + 1).to_string();
-            for u in gw.list("/Users", &[("startIndex", &start), ("count", "1000")])["Resources"]
-                .as_array()
-                .into_iter()
-                .flatten()
-            {
-                by_id.insert(
-                    id_of(u),
-                    u["userName"].as_str().unwrap_or_default().to_owned(),
-                );
-            }
-        }
-        sorted(
-            &member_ids(group)
-                .iter()
-                .map(|id| by_id[id].clone())
-                .collect::<Vec<_>>(),
-        )
-    };
     let source = a.list("/Groups", &[])["Resources"][0].clone();
     assert_eq!(
-        names(&b, &remote),
-        names(&a, &source),
+        member_names(&user_names_by_id(&b, 2500), &remote),
+        member_names(&user_names_by_id(&a, 2500), &source),
         "exactly the source's members"
     );
 }

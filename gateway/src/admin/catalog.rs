@@ -638,6 +638,9 @@ fn merge_patch(target: &mut Value, patch: &Value) {
 /// `allowed_ranges` or a URL in its `config` must give them again (`422` naming them).
 /// Otherwise an admin token could redirect a secret it cannot read to a host it controls.
 fn secrets_stay(current: &ConnectorConfig, changed: &Value) -> Result<(), CatalogError> {
+    if current.secrets.is_empty() {
+        return Ok(());
+    }
     let mut changed = changed.clone();
     if let Some(obj) = changed.as_object_mut() {
         // A `PUT` body may leave the name to the path, as `apply` does.
@@ -647,9 +650,6 @@ fn secrets_stay(current: &ConnectorConfig, changed: &Value) -> Result<(), Catalo
     let Ok(changed) = serde_json::from_value::<ConnectorConfig>(changed) else {
         return Ok(()); // refused by `apply`, with its reason
     };
-    if current.secrets.is_empty() {
-        return Ok(());
-    }
     let destination = |c: &ConnectorConfig| {
         let mut hosts = c.allowed_hosts.clone();
         hosts.sort();

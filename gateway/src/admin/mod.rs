@@ -125,11 +125,10 @@ impl From<BytesRejection> for AdminError {
     fn from(e: BytesRejection) -> Self {
         // A body over the limit answers 413, in the admin error shape like every other refusal;
         // one that came too slowly, 408.
-        let text = e.body_text();
-        if text.contains(crate::listen::BODY_LATE) {
-            return AdminError::new(StatusCode::REQUEST_TIMEOUT, text);
+        if crate::listen::came_late(&e) {
+            return AdminError::new(StatusCode::REQUEST_TIMEOUT, e.body_text());
         }
-        AdminError::new(e.status(), text)
+        AdminError::new(e.status(), e.body_text())
     }
 }
 

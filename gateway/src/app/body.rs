@@ -29,22 +29,6 @@ pub enum Body {
     Streamed(mpsc::Receiver<io::Result<Vec<u8>>>),
 }
 
-impl Body {
-    /// The whole body, collected (for a caller that needs it at once).
-    pub async fn collect(self) -> io::Result<Vec<u8>> {
-        match self {
-            Body::Whole(bytes) => Ok(bytes),
-            Body::Streamed(mut chunks) => {
-                let mut out = Vec::new();
-                while let Some(chunk) = chunks.recv().await {
-                    out.extend(chunk?);
-                }
-                Ok(out)
-            }
-        }
-    }
-}
-
 /// Bytes per chunk handed to the HTTP body.
 const CHUNK: usize = 64 * 1024;
 
@@ -134,6 +118,20 @@ where
 mod tests {
     use super::*;
 
+    /// The whole body, collected.
+    async fn collect(body: Body) -> io::Result<Vec<u8>> {
+        match body {
+            Body::Whole(bytes) => Ok(bytes),
+            Body::Streamed(mut chunks) => {
+                let mut out = Vec::new();
+                while let Some(chunk) = chunks.recv().await {
+                    out.extend(chunk?);
+                }
+                Ok(out)
+            }
+        }
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn chunks_arrive_in_order_and_whole() {
         let body = streamed(|out| {
@@ -168,7 +166,7 @@ mod tests {
             out.write_all(&[b'x'; CHUNK])?;
             Err(io::Error::other("the store failed"))
         });
-        let collected = body.collect().await;
+        let collected = collect(body).await;
         assert!(collected.is_err(), "a cut body reads as a failure");
     }
 

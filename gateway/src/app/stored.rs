@@ -15,7 +15,7 @@ use super::raw;
 use super::record::{CommitError, Recorded, Recorder};
 use super::resources::{BoxFuture, Offers, Resources, Write, WriteError};
 use super::{Answer, Outbound};
-use crate::model::{Operation, ResourceKind};
+use crate::model::{MemberRef, Operation, ResourceKind};
 use crate::scim::ScimError;
 use crate::scim::attr::AttrInfo;
 use crate::scim::list::{LIST_TAIL, ListQuery, compare, list_head};
@@ -344,12 +344,12 @@ impl Persisted {
         base_url: &str,
         q: &ListQuery,
     ) -> Result<raw::Rendered, ScimError> {
-        // A group row is served as stored only when it has no members to show (asked last:
-        // it is a read, needless for any request the stored text cannot answer anyway).
-        if q.attributes.is_empty()
+        // A group is served as stored only by `group_start`, which knows from its first page
+        // of members whether there are any to show.
+        if kind == ResourceKind::User
+            && q.attributes.is_empty()
             && q.excluded.is_empty()
             && let Some(rendered) = raw::render(kind, &stored, base_url)
-            && (kind == ResourceKind::User || self.store.members(&stored.id, None, 1)?.is_empty())
         {
             return Ok(rendered);
         }
@@ -402,18 +402,21 @@ impl Persisted {
                 self.write_listed_group(found, base_url, q, out)?;
                 continue;
             }
-            let text = match found {
-                Found::Stored { kind, stored } => self.render_stored(kind, stored, base_url, q),
+            match found {
+                Found::Stored { kind, stored } => {
+                    let text = self.render_stored(kind, stored, base_url, q);
+                    out.write_all(&text.map_err(failed)?.body)?;
+                }
                 Found::Decoded {
                     kind,
                     resource,
                     groups,
-                } => (self.shape(kind, resource, groups, base_url, q)).map(|v| raw::Rendered {
-                    body: v.to_string().into_bytes(),
-                    version: None,
-                }),
-            };
-            out.write_all(&text.map_err(failed)?.body)?;
+                } => {
+                    let shaped = self.shape(kind, resource, groups, base_url, q);
+                    serde_json::to_writer(&mut *out, &shaped.map_err(failed)?)
+                        .map_err(io::Error::other)?;
+                }
+            }
         }
         out.write_all(LIST_TAIL)
     }
@@ -436,19 +439,12 @@ impl Persisted {
             let text = shape(ResourceKind::Group, resource, &[], base_url, q);
             return serde_json::to_writer(out, &text).map_err(io::Error::other);
         };
-        let first = cursor.next_page(MEMBER_PAGE).map_err(failed)?;
-        if first.is_empty() {
-            let text = self.render_stored(ResourceKind::Group, stored, base_url, q);
-            return out.write_all(&text.map_err(failed)?.body);
+        match group_start(stored, &mut *cursor, base_url, q).map_err(failed)? {
+            GroupStart::Empty(text) => out.write_all(&text.body),
+            GroupStart::Members { head, first, .. } => {
+                write_group(out, &head, first, &mut *cursor, base_url, q)
+            }
         }
-        let head = shape(
-            ResourceKind::Group,
-            stored.decode().map_err(failed)?,
-            &[],
-            base_url,
-            q,
-        );
-        write_group(out, &head, first, &mut *cursor, base_url, q)
     }
 
     /// A group with its members for `GET /Groups/{id}`: its version, and its text, streamed when
@@ -460,19 +456,21 @@ impl Persisted {
         base_url: &str,
         q: &ListQuery,
     ) -> Result<Answer, ScimError> {
-        let first = cursor.next_page(MEMBER_PAGE)?;
-        if first.is_empty() {
-            // No members: served as stored where it can be (`raw.rs`).
-            let rendered = self.render_stored(ResourceKind::Group, stored, base_url, q)?;
-            return Ok(Answer {
-                body: Body::Whole(rendered.body),
-                version: rendered.version,
-                location: None,
-            });
-        }
-        let resource = stored.decode()?;
-        let version = version(&resource).map(str::to_owned);
-        let head = shape(ResourceKind::Group, resource, &[], base_url, q);
+        let (head, version, first) = match group_start(stored, &mut *cursor, base_url, q)? {
+            GroupStart::Empty(rendered) => {
+                return Ok(Answer {
+                    body: Body::Whole(rendered.body),
+                    version: rendered.version,
+                    // Only a `201` carries a `Location`: a read answers none.
+                    location: None,
+                });
+            }
+            GroupStart::Members {
+                head,
+                version,
+                first,
+            } => (head, version, first),
+        };
         let body = if first.len() < MEMBER_PAGE {
             let mut out = Vec::new();
             write_group(&mut out, &head, first, &mut *cursor, base_url, q).map_err(unwritten)?;
@@ -488,6 +486,50 @@ impl Persisted {
             location: None,
         })
     }
+}
+
+/// How a group that shows its members begins, from its first page of members.
+enum GroupStart {
+    /// It has none: its whole text (as stored where `raw.rs` can serve it).
+    Empty(raw::Rendered),
+    /// It has some: `head` is the group shaped without them, to be written with them.
+    Members {
+        /// The group shaped as the request asks, without members.
+        head: Value,
+        /// Its `meta.version`.
+        version: Option<String>,
+        /// The first page of members (not empty).
+        first: Vec<Value>,
+    },
+}
+
+/// Reads a group's first page of members from `cursor` and says how it begins.
+fn group_start(
+    stored: Stored,
+    cursor: &mut dyn MemberCursor,
+    base_url: &str,
+    q: &ListQuery,
+) -> Result<GroupStart, ScimError> {
+    let first = cursor.next_page(MEMBER_PAGE)?;
+    if first.is_empty()
+        && q.attributes.is_empty()
+        && q.excluded.is_empty()
+        && let Some(rendered) = raw::render(ResourceKind::Group, &stored, base_url)
+    {
+        return Ok(GroupStart::Empty(rendered));
+    }
+    let resource = stored.decode()?;
+    let version = version(&resource).map(str::to_owned);
+    let head = shape(ResourceKind::Group, resource, &[], base_url, q);
+    if first.is_empty() {
+        let body = head.to_string().into_bytes();
+        return Ok(GroupStart::Empty(raw::Rendered { body, version }));
+    }
+    Ok(GroupStart::Members {
+        head,
+        version,
+        first,
+    })
 }
 
 /// Writes a group: `head` (the group shaped without members) with the members from `first`
@@ -549,10 +591,7 @@ fn member_shown(mut member: Value, base_url: &str, q: &ListQuery) -> Option<Valu
 
 /// Adds a group member's `$ref`, from its `type` and `value`.
 fn member_ref(member: &mut Value, base_url: &str) {
-    let endpoint = match member.get("type").and_then(Value::as_str) {
-        Some("Group") => "Groups",
-        _ => "Users",
-    };
+    let endpoint = MemberRef::kind_of(member).endpoint();
     if let Some(value) = member
         .get("value")
         .and_then(Value::as_str)

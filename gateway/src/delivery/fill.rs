@@ -26,7 +26,7 @@ use serde_json::Value;
 
 use super::{Attempted, Connector, ConnectorEvent, IdLookup};
 use crate::model::{Failure, MemberDelta, MemberRef, Operation, ResourceKind};
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 /// Members per call: the plugin chunks them further into requests, within its per-call
 /// request limit.
@@ -68,29 +68,52 @@ impl Rest {
                 if let Some(last) = page.last().and_then(|m| m.get("value")) {
                     *after = last.as_str().unwrap_or_default().to_owned();
                 }
-                Ok(page.iter().filter_map(member_ref).collect())
+                Ok(page.iter().filter_map(MemberRef::of).collect())
             }
         }
     }
 }
 
-/// A group member as the store or a SCIM body lists it, as a delta names it.
-pub fn member_ref(member: &Value) -> Option<MemberRef> {
-    let id = member.get("value")?.as_str()?.to_owned();
-    let kind = match member.get("type").and_then(Value::as_str) {
-        Some("Group") => ResourceKind::Group,
-        _ => ResourceKind::User,
-    };
-    Some(MemberRef { id, kind })
+/// Whether a change of `kind` by `operation` without a membership delta is a whole group for a
+/// connector that could take it in pages (one that `takes_deltas`).
+pub fn is_whole_group(
+    kind: ResourceKind,
+    operation: Operation,
+    delta: bool,
+    takes_deltas: bool,
+) -> bool {
+    takes_deltas
+        && kind == ResourceKind::Group
+        && !delta
+        && matches!(operation, Operation::Create | Operation::Replace)
 }
 
-/// Whether `event` sends a group whole (members included) to a connector that could take it
-/// in pages.
-fn is_whole_group(event: &ConnectorEvent, takes_deltas: bool) -> bool {
-    takes_deltas
-        && event.kind == ResourceKind::Group
-        && event.members.is_none()
-        && matches!(event.operation, Operation::Create | Operation::Replace)
+/// A whole group from the store as the first call carries it: its row with the first page of
+/// its members, and the pages after it, if any. `None` if the group is gone.
+pub fn from_store(
+    store: &Arc<dyn Store>,
+    group_id: &str,
+) -> Result<Option<(Value, Option<Rest>)>, StoreError> {
+    let Some(mut row) = store.row(ResourceKind::Group, group_id)? else {
+        return Ok(None);
+    };
+    let first = store.members(group_id, None, PAGE)?;
+    let rest = match first
+        .last()
+        .and_then(|m| m.get("value"))
+        .and_then(Value::as_str)
+    {
+        Some(last) if first.len() == PAGE => Some(Rest::Stored {
+            store: store.clone(),
+            group_id: group_id.to_owned(),
+            after: last.to_owned(),
+        }),
+        _ => None,
+    };
+    if let (false, Some(obj)) = (first.is_empty(), row.as_object_mut()) {
+        obj.insert("members".into(), Value::Array(first));
+    }
+    Ok(Some((row, rest)))
 }
 
 /// Keeps at most [`PAGE`] of a whole group's members in `event` and answers the others.
@@ -100,7 +123,9 @@ fn split(event: &mut ConnectorEvent) -> Option<Rest> {
         return None;
     }
     let rest = members.split_off(PAGE);
-    Some(Rest::Listed(rest.iter().filter_map(member_ref).collect()))
+    Some(Rest::Listed(
+        rest.iter().filter_map(MemberRef::of).collect(),
+    ))
 }
 
 /// Delivers `event`; a whole group to a connector that takes deltas goes as the module docs
@@ -112,7 +137,8 @@ pub async fn deliver(
     rest: Option<Rest>,
     ids: IdLookup,
 ) -> Attempted {
-    if !is_whole_group(&event, connector.takes_member_deltas()) {
+    let (delta, takes) = (event.members.is_some(), connector.takes_member_deltas());
+    if !is_whole_group(event.kind, event.operation, delta, takes) {
         return connector.deliver(event, ids).await;
     }
     let Some(mut rest) = rest.or_else(|| split(&mut event)) else {

@@ -583,10 +583,7 @@ async fn event_for(
             && matches!(job.operation, Operation::Replace)
             && matches!(source, Source::Store)
     });
-    let paged = takes_deltas
-        && kind == ResourceKind::Group
-        && members.is_none()
-        && matches!(job.operation, Operation::Create | Operation::Replace);
+    let paged = fill::is_whole_group(kind, job.operation, members.is_some(), takes_deltas);
     let mut rest = None;
     let resource = match job.operation {
         Operation::Delete => Value::Null,
@@ -596,22 +593,9 @@ async fn event_for(
                     store.row(kind, &job.resource_id).map_err(store_failed)?
                 }
                 Source::Store if paged => {
-                    let row = store.row(kind, &job.resource_id).map_err(store_failed)?;
-                    let first = (store.members(&job.resource_id, None, fill::PAGE))
-                        .map_err(store_failed)?;
-                    if first.len() == fill::PAGE
-                        && let Some(last) = first.last().and_then(|m| m.get("value"))
-                    {
-                        rest = Some(fill::Rest::Stored {
-                            store: store.clone(),
-                            group_id: job.resource_id.clone(),
-                            after: last.as_str().unwrap_or_default().to_owned(),
-                        });
-                    }
-                    row.map(|mut row| {
-                        if let (false, Some(obj)) = (first.is_empty(), row.as_object_mut()) {
-                            obj.insert("members".into(), Value::Array(first));
-                        }
+                    let found = fill::from_store(store, &job.resource_id).map_err(store_failed)?;
+                    found.map(|(row, pages)| {
+                        rest = pages;
                         row
                     })
                 }

@@ -34,7 +34,7 @@ impl<S: Send + Sync> FromRequest<S> for ScimJson {
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "the request body is too large",
                 )
-            } else if rejection.body_text().contains(crate::listen::BODY_LATE) {
+            } else if crate::listen::came_late(&rejection) {
                 ScimError::new(StatusCode::REQUEST_TIMEOUT, crate::listen::BODY_LATE)
             } else {
                 ScimError::bad_request("invalidSyntax", rejection.body_text())

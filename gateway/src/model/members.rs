@@ -6,6 +6,7 @@
 //! deltas of consecutive changes therefore only has to cancel opposite pairs ([`MemberDelta::then`]).
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::ResourceKind;
 
@@ -16,6 +17,27 @@ pub struct MemberRef {
     pub id: String,
     /// What the member is: a user or a group.
     pub kind: ResourceKind,
+}
+
+impl MemberRef {
+    /// The kind a group's member record names by its `type`: a user when it names none (RFC
+    /// 7643 lets a client leave `type` out) or anything else.
+    pub fn kind_of(member: &Value) -> ResourceKind {
+        member
+            .get("type")
+            .and_then(Value::as_str)
+            .and_then(ResourceKind::from_name)
+            .unwrap_or(ResourceKind::User)
+    }
+
+    /// A group's member record (`{"value", "type"?, …}`), as a delta names it; `None` without
+    /// a `value`.
+    pub fn of(member: &Value) -> Option<MemberRef> {
+        Some(MemberRef {
+            id: member.get("value")?.as_str()?.to_owned(),
+            kind: Self::kind_of(member),
+        })
+    }
 }
 
 /// The members a group's change added and removed, netted: no id is in both lists.

@@ -8,6 +8,7 @@
 //! import another one's internals to name a resource or an outcome.
 
 mod change;
+mod chars;
 mod clock;
 mod failure;
 mod kind;
@@ -15,6 +16,7 @@ mod members;
 pub mod private;
 
 pub use change::{Operation, Page, RemoteRef};
+pub use chars::is_invisible;
 pub use clock::{now_ms, timestamp};
 pub use failure::{Failure, FailureKind};
 pub use kind::{KINDS, ResourceKind};

@@ -26,7 +26,7 @@ use wasmtime::Engine;
 use wasmtime::component::Component;
 
 use crate::runtime::error::RuntimeError;
-use crate::runtime::hmac::{self, hex};
+use crate::runtime::hmac;
 
 /// Bytes of the tag that starts every cached file.
 const TAG: usize = 32;
@@ -51,7 +51,7 @@ pub(crate) fn artefact_path(
     h.update(settings.as_bytes());
     h.update(b"\nengine ");
     h.update(compat.finish().to_le_bytes());
-    let fingerprint = hex(&h.finalize()[..8]);
+    let fingerprint = hex::encode(&h.finalize()[..8]);
     dir.join(format!("{wasm_sha256}-{fingerprint}.cwasm"))
 }
 

@@ -177,8 +177,6 @@ const REFUSED: &[(IpAddr, u8)] = &[
     (IpAddr::V4(Ipv4Addr::new(198, 18, 0, 0)), 15), // benchmarking
     (IpAddr::V4(Ipv4Addr::new(224, 0, 0, 0)), 4), // multicast
     (IpAddr::V4(Ipv4Addr::new(240, 0, 0, 0)), 4), // reserved, broadcast
-    (IpAddr::V6(Ipv6Addr::UNSPECIFIED), 128),   // unspecified
-    (IpAddr::V6(Ipv6Addr::LOCALHOST), 128),     // loopback
     (
         IpAddr::V6(Ipv6Addr::new(0x64, 0xff9b, 0, 0, 0, 0, 0, 0)),
         96,
@@ -187,7 +185,7 @@ const REFUSED: &[(IpAddr, u8)] = &[
         IpAddr::V6(Ipv6Addr::new(0x64, 0xff9b, 1, 0, 0, 0, 0, 0)),
         48,
     ), // NAT64, local use
-    (IpAddr::V6(Ipv6Addr::UNSPECIFIED), 96),    // IPv4-compatible (deprecated)
+    (IpAddr::V6(Ipv6Addr::UNSPECIFIED), 96),    // IPv4-compatible (deprecated), `::` and `::1`
     (IpAddr::V6(Ipv6Addr::new(0x100, 0, 0, 0, 0, 0, 0, 0)), 64), // discard
     (IpAddr::V6(Ipv6Addr::new(0x2001, 0, 0, 0, 0, 0, 0, 0)), 32), // Teredo
     (
@@ -222,22 +220,21 @@ impl Cidr {
     }
 }
 
+/// Whether `ip` lies in one of `ranges`.
+fn listed(ranges: &[(IpAddr, u8)], ip: IpAddr) -> bool {
+    ranges
+        .iter()
+        .any(|&(addr, prefix)| Cidr { addr, prefix }.contains(ip))
+}
+
 /// Whether a connection to `ip` is allowed: a public address, or one in an allowed range (a
 /// link-local or metadata address only in an allowed range within [`METADATA`]).
 pub fn address_permitted(ip: IpAddr, allowed: &[Cidr]) -> bool {
     let ip = ip.to_canonical();
-    if METADATA
-        .iter()
-        .any(|&(addr, prefix)| Cidr { addr, prefix }.contains(ip))
-    {
+    if listed(METADATA, ip) {
         return allowed.iter().any(|c| c.is_metadata() && c.contains(ip));
     }
-    if allowed.iter().any(|c| c.contains(ip)) {
-        return true;
-    }
-    !REFUSED
-        .iter()
-        .any(|&(addr, prefix)| Cidr { addr, prefix }.contains(ip))
+    allowed.iter().any(|c| c.contains(ip)) || !listed(REFUSED, ip)
 }
 
 /// A refusal by the resolver, found again in the client's error chain.

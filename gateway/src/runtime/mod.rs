@@ -284,7 +284,7 @@ impl Runtime {
     /// world, links it, and asks it to describe itself.
     pub async fn load(&self, wasm: &[u8]) -> Result<Arc<Plugin>, RuntimeError> {
         let inner = &self.inner;
-        let sha256 = hmac::hex(&Sha256::digest(wasm));
+        let sha256 = hex::encode(Sha256::digest(wasm));
         let component = {
             let engine = inner.engine.clone();
             let dir = inner.config.cache_dir.clone();

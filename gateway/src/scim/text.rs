@@ -18,6 +18,8 @@ use std::borrow::Cow;
 use icu_casemap::CaseMapperBorrowed;
 use icu_normalizer::ComposingNormalizerBorrowed;
 
+use crate::model::is_invisible;
+
 /// `s` as a case-insensitive comparison sees it (see the module docs). ASCII text, the usual
 /// case, is only lower-cased, which is the same result.
 pub fn caseless(s: &str) -> Cow<'_, str> {
@@ -44,14 +46,7 @@ pub fn identity_key(s: &str) -> String {
 /// that shows nothing (zero-width spaces and joiners, bidirectional controls, the byte order
 /// mark, the soft hyphen, invisible operators).
 pub fn invisible(s: &str) -> Option<char> {
-    s.chars().find(|&c| {
-        c.is_control()
-            || matches!(c,
-                '\u{ad}' | '\u{34f}' | '\u{61c}' | '\u{115f}' | '\u{1160}' | '\u{180e}'
-                | '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{206f}'
-                | '\u{3164}' | '\u{fe00}'..='\u{fe0f}' | '\u{feff}' | '\u{ffa0}'
-                | '\u{fff9}'..='\u{fffb}')
-    })
+    s.chars().find(|&c| is_invisible(c))
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError};
 
+use crate::model::is_invisible;
 use crate::runtime::sandbox::{CALL_LOG_BYTES, CALL_LOG_LINES, HostState};
 
 /// The log lines of one call kept for its caller, capped in lines and bytes; what does not fit
@@ -200,9 +201,10 @@ impl tokio::io::AsyncWrite for CapturedOutput {
     }
 }
 
-/// A plugin's line as the gateway logs and records it: control characters, line and paragraph
-/// separators and bidirectional overrides escaped (`\n`, `\u{202e}`), so the line cannot end
-/// early, start a forged line of the gateway's own or hide its text; then cut to `max` bytes.
+/// A plugin's line as the gateway logs and records it: control and invisible characters
+/// ([`is_invisible`]: line separators, bidirectional overrides, zero-width ones) escaped (`\n`,
+/// `\u{202e}`), so the line cannot end early, start a forged line of the gateway's own or hide
+/// its text; then cut to `max` bytes.
 pub(super) fn log_text(line: &str, max: usize) -> String {
     let mut out = String::with_capacity(line.len().min(max) + 16);
     for c in line.chars() {
@@ -210,11 +212,7 @@ pub(super) fn log_text(line: &str, max: usize) -> String {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            c if c.is_control()
-                || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') =>
-            {
-                out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
-            }
+            c if is_invisible(c) => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
             c => out.push(c),
         }
         if out.len() > max {

@@ -190,38 +190,9 @@ fn write_whole(elements: &mut Vec<Value>, kind: OpKind, value: Value) -> Vec<usi
 /// JSON text of `v` with every object's keys sorted: equal values (as `Value`'s `==` sees them,
 /// whatever their key order) have equal texts.
 fn canonical(v: &Value) -> String {
-    fn write(v: &Value, out: &mut String) {
-        match v {
-            Value::Object(map) => {
-                let mut keys: Vec<&String> = map.keys().collect();
-                keys.sort();
-                out.push('{');
-                for (i, k) in keys.into_iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    out.push_str(&Value::from(k.as_str()).to_string());
-                    out.push(':');
-                    write(&map[k], out);
-                }
-                out.push('}');
-            }
-            Value::Array(items) => {
-                out.push('[');
-                for (i, item) in items.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    write(item, out);
-                }
-                out.push(']');
-            }
-            scalar => out.push_str(&scalar.to_string()),
-        }
-    }
-    let mut out = String::new();
-    write(v, &mut out);
-    out
+    let mut v = v.clone();
+    v.sort_all_objects();
+    v.to_string()
 }
 
 /// Writes the elements the target selects (by filter, or all of them for `attr.sub`): `.sub` is

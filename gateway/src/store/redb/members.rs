@@ -27,14 +27,6 @@ pub(super) fn prefix(group_id: &str) -> String {
     format!("{group_id}{SEP}")
 }
 
-/// The kind a stored member record names.
-fn kind_of(member: &Value) -> ResourceKind {
-    match member.get("type").and_then(Value::as_str) {
-        Some("Group") => ResourceKind::Group,
-        _ => ResourceKind::User,
-    }
-}
-
 fn text<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
     v.get(key).and_then(Value::as_str)
 }
@@ -227,7 +219,7 @@ pub(super) fn edit(
         drop_pair(txn, group_id, id)?;
         delta.removed.push(MemberRef {
             id: id.clone(),
-            kind: kind_of(record),
+            kind: MemberRef::kind_of(record),
         });
     }
     for p in planned {
@@ -235,7 +227,7 @@ pub(super) fn edit(
             Planned::Join(id, record) => {
                 put(txn, group_id, &id, &record)?;
                 delta.added.push(MemberRef {
-                    kind: kind_of(&record),
+                    kind: MemberRef::kind_of(&record),
                     id,
                 });
             }
