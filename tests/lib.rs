@@ -603,6 +603,19 @@ pub fn sorted<S: AsRef<str>>(items: &[S]) -> Vec<String> {
     v
 }
 
+/// A gateway configuration whose connector `sink` is the `echo` plugin forwarding every User and
+/// Group change to `sink`, retried quickly and without end; a held request does not time out.
+pub fn echo_config(sink: &Target) -> String {
+    let plugin = build_plugin("echo", &[]).display().to_string();
+    let origin = &sink.origin;
+    format!(
+        "[delivery]\nmax_attempts = 1000\nbase_delay_ms = 50\nmax_delay_ms = 500\n\n\
+         [[connectors]]\nname = \"sink\"\nplugin = \"{plugin}\"\n\
+         resource_types = [\"User\", \"Group\"]\ntimeout_ms = 600000\n\
+         allowed_hosts = [\"{origin}\"]\n[connectors.config]\nurl = \"{origin}/events\"\n"
+    )
+}
+
 /// Builds a workspace plugin for wasm32-wasip2 in release mode (with the shared guest builder,
 /// `scim-gateway-guest-build`), with extra environment variables for its build (e.g.
 /// `ECHO_VERSION`), and answers the path of a copy of its `.wasm` that later builds do not
@@ -1457,6 +1470,44 @@ impl Gateway {
         assert!(matches!(status, 200 | 201), "upload: {status} {plugin}");
         plugin
     }
+}
+
+/// Starts a gateway on `data_dir` with `extra` arguments and `env` (beside the test tokens)
+/// that must refuse to start: answers what it wrote to its standard error, once it exited
+/// unsuccessfully (a panic if it starts, or runs for two minutes).
+pub fn start_refused(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> String {
+    let mut child = Command::new(gateway_bin())
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .args(extra)
+        .env("SCIM_GATEWAY_TOKEN", TOKEN)
+        .env("SCIM_GATEWAY_ADMIN_TOKEN", ADMIN_TOKEN)
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the gateway");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    if let Some(mut pipe) = child.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
+    }
+    assert!(
+        status.is_some_and(|s| !s.success()),
+        "the start is refused: {stderr}"
+    );
+    stderr
 }
 
 /// Every file under `dir` (recursively) with its bytes, whatever its name: the store, caches,

@@ -79,11 +79,18 @@ pub struct StoreConfig {
     /// The embedded store's page cache, in MiB: a bound on the memory it holds for reads (the
     /// operating system's file cache serves beyond it). redb's own default, 1024, unless set.
     pub cache_mib: usize,
+    /// A file holding the operator's key (64 hex digits), which seals connector secrets and
+    /// passwords awaiting delivery in the store (`vault.rs`). `SCIM_GATEWAY_KEY` overrides it;
+    /// with neither, a key is made in the data directory (`gateway.key`) on the first start.
+    pub key_file: Option<PathBuf>,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        Self { cache_mib: 1024 }
+        Self {
+            cache_mib: 1024,
+            key_file: None,
+        }
     }
 }
 
@@ -224,7 +231,7 @@ pub struct ConnectorConfig {
     pub config: BTreeMap<String, String>,
     /// Secrets the host uses on the plugin's behalf; the plugin never sees them.
     #[serde(default)]
-    pub secrets: BTreeMap<String, String>,
+    pub secrets: BTreeMap<String, SecretConfig>,
     /// Origins (`https://host[:port]`; a URL's path is ignored) the plugin may send HTTP to.
     #[serde(default)]
     pub allowed_hosts: Vec<String>,
@@ -263,6 +270,82 @@ pub struct ConnectorConfig {
     /// and the jobs it has wait until it is enabled.
     #[serde(default = "enabled_by_default")]
     pub enabled: bool,
+}
+
+/// One secret of a connector: its value, and the origins it may be sent to. Written as the
+/// value alone (`token = "…"`: it may go to any of the connector's `allowed_hosts`), or as
+/// `{ value = "…", origins = ["https://api.example.com"] }`, bound to some of them. Its
+/// `Debug` never shows the value.
+#[derive(Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(from = "SecretForm", into = "SecretForm")]
+pub struct SecretConfig {
+    /// The value the host puts in a header or keys an HMAC with.
+    pub value: String,
+    /// The origins (`https://host[:port]`) a header may carry it to, each one of the
+    /// connector's `allowed_hosts`; empty: any of them.
+    pub origins: Vec<String>,
+}
+
+impl SecretConfig {
+    /// A secret that may go to any of the connector's allowed hosts.
+    pub fn new(value: impl Into<String>) -> Self {
+        SecretConfig {
+            value: value.into(),
+            origins: Vec::new(),
+        }
+    }
+}
+
+impl std::fmt::Debug for SecretConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretConfig")
+            .field("value", &"<redacted>")
+            .field("origins", &self.origins)
+            .finish()
+    }
+}
+
+/// How a secret is written: its value alone, or its value with the origins it is bound to.
+#[derive(Deserialize, Serialize)]
+#[serde(untagged)]
+enum SecretForm {
+    /// `"…"`.
+    Value(String),
+    /// `{ value = "…", origins = […] }`.
+    Bound(BoundSecret),
+}
+
+/// A secret with its origins, as written.
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct BoundSecret {
+    /// The value.
+    value: String,
+    /// The origins.
+    #[serde(default)]
+    origins: Vec<String>,
+}
+
+impl From<SecretForm> for SecretConfig {
+    fn from(form: SecretForm) -> Self {
+        match form {
+            SecretForm::Value(value) => SecretConfig::new(value),
+            SecretForm::Bound(BoundSecret { value, origins }) => SecretConfig { value, origins },
+        }
+    }
+}
+
+impl From<SecretConfig> for SecretForm {
+    fn from(s: SecretConfig) -> Self {
+        if s.origins.is_empty() {
+            SecretForm::Value(s.value)
+        } else {
+            SecretForm::Bound(BoundSecret {
+                value: s.value,
+                origins: s.origins,
+            })
+        }
+    }
 }
 
 /// When a connector delivers, relative to the client's request.
@@ -476,7 +559,8 @@ impl Config {
                 Ok(())
             };
             expand(&mut c.plugin)?;
-            for v in c.config.values_mut().chain(c.secrets.values_mut()) {
+            let secrets = c.secrets.values_mut().map(|s| &mut s.value);
+            for v in c.config.values_mut().chain(secrets) {
                 expand(v)?;
             }
             for v in c
@@ -640,7 +724,7 @@ mod tests {
         let c = &config.connectors[0];
         assert_eq!(c.resource_types, ["User", "Group"]);
         assert_eq!(c.config["base_url"], "<URL>/scim/v2");
-        assert_eq!(c.secrets["token"], "<TOKEN>");
+        assert_eq!(c.secrets["token"].value, "<TOKEN>");
         assert_eq!(c.allowed_hosts, ["<URL>"]);
         assert_eq!((c.timeout_ms, c.memory_mib), (10_000, 64));
         config.check_connectors().unwrap();

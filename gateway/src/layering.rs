@@ -10,6 +10,8 @@
 //!   ▲
 //! config ◀── auth               the TOML file; hashed tokens
 //!   ▲
+//! vault                         the operator's key; sealed secrets and passwords
+//!   ▲
 //! store                         the Store trait and redb; index plans
 //!   ▲
 //! metrics                       Prometheus text
@@ -36,21 +38,27 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("scim", &["model"]),
     ("config", &["model", "scim"]),
     ("auth", &["model", "config"]),
-    ("store", &["model", "scim"]),
+    ("vault", &["model"]),
+    ("store", &["model", "scim", "vault"]),
     ("metrics", &["model", "store"]),
     ("runtime", &["model"]),
     (
         "delivery",
-        &["model", "scim", "config", "store", "metrics", "runtime"],
+        &[
+            "model", "scim", "config", "store", "metrics", "runtime", "vault",
+        ],
     ),
     (
         "app",
-        &["model", "scim", "config", "store", "metrics", "delivery"],
+        &[
+            "model", "scim", "config", "store", "metrics", "delivery", "vault",
+        ],
     ),
     (
         "admin",
         &[
             "model", "scim", "config", "auth", "store", "metrics", "runtime", "delivery", "listen",
+            "vault",
         ],
     ),
     (
@@ -64,7 +72,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "server",
         &[
             "model", "scim", "config", "auth", "store", "metrics", "runtime", "delivery", "app",
-            "admin", "http", "listen",
+            "admin", "http", "listen", "vault",
         ],
     ),
 ];

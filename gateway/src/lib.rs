@@ -18,6 +18,8 @@
 //!   [`ScimError`](scim::ScimError), the one error a request fails with.
 //! - [`config`] and [`auth`]: the TOML configuration (with connector scopes and delivery
 //!   settings) and the hashed bearer tokens.
+//! - [`vault`]: the operator's key (environment, key file, or one made in the data directory)
+//!   and the values it seals: connector secrets, and passwords until they are delivered.
 //! - [`store`]: the [`Store`](store::Store) trait (resources, indexes, conditional writes, the
 //!   outbox, dead letters and delivery history, the id map, the audit trail, admin documents),
 //!   its embedded redb implementation with group commit, and [`store::plan`] (which index
@@ -94,6 +96,7 @@ pub mod runtime;
 pub mod scim;
 pub mod server;
 pub mod store;
+pub mod vault;
 
 #[cfg(test)]
 mod layering;

@@ -83,6 +83,7 @@ fn main() -> anyhow::Result<ExitCode> {
             let env_tokens = scim_gateway::server::EnvTokens {
                 scim: std::env::var("SCIM_GATEWAY_TOKEN").ok(),
                 admin: std::env::var("SCIM_GATEWAY_ADMIN_TOKEN").ok(),
+                key: std::env::var(scim_gateway::vault::KEY_ENV).ok(),
             };
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

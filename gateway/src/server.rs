@@ -20,6 +20,7 @@ use crate::metrics::{DeliveryMetrics, Metrics};
 use crate::runtime::{Runtime, RuntimeConfig};
 use crate::store::Store;
 use crate::store::redb::{RedbStore, StoreOptions};
+use crate::vault::{KeySource, Vault};
 use tokio::sync::Notify;
 
 /// Why a gateway could not start.
@@ -43,6 +44,9 @@ pub enum StartError {
     /// A connector could not be set up.
     #[error(transparent)]
     Connector(#[from] SetupError),
+    /// The operator's key could not be loaded.
+    #[error("the operator's key: {0}")]
+    Key(#[from] crate::vault::VaultError),
 }
 
 /// Loads the connectors (the config file's and those made through the admin API) and starts
@@ -52,6 +56,7 @@ async fn start_delivery(
     config: &Config,
     store: Arc<dyn Store>,
     metrics: Arc<DeliveryMetrics>,
+    vault: Arc<Vault>,
 ) -> Result<(Outbound, Arc<Catalog>), StartError> {
     let runtime = Runtime::new(RuntimeConfig {
         cache_dir: Some(config.data_dir.join("plugin-cache")),
@@ -59,7 +64,13 @@ async fn start_delivery(
     })?;
     let registry = Arc::new(Registry::default());
     let committed = Arc::new(Notify::new());
-    let mut catalog = Catalog::new(store.clone(), runtime, registry.clone(), committed.clone());
+    let mut catalog = Catalog::new(
+        store.clone(),
+        runtime,
+        registry.clone(),
+        committed.clone(),
+        vault.clone(),
+    );
     if config.pass_through.is_some() {
         catalog = catalog.in_pass_through_mode();
     }
@@ -93,6 +104,7 @@ async fn start_delivery(
                 .pass_through
                 .as_ref()
                 .map(|p| p.system_of_record.clone()),
+            vault: vault.clone(),
         }
         .run(),
     );
@@ -101,6 +113,7 @@ async fn start_delivery(
             registry,
             committed,
             metrics: metrics_for_outbound,
+            vault,
         },
         catalog,
     ))
@@ -113,6 +126,8 @@ pub struct EnvTokens {
     pub scim: Option<String>,
     /// One admin token, named `env`.
     pub admin: Option<String>,
+    /// The operator's key, `SCIM_GATEWAY_KEY` (see [`crate::vault`]).
+    pub key: Option<String>,
 }
 
 /// Shows a generated SCIM token once: printed on a terminal, otherwise written to a file only
@@ -167,10 +182,24 @@ pub async fn serve(
         cache_bytes: config.store.cache_mib.saturating_mul(1 << 20),
     };
     let store: Arc<dyn Store> = Arc::new(RedbStore::open_with(&config.data_dir, options)?);
+    let vault = Vault::load(
+        env_tokens.key.as_deref(),
+        config.store.key_file.as_deref(),
+        &config.data_dir,
+    )?;
+    match vault.source() {
+        KeySource::DataDir(path, true) => {
+            tracing::warn!(path = %path.display(), key_id = %vault.key_id(),
+            "no key was given (SCIM_GATEWAY_KEY or [store] key_file): made one in the data directory; \
+             keep a copy apart from the data, since what the store seals opens with it only")
+        }
+        source => tracing::info!(?source, key_id = %vault.key_id(), "the operator's key"),
+    }
+    let vault = Arc::new(vault);
     crate::store::audit::spawn_pruning(store.clone(), config.audit.retention_days);
     let metrics = Metrics::new(config.connectors.iter().map(|c| c.name.as_str()));
     let (outbound, catalog) =
-        start_delivery(&config, store.clone(), metrics.delivery.clone()).await?;
+        start_delivery(&config, store.clone(), metrics.delivery.clone(), vault).await?;
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| StartError::Bind(config.listen, e))?;

@@ -13,7 +13,7 @@ use std::time::Duration;
 use scim_gateway::model::Operation;
 use scim_gateway::runtime::{
     AllowedHost, CallError, Cidr, ConnectorInstance, InstanceConfig, Limits, PluginEvent,
-    RemoteIdLookup, Runtime, RuntimeConfig, RuntimeError, World,
+    RemoteIdLookup, Runtime, RuntimeConfig, RuntimeError, Secret, World,
 };
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -686,7 +686,7 @@ fn the_sandbox_grants_no_environment_files_or_secrets() {
         let plugin = rt.load(&wasm("hostile")).await.expect("loads");
         let mut s = settings("snoop", &[("mode", "snoop")]);
         s.secrets
-            .insert("api-token".to_owned(), "s3cret-value".to_owned());
+            .insert("api-token".to_owned(), Secret::new("s3cret-value"));
         let snoop = rt.instance(plugin, s).expect("instance");
         let err = snoop
             .provision(&user_event("u1"), no_ids())
@@ -905,7 +905,7 @@ async fn hostile_echo_call(
     let url = format!("http://127.0.0.1:{}/echo", server.port);
     let plugin = rt.load(&wasm("hostile")).await.expect("hostile loads");
     let mut s = settings(&format!("hostile-{mode}"), &[("mode", mode), ("url", &url)]);
-    s.secrets.insert(secret.0.to_owned(), secret.1.to_owned());
+    s.secrets.insert(secret.0.to_owned(), Secret::new(secret.1));
     s.allowed_hosts = vec![url.parse::<AllowedHost>().expect("origin")];
     s.allowed_ranges = loopback();
     let instance = rt.instance(plugin, s).expect("instance");
@@ -982,7 +982,7 @@ fn http_to_an_allowed_host_carries_secrets_the_plugin_never_sees() {
             &[("url", &url), ("auth", "bearer"), ("sign", "true")],
         );
         s.secrets
-            .insert("api-token".to_owned(), "s3cret".to_owned());
+            .insert("api-token".to_owned(), Secret::new("s3cret"));
         s.allowed_hosts = vec![url.parse::<AllowedHost>().expect("origin")];
         s.allowed_ranges = loopback();
         let echo = rt.instance(plugin, s).expect("instance");
@@ -1018,6 +1018,60 @@ fn http_to_an_allowed_host_carries_secrets_the_plugin_never_sees() {
         assert_eq!(body["members"], serde_json::json!(["remote-u1", null]));
         assert_eq!(body["remoteId"], "old-g1");
         assert!(!String::from_utf8_lossy(&r.body).contains("s3cret"));
+    });
+}
+
+/// A secret bound to some of the instance's allowed hosts goes only there: the same plugin,
+/// sending it to another allowed host, is denied, and nothing reaches that host.
+#[test]
+fn a_secret_bound_to_an_origin_is_sent_nowhere_else() {
+    within(|| async {
+        let (bound, other) = (serve().await, serve().await);
+        let rt = runtime();
+        let plugin = rt.load(&wasm("echo")).await.expect("loads");
+        let origin = |server: &TestServer| format!("http://127.0.0.1:{}", server.port);
+        let instance = |url: String| {
+            let mut s = settings("echo-bound", &[("url", &url), ("auth", "bearer")]);
+            let mut secret = Secret::new("s3cret-bound-value");
+            secret.origins = vec![origin(&bound).parse().expect("origin")];
+            s.secrets.insert("api-token".to_owned(), secret);
+            s.allowed_hosts = [&bound, &other]
+                .map(|server| origin(server).parse::<AllowedHost>().expect("origin"))
+                .to_vec();
+            s.allowed_ranges = loopback();
+            rt.instance(plugin.clone(), s).expect("instance")
+        };
+        let event = PluginEvent {
+            operation: Operation::Create,
+            resource_type: "User".to_owned(),
+            id: "u1".to_owned(),
+            remote_id: None,
+            resource: r#"{"userName":"bjensen"}"#.to_owned(),
+            changed_paths: Vec::new(),
+            members: None,
+        };
+        let none: RemoteIdLookup = Arc::new(|_: &str, _: &str| None);
+        let to_bound = instance(format!("{}/hook", origin(&bound)));
+        to_bound
+            .provision(&event, none.clone())
+            .await
+            .expect("delivers");
+        let received = bound.received.lock().expect("lock").clone();
+        assert_eq!(
+            received[0].headers.get("authorization").map(String::as_str),
+            Some("Bearer s3cret-bound-value")
+        );
+
+        let to_other = instance(format!("{}/hook", origin(&other)));
+        let err = to_other.provision(&event, none).await.expect_err("denied");
+        assert!(
+            format!("{err}").contains("may not be sent to"),
+            "the denial names the binding: {err}"
+        );
+        assert!(
+            other.received.lock().expect("lock").is_empty(),
+            "nothing was sent"
+        );
     });
 }
 
@@ -1264,7 +1318,7 @@ fn a_plugin_cannot_set_a_header_the_host_fills_from_a_secret() {
         // The plugin sets `authorization` itself and asks for `Authorization` from `api-token`.
         let mut s = settings("override", &[("mode", "secret-override"), ("url", &url)]);
         s.secrets
-            .insert("api-token".to_owned(), "s3cret".to_owned());
+            .insert("api-token".to_owned(), Secret::new("s3cret"));
         s.allowed_hosts = vec![url.parse().expect("origin")];
         s.allowed_ranges = loopback();
         let instance = rt.instance(plugin, s).expect("instance");
@@ -1396,7 +1450,7 @@ fn more_calls_than_instance_slots_is_a_transient_failure() {
 fn settings_debug_output_hides_secret_values() {
     let mut s = settings("x", &[]);
     s.secrets
-        .insert("api-token".to_owned(), "s3cret-value".to_owned());
+        .insert("api-token".to_owned(), Secret::new("s3cret-value"));
     let shown = format!("{s:?}");
     assert!(
         shown.contains("api-token") && !shown.contains("s3cret-value"),

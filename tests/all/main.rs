@@ -5,6 +5,7 @@
 
 mod admin_connectors;
 mod admin_jobs;
+mod at_rest;
 mod audit;
 mod auth;
 mod bulk;

@@ -5,13 +5,12 @@
 //! [`Target`] stands in for B.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use reqwest::Method;
 use scim_gateway_e2e::{
     Gateway, Relay, TOKEN, Target, assert_admin_error, assert_scim_error, build_plugin,
-    closed_origin, contains_bytes, create, encode, eventually, files_under, gateway_bin, group,
-    id_of, parts, scratch_dir, user, when, write_config,
+    closed_origin, contains_bytes, create, encode, eventually, files_under, group, id_of, parts,
+    scratch_dir, start_refused, user, when, write_config,
 };
 use serde_json::{Value, json};
 
@@ -273,8 +272,8 @@ fn other_connectors_are_fed_from_the_system_of_records_state_by_fan_out_and_reco
 }
 
 /// Nothing a pass-through gateway writes to disk (the store, the plugin cache, anything else
-/// in its data directory) holds an identity: no user name, title or group name, although
-/// every change was fanned out and audited.
+/// in its data directory) holds an identity: no user name, title, password or group name,
+/// although every change was fanned out and audited.
 #[test]
 fn a_pass_through_gateway_writes_no_identity_to_disk() {
     let b = Gateway::start();
@@ -284,6 +283,7 @@ fn a_pass_through_gateway_writes_no_identity_to_disk() {
     let mut a = Gateway::start_in(&dir, &["--config", &config]);
     let mut ann_body = user("ann.passthrough@example.com");
     ann_body["title"] = json!("Marker-Title-7f3a");
+    ann_body["password"] = json!("Marker-Password-7f3a");
     let ann_id = id_of(&create(&a, "/Users", &ann_body));
     let bob_id = id_of(&create(&a, "/Users", &user("bob.passthrough@example.com")));
     let sales_id = id_of(&create(
@@ -328,6 +328,7 @@ fn a_pass_through_gateway_writes_no_identity_to_disk() {
             "passthrough@example.com",
             "Marker-Title-7f3a",
             "Marker-Display-7f3a",
+            "Marker-Password-7f3a",
             "Sales-7f3a",
         ] {
             assert!(
@@ -453,34 +454,8 @@ fn pass_through_refuses_a_system_of_record_that_cannot_read() {
                 closed = closed_origin(),
             ),
         );
-        let mut child = std::process::Command::new(gateway_bin())
-            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-            .arg(&config)
-            .arg("--data-dir")
-            .arg(&dir)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("start the gateway");
-        let deadline = Instant::now() + Duration::from_secs(120);
-        let status = loop {
-            if let Some(status) = child.try_wait().expect("wait") {
-                break Some(status);
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                break None;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        let mut stderr = String::new();
-        if let Some(mut pipe) = child.stderr.take() {
-            let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
-        }
-        assert!(
-            status.is_some_and(|s| !s.success()),
-            "the start is refused: {stderr}"
-        );
+        let config = config.to_str().expect("utf-8 path");
+        let stderr = start_refused(&dir, &["--config", config], &[]);
         assert!(stderr.contains(why), "{stderr}");
         let _ = std::fs::remove_dir_all(dir);
     }

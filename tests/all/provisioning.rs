@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use scim_gateway_e2e::{
-    ClosedPort, Gateway, TOKEN, Target, Writers, build_plugin, create, eventually, group, id_of,
-    parts, scratch_dir, user, when, workspace, write_config,
+    ClosedPort, Gateway, TOKEN, Target, Writers, build_plugin, create, echo_config, eventually,
+    group, id_of, parts, scratch_dir, user, when, workspace, write_config,
 };
 use serde_json::{Value, json};
 
@@ -161,19 +161,6 @@ fn a_provisions_every_kind_of_change_to_b() {
     assert_ne!(b_u2, u2);
 }
 
-/// A gateway configuration whose connector `sink` is the `echo` plugin forwarding every User and
-/// Group change to `sink`, retried quickly and without end; a held request does not time out.
-fn echo_to(sink: &Target) -> String {
-    let plugin = build_plugin("echo", &[]).display().to_string();
-    let origin = &sink.origin;
-    format!(
-        "[delivery]\nmax_attempts = 1000\nbase_delay_ms = 50\nmax_delay_ms = 500\n\n\
-         [[connectors]]\nname = \"sink\"\nplugin = \"{plugin}\"\n\
-         resource_types = [\"User\", \"Group\"]\ntimeout_ms = 600000\n\
-         allowed_hosts = [\"{origin}\"]\n[connectors.config]\nurl = \"{origin}/events\"\n"
-    )
-}
-
 /// `Ok` once `gw` has nothing left to deliver.
 fn outbox_empty(gw: &Gateway) -> Result<(), String> {
     let pending = gw.admin("/admin/v1/jobs");
@@ -210,7 +197,7 @@ fn expected(titles: &[String]) -> Vec<(String, String)> {
 #[test]
 fn each_resources_changes_arrive_one_at_a_time_in_commit_order_after_a_failed_first_attempt() {
     let sink = Target::start();
-    let a = Gateway::start_with_config(&echo_to(&sink));
+    let a = Gateway::start_with_config(&echo_config(&sink));
     let title = |n: usize, step: usize| format!("u{n}-t{step}");
     let set_title = |id: &str, title: String| {
         patch(
@@ -304,7 +291,7 @@ fn each_resources_changes_arrive_one_at_a_time_in_commit_order_after_a_failed_fi
 fn every_committed_change_is_delivered_exactly_once_across_a_kill_9() {
     let sink = Target::start();
     let a_dir = scratch_dir("a");
-    let config = write_config(&a_dir, &echo_to(&sink));
+    let config = write_config(&a_dir, &echo_config(&sink));
     let config = config.to_str().expect("utf-8 path").to_owned();
     let mut a = Gateway::start_in(&a_dir, &["--config", &config]);
     let writers = Writers::start(&a, "k", 4, 250);

@@ -36,6 +36,7 @@ use crate::model::KINDS;
 use crate::model::now_ms;
 use crate::runtime::{Plugin, Runtime, bundled};
 use crate::store::{Store, StoreError};
+use crate::vault::{Sealed, Vault, secret_purpose};
 
 /// Why an admin change was refused.
 #[derive(Debug, thiserror::Error)]
@@ -166,6 +167,8 @@ pub struct Catalog {
     committed: Arc<Notify>,
     /// Whether the gateway runs in pass-through mode, where role-based scopes are refused.
     pass_through: bool,
+    /// The operator's key: a stored definition holds its secrets sealed with it.
+    vault: Arc<Vault>,
 }
 
 /// Most bytes an uploaded plugin may have.
@@ -187,6 +190,7 @@ impl Catalog {
         runtime: Runtime,
         registry: Arc<Registry>,
         committed: Arc<Notify>,
+        vault: Arc<Vault>,
     ) -> Self {
         Self {
             store,
@@ -197,6 +201,7 @@ impl Catalog {
             changes: tokio::sync::Mutex::new(()),
             committed,
             pass_through: false,
+            vault,
         }
     }
 
@@ -228,13 +233,36 @@ impl Catalog {
             reason: e.to_string(),
         })?;
         for (key, bytes) in stored {
-            let c: ConnectorConfig = match serde_json::from_slice(&bytes) {
+            let (c, in_clear) = match opened(&self.vault, &bytes) {
                 Ok(c) => c,
+                // Started with another key than the store was written with: every sealed
+                // value is out of reach, so the gateway does not start half blind.
+                Err(e @ Unopened::Key(crate::vault::VaultError::WrongKey { .. })) => {
+                    return Err(SetupError {
+                        name: key.trim_start_matches(CONNECTOR).to_owned(),
+                        reason: e.to_string(),
+                    });
+                }
                 Err(e) => {
                     tracing::error!(%key, error = %e, "a stored connector cannot be read");
                     continue;
                 }
             };
+            if in_clear {
+                // Written by an older gateway, with its secrets in clear text: seal them now.
+                let sealed = sealed(&self.vault, &c).map_err(|e| SetupError {
+                    name: c.name.clone(),
+                    reason: e.to_string(),
+                })?;
+                self.store
+                    .put_settings(vec![(key.clone(), Some(sealed))])
+                    .await
+                    .map_err(|e| SetupError {
+                        name: c.name.clone(),
+                        reason: e.to_string(),
+                    })?;
+                tracing::info!(connector = %c.name, "sealed the secrets an older gateway stored in clear text");
+            }
             if lock(&self.defined).contains_key(&c.name) {
                 tracing::warn!(connector = %c.name, "the config file defines this connector too; the stored definition is ignored");
                 continue;
@@ -564,7 +592,7 @@ impl Catalog {
             ));
         }
         let (plugin, instance, scope) = self.build(&c).await?;
-        let stored = serde_json::to_vec(&c).map_err(StoreError::io)?;
+        let stored = sealed(&self.vault, &c)?;
         self.store
             .put_settings(vec![(format!("{CONNECTOR}{name}"), Some(stored))])
             .await?;
@@ -575,6 +603,75 @@ impl Catalog {
         self.committed.notify_one();
         Ok(())
     }
+}
+
+/// A connector's definition as the store keeps it: its secrets sealed with the operator's key
+/// (`sealed_secrets`, each with its origins), never in clear text (`secrets`).
+fn sealed(vault: &Vault, c: &ConnectorConfig) -> Result<Vec<u8>, StoreError> {
+    let mut doc = serde_json::to_value(c).map_err(StoreError::io)?;
+    let sealed: serde_json::Map<String, Value> = c
+        .secrets
+        .iter()
+        .map(|(name, secret)| {
+            let value = vault.seal_str(&secret_purpose(&c.name, name), &secret.value);
+            let entry = serde_json::json!({"value": value, "origins": secret.origins});
+            (name.clone(), entry)
+        })
+        .collect();
+    if let Some(obj) = doc.as_object_mut() {
+        obj.remove("secrets");
+        obj.insert("sealed_secrets".into(), Value::Object(sealed));
+    }
+    serde_json::to_vec(&doc).map_err(StoreError::io)
+}
+
+/// A stored definition with its secrets opened, and whether they were stored in clear text (by
+/// an older gateway).
+fn opened(vault: &Vault, bytes: &[u8]) -> Result<(ConnectorConfig, bool), Unopened> {
+    let unreadable = |e: serde_json::Error| Unopened::Unreadable(e.to_string());
+    let mut doc: Value = serde_json::from_slice(bytes).map_err(unreadable)?;
+    let Some(obj) = doc.as_object_mut() else {
+        return Err(Unopened::Unreadable("not a JSON object".into()));
+    };
+    let name = obj
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let in_clear = match obj.remove("sealed_secrets") {
+        Some(Value::Object(sealed)) => {
+            let mut secrets = serde_json::Map::new();
+            for (secret, entry) in sealed {
+                let value: Sealed =
+                    serde_json::from_value(entry["value"].clone()).map_err(unreadable)?;
+                let value = vault
+                    .open_str(&secret_purpose(&name, &secret), &value)
+                    .map_err(Unopened::Key)?;
+                let origins = entry.get("origins").cloned().unwrap_or(Value::Null);
+                let entry = serde_json::json!({"value": value, "origins": origins});
+                secrets.insert(secret, entry);
+            }
+            obj.insert("secrets".into(), Value::Object(secrets));
+            false
+        }
+        _ => obj
+            .get("secrets")
+            .and_then(Value::as_object)
+            .is_some_and(|s| !s.is_empty()),
+    };
+    let c = serde_json::from_value(doc).map_err(unreadable)?;
+    Ok((c, in_clear))
+}
+
+/// Why a stored definition could not be opened.
+#[derive(Debug, thiserror::Error)]
+enum Unopened {
+    /// It is not a definition.
+    #[error("{0}")]
+    Unreadable(String),
+    /// A secret in it does not open with the operator's key.
+    #[error(transparent)]
+    Key(crate::vault::VaultError),
 }
 
 fn view_connector(d: &Defined) -> ConnectorView {

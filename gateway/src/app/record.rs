@@ -14,10 +14,11 @@ use crate::metrics::DeliveryMetrics;
 use crate::model::{Operation, RemoteRef, ResourceKind};
 use crate::scim::ScimError;
 use crate::store::{Change, MemberEdit, Store, StoreError, WriteOp};
+use crate::vault::{Vault, password_purpose};
 
-/// Which connector instances receive which resource types, and how to wake the delivery
-/// dispatcher once jobs were committed.
-#[derive(Clone, Default)]
+/// Which connector instances receive which resource types, how to wake the delivery
+/// dispatcher once jobs were committed, and the key passwords are sealed with for them.
+#[derive(Clone)]
 pub struct Outbound {
     /// The live connector instances (changed at runtime through the admin API).
     pub registry: Arc<Registry>,
@@ -25,6 +26,20 @@ pub struct Outbound {
     pub committed: Arc<tokio::sync::Notify>,
     /// Where deliveries made while the client waits are counted and timed.
     pub metrics: Arc<DeliveryMetrics>,
+    /// The operator's key: a password rides sealed on the jobs that deliver it.
+    pub vault: Arc<Vault>,
+}
+
+impl Outbound {
+    /// No connectors yet, and a key of this process only (for tests).
+    pub fn ephemeral() -> Self {
+        Outbound {
+            registry: Arc::default(),
+            committed: Arc::default(),
+            metrics: Arc::default(),
+            vault: Arc::new(Vault::ephemeral()),
+        }
+    }
 }
 
 /// Records changes in the store with their delivery jobs.
@@ -92,6 +107,11 @@ impl Recorder {
     /// Plans a change's jobs, delivers it to the blocking connectors, then commits it with its
     /// jobs, authored by `actor`, and wakes the dispatcher. `system_of_record` (pass-through
     /// mode) already has it and gets no job. Answers the resource as stored.
+    ///
+    /// A password the change sets reaches the blocking connectors in the clear, in memory, and
+    /// the other connectors sealed on their jobs: the resource is stored without it. In
+    /// pass-through mode it is never stored: the system of record has it, and the other
+    /// connectors' jobs go without it.
     pub(crate) async fn record(
         &self,
         actor: Option<&str>,
@@ -100,14 +120,15 @@ impl Recorder {
     ) -> Result<Value, CommitError> {
         let Recorded {
             kind,
-            op,
+            mut op,
             before,
             after,
             changed_paths,
             mut delivered,
             edit,
         } = change;
-        let (id, operation) = (op.id(), op.operation());
+        let (id, operation) = (op.id().to_owned(), op.operation());
+        let id = id.as_str();
         let after = match &op {
             WriteOp::Create { resource, .. } | WriteOp::Replace { resource, .. } => Some(resource),
             WriteOp::Delete { .. } | WriteOp::Relay { .. } => after,
@@ -149,6 +170,10 @@ impl Recorder {
         let metrics = &self.outbound.metrics;
         let now = deliver_now(registry, &self.store, metrics, &subject, &mut planned).await?;
         delivered.extend(now);
+        let password = take_password(&mut op)
+            .filter(|_| system_of_record.is_none())
+            .filter(|_| !planned.is_empty())
+            .map(|p| self.outbound.vault.seal_str(&password_purpose(id), &p));
         let notify = !planned.is_empty() || operation == Operation::Delete;
         let change = Change {
             op,
@@ -157,12 +182,32 @@ impl Recorder {
             scoped: planned.scoped,
             delivered,
             actor: actor.map(str::to_owned),
+            password,
         };
         let stored = self.store.write(change).await?;
         if notify {
             self.outbound.committed.notify_one();
         }
         Ok(stored)
+    }
+}
+
+/// Takes a user's password out of a create or replace, which is then stored without it.
+fn take_password(op: &mut WriteOp) -> Option<String> {
+    match op {
+        WriteOp::Create {
+            kind: ResourceKind::User,
+            resource,
+        }
+        | WriteOp::Replace {
+            kind: ResourceKind::User,
+            resource,
+            ..
+        } => match resource.as_object_mut()?.shift_remove("password")? {
+            Value::String(p) => Some(p),
+            _ => None,
+        },
+        _ => None,
     }
 }
 

@@ -7,6 +7,7 @@
 //! the plugin refuses) stops the gateway at start with the connector's name, rather than turning
 //! every later delivery into a dead letter.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,7 +20,7 @@ use crate::delivery::{
 use crate::model::{Failure, Page, ResourceKind};
 use crate::runtime::{
     AllowedHost, CallError, CallPacing, Cidr, ConnectorInstance, InstanceConfig, Limits, Plugin,
-    PluginEvent, Runtime, World, bundled,
+    PluginEvent, Runtime, Secret, World, bundled,
 };
 
 /// A connector that could not be set up.
@@ -176,6 +177,21 @@ pub async fn configure(
         let ip: std::net::IpAddr = h.host.parse().ok()?;
         Cidr::new(ip, if ip.is_ipv4() { 32 } else { 128 })
     }));
+    let mut secrets = HashMap::new();
+    for (name, secret) in &c.secrets {
+        let origins: Vec<AllowedHost> = secret
+            .origins
+            .iter()
+            .map(|o| o.parse().map_err(|_| parse("origin", o)))
+            .collect::<Result<_, _>>()?;
+        if let Some(o) = origins.iter().find(|o| !allowed_hosts.contains(o)) {
+            return Err(fail(format!(
+                "secret '{name}' is bound to {o}, which is not one of the connector's allowed_hosts"
+            )));
+        }
+        let value = secret.value.clone();
+        secrets.insert(name.clone(), Secret { value, origins });
+    }
     if !c.open_link_local
         && let Some(r) = allowed_ranges.iter().find(|r| r.is_metadata())
     {
@@ -202,7 +218,7 @@ pub async fn configure(
             InstanceConfig {
                 name: c.name.clone(),
                 config: c.config.clone().into_iter().collect(),
-                secrets: c.secrets.clone().into_iter().collect(),
+                secrets,
                 allowed_hosts,
                 allowed_ranges,
                 limits,

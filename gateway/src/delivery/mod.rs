@@ -55,6 +55,7 @@ use crate::model::{Failure, Operation, Page, RemoteRef, ResourceKind, now_ms};
 pub use crate::model::{MemberDelta, MemberRef};
 use crate::store::Store;
 use crate::store::outbox::{Attempt, Job, JobKey, JobOutcome};
+use crate::vault::{Vault, password_purpose};
 use gate::Gate;
 use queue::Queues;
 use registry::{Lookup, Registry};
@@ -193,6 +194,8 @@ pub struct Dispatcher {
     /// In pass-through mode, the connector that holds the resources: an attempt reads the
     /// resource's current state from it instead of from the store.
     pub system_of_record: Option<String>,
+    /// The operator's key, which opens the passwords jobs carry sealed.
+    pub vault: Arc<Vault>,
 }
 
 /// An attempt's end, reported to the dispatcher.
@@ -348,10 +351,12 @@ impl Dispatcher {
         };
         let policy = self.policy.clone();
         let metrics = self.metrics.clone();
+        let vault = self.vault.clone();
         metrics.running_started(seq);
         tokio::spawn(async move {
             let (retry_at, coalesced, pause_until) = attempt(
                 store,
+                &vault,
                 (source, connector),
                 policy,
                 &metrics,
@@ -411,6 +416,7 @@ fn coalescable(store: &dyn Store, head: &Job, followers: &[u64]) -> Vec<Job> {
 /// how many jobs behind it were delivered with it, and until when its target asked for quiet.
 async fn attempt(
     store: Arc<dyn Store>,
+    vault: &Vault,
     (source, connector): (Source, Option<Arc<dyn Connector>>),
     policy: RetryPolicy,
     metrics: &DeliveryMetrics,
@@ -439,7 +445,15 @@ async fn attempt(
     let mut logs = Vec::new();
     let mut paced = Paced::default();
     let result = match connector {
-        Some(c) => match event_for(&store, &source, (&job, &with), c.takes_member_deltas()).await {
+        Some(c) => match event_for(
+            &store,
+            vault,
+            &source,
+            (&job, &with),
+            c.takes_member_deltas(),
+        )
+        .await
+        {
             Ok(Some((event, rest))) => {
                 let called = Instant::now();
                 let ids = id_lookup(store.clone(), &job.connector);
@@ -549,6 +563,7 @@ pub(crate) fn as_delivered(operation: Operation, mut resource: Value) -> Value {
 /// the first page, and the [`fill::Rest`] the others.
 async fn event_for(
     store: &Arc<dyn Store>,
+    vault: &Vault,
     source: &Source,
     (job, with): (&Job, &[Job]),
     takes_deltas: bool,
@@ -615,7 +630,9 @@ async fn event_for(
                 }
             };
             match current {
-                Some(current) => as_delivered(job.operation, current),
+                Some(current) => {
+                    with_password(vault, job, with, as_delivered(job.operation, current))?
+                }
                 None => return Ok(None),
             }
         }
@@ -630,6 +647,28 @@ async fn event_for(
         members,
     };
     Ok(Some((event, rest)))
+}
+
+/// `resource` with the password the newest of the jobs (`job`, then those coalesced `with` it)
+/// carries, if one does: opened with the operator's key for this delivery only.
+fn with_password(
+    vault: &Vault,
+    job: &Job,
+    with: &[Job],
+    mut resource: Value,
+) -> Result<Value, Failure> {
+    let newest = with
+        .iter()
+        .rev()
+        .chain(std::iter::once(job))
+        .find_map(|j| j.password.as_ref());
+    if let (Some(sealed), Some(obj)) = (newest, resource.as_object_mut()) {
+        let password = vault
+            .open_str(&password_purpose(&job.resource_id), sealed)
+            .map_err(|e| Failure::permanent(format!("the job's password cannot be opened: {e}")))?;
+        obj.insert("password".into(), Value::String(password));
+    }
+    Ok(resource)
 }
 
 /// Remote ids of other resources at the same connector.

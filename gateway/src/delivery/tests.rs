@@ -143,6 +143,7 @@ fn start_reporting(
             member_linger_ms: 0,
             metrics,
             system_of_record: None,
+            vault: Arc::new(crate::vault::Vault::ephemeral()),
         }
         .run(),
     );
@@ -157,6 +158,7 @@ async fn write(store: &RedbStore, op: WriteOp) {
         deliver_to: vec!["c".into()],
         changed_paths: Vec::new(),
         actor: None,
+        password: None,
     };
     store.write(change).await.unwrap();
 }

@@ -423,6 +423,7 @@ mod tests {
             attempts: Vec::new(),
             created_ms,
             retried_from: None,
+            password: None,
         }
     }
 

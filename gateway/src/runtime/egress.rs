@@ -389,7 +389,7 @@ pub(crate) struct Egress<'a> {
     /// The allowed ranges (for IP literals).
     pub(crate) allowed_ranges: &'a [Cidr],
     /// The instance's secrets.
-    pub(crate) secrets: &'a HashMap<String, String>,
+    pub(crate) secrets: &'a HashMap<String, super::Secret>,
     /// The request's timeout.
     pub(crate) timeout: Duration,
     /// The largest response body accepted.
@@ -444,17 +444,14 @@ impl Egress<'_> {
             .map_err(|e| InvalidRequest(format!("URL `{}`: {e}", req.url)))?;
         let (scheme, host, port) =
             origin(&url).map_err(|e| InvalidRequest(format!("URL `{}`: {e}", req.url)))?;
-        let allowed = self
-            .allowed_hosts
-            .iter()
-            .any(|a| a.scheme == scheme && a.host == host && a.port == port);
-        if !allowed {
-            let target = AllowedHost { scheme, host, port };
+        let target = AllowedHost { scheme, host, port };
+        if !self.allowed_hosts.contains(&target) {
             return Err(Denied(format!(
                 "{target} is not on connector `{}`'s allowed hosts",
                 self.connector
             )));
         }
+        let host = &target.host;
         if let Ok(ip) = host.parse::<IpAddr>()
             && !address_permitted(ip, self.allowed_ranges)
         {
@@ -499,10 +496,18 @@ impl Egress<'_> {
                     "header `{name}` is set by the host"
                 )));
             }
-            let value = self
+            let found = self
                 .secrets
                 .get(secret)
                 .ok_or_else(|| InvalidRequest(format!("unknown secret `{secret}`")))?;
+            // A secret goes only where it was given for: its origins, when it is bound to some.
+            if !found.origins.is_empty() && !found.origins.contains(&target) {
+                return Err(Denied(format!(
+                    "secret `{secret}` of connector `{}` may not be sent to {target}",
+                    self.connector
+                )));
+            }
+            let value = &found.value;
             // The error names the header, never the value.
             let mut value = HeaderValue::from_str(&format!("{prefix}{value}")).map_err(|_| {
                 InvalidRequest(format!("secret `{secret}` does not fit in header `{name}`"))
@@ -546,7 +551,8 @@ impl Egress<'_> {
         // the request) would hand the plugin the secret the host added: the plugin never sees
         // a secret's value, in the body or in a header.
         let mut headers: Vec<(String, String)> = headers;
-        for secret in self.secrets.values().filter(|s| s.len() >= MIN_REDACTED) {
+        let values = self.secrets.values().map(|s| &s.value);
+        for secret in values.filter(|s| s.len() >= MIN_REDACTED) {
             if let Some(redacted) = redact(&body, secret.as_bytes()) {
                 body = redacted;
             }

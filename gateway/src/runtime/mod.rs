@@ -151,6 +151,27 @@ impl Default for Limits {
     }
 }
 
+/// A secret of a connector instance: the host puts it in a header or keys an HMAC with it, and
+/// the plugin only ever names it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret {
+    /// Its value.
+    pub value: String,
+    /// The origins a header may carry it to (each one of the instance's allowed hosts); empty:
+    /// any allowed host. A request elsewhere that names it is denied.
+    pub origins: Vec<AllowedHost>,
+}
+
+impl Secret {
+    /// A secret that may go to any allowed host.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret {
+            value: value.into(),
+            origins: Vec::new(),
+        }
+    }
+}
+
 /// A connector instance's settings (see [`Runtime::instance`]). Its `Debug` names the secrets
 /// without their values.
 #[derive(Clone, Default)]
@@ -160,7 +181,7 @@ pub struct InstanceConfig {
     /// Configuration handed to every call.
     pub config: Vec<(String, String)>,
     /// Secrets the host uses on the plugin's behalf.
-    pub secrets: HashMap<String, String>,
+    pub secrets: HashMap<String, Secret>,
     /// Origins the plugin may send HTTP requests to.
     pub allowed_hosts: Vec<AllowedHost>,
     /// Non-public address ranges an allowed host may resolve to.

@@ -212,6 +212,10 @@ pub struct Change {
     pub delivered: Vec<(String, RemoteRef)>,
     /// Who made it: the name of the SCIM token, recorded in the audit trail.
     pub actor: Option<String>,
+    /// A password the change set, sealed, for its own jobs (and the jobs of connectors it
+    /// brought the user into scope of) to deliver. The store keeps it on those jobs only, and
+    /// never in the resource: it removes every never-returned attribute from what it stores.
+    pub password: Option<crate::vault::Sealed>,
 }
 
 /// A delivery job a change causes besides its own ([`Change::deliver_to`]): for the changed
@@ -241,6 +245,7 @@ impl From<WriteOp> for Change {
             scoped: Vec::new(),
             delivered: Vec::new(),
             actor: None,
+            password: None,
         }
     }
 }

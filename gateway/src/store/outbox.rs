@@ -77,6 +77,11 @@ pub struct Job {
     /// For a dead job an operator sent back to the outbox: the seq it had when it died.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retried_from: Option<u64>,
+    /// For a user's change that set a password: the password, sealed with the operator's key
+    /// ([`crate::vault`]), for this job's connector only. It is the one place a password rests:
+    /// never in the resource, and gone from the job's record once the job is delivered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<crate::vault::Sealed>,
 }
 
 impl Job {

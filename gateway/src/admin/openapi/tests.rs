@@ -139,7 +139,13 @@ fn state(dir: &std::path::Path) -> AdminState {
     .unwrap();
     let registry = Arc::new(Registry::default());
     let committed = Arc::new(Notify::new());
-    let catalog = Catalog::new(store.clone(), runtime, registry.clone(), committed.clone());
+    let catalog = Catalog::new(
+        store.clone(),
+        runtime,
+        registry.clone(),
+        committed.clone(),
+        Arc::new(crate::vault::Vault::ephemeral()),
+    );
     AdminState {
         store: store.clone(),
         admin_tokens: Arc::new(TokenSet::configured(&[], Some(ADMIN))),

@@ -191,7 +191,7 @@ impl v0_1::host::Host for HostState {
         data: Vec<u8>,
     ) -> wasmtime::Result<Result<String, String>> {
         Ok(match self.sandbox.secrets.get(&secret) {
-            Some(key) => Ok(hex::encode(hmac::hmac_sha256(key.as_bytes(), &data))),
+            Some(key) => Ok(hex::encode(hmac::hmac_sha256(key.value.as_bytes(), &data))),
             None => Err(format!("unknown secret `{secret}`")),
         })
     }

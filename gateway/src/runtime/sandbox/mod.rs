@@ -79,7 +79,7 @@ pub(crate) struct Sandbox {
     /// The instance's name (log tag, messages).
     pub(crate) name: String,
     /// The instance's secrets by name.
-    pub(crate) secrets: HashMap<String, String>,
+    pub(crate) secrets: HashMap<String, crate::runtime::Secret>,
     /// Origins it may reach.
     pub(crate) allowed_hosts: Vec<AllowedHost>,
     /// Non-public ranges it may reach.

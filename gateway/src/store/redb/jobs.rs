@@ -77,6 +77,8 @@ pub(super) struct NewJob<'a> {
     pub changed_paths: &'a [String],
     /// For a group's create or replace, its membership delta.
     pub members: Option<MemberDelta>,
+    /// The password it delivers, sealed.
+    pub password: Option<crate::vault::Sealed>,
 }
 
 /// Records a delivery job in the outbox.
@@ -100,6 +102,7 @@ pub(super) fn enqueue(
         attempts: Vec::new(),
         created_ms: now,
         retried_from: None,
+        password: new.password,
     };
     let bytes = serde_json::to_vec(&job).map_err(io)?;
     txn.open_table(OUTBOX)
@@ -114,6 +117,7 @@ pub(super) fn enqueue_scoped(
     txn: &WriteTransaction,
     seq: &mut u64,
     job: ScopedJob,
+    password: Option<crate::vault::Sealed>,
 ) -> Result<(), StoreError> {
     enqueue(
         txn,
@@ -125,6 +129,7 @@ pub(super) fn enqueue_scoped(
             operation: job.operation,
             changed_paths: &[],
             members: job.members,
+            password,
         },
     )
 }
@@ -153,6 +158,8 @@ pub(super) fn finish(
         JobOutcome::Delivered(attempt, remote) => {
             job.attempts.push(attempt);
             job.state = JobState::Delivered;
+            // Delivered: the password has reached this job's connector and is kept no longer.
+            job.password = None;
             outbox.remove(seq).map_err(io)?;
             let (kind, id, connector) = (&job.resource_type, &job.resource_id, &job.connector);
             match (job.operation, remote) {

@@ -104,6 +104,40 @@ fn index_table(
 /// and `userName` without surrounding white space; before it, keys were lower-cased only.
 const INDEX_KEYS: u64 = 2;
 
+/// The version of what a stored resource may hold: 1 is without never-returned attributes
+/// (`password`), which the store keeps out of every row; before it, a user's password was kept
+/// in its row.
+const ROW_FORM: u64 = 1;
+
+/// Removes the never-returned attributes (passwords) from every stored row. Deliveries still
+/// pending from before carry no password.
+fn strip_stored_passwords(txn: &WriteTransaction) -> Result<(), StoreError> {
+    for kind in crate::model::KINDS {
+        let mut rows = txn.open_table(table(kind)).map_err(io)?;
+        let mut changed = Vec::new();
+        for entry in rows.iter().map_err(io)? {
+            let (id, bytes) = entry.map_err(io)?;
+            let mut row = decode(bytes.value())?;
+            let before = row.as_object().map_or(0, serde_json::Map::len);
+            crate::scim::schema::strip_never_returned(kind, &mut row);
+            if row.as_object().map_or(0, serde_json::Map::len) != before {
+                changed.push((id.value().to_owned(), serde_json::to_vec(&row).map_err(io)?));
+            }
+        }
+        for (id, bytes) in &changed {
+            rows.insert(id.as_str(), bytes.as_slice()).map_err(io)?;
+        }
+        if !changed.is_empty() {
+            tracing::info!(
+                kind = kind.name(),
+                rows = changed.len(),
+                "removed stored passwords from an older store: they are kept only until delivered now"
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Rewrites every index from the resources, with today's keys.
 fn rebuild_indexes(txn: &WriteTransaction) -> Result<(), StoreError> {
     for kind in crate::model::KINDS {
@@ -272,6 +306,16 @@ impl RedbStore {
                 rebuild_indexes(&txn)?;
                 seq = txn.open_table(SEQUENCE).map_err(io)?;
                 seq.insert("index_keys", INDEX_KEYS).map_err(io)?;
+            }
+            if seq
+                .get("row_form")
+                .map_err(io)?
+                .is_none_or(|v| v.value() < ROW_FORM)
+            {
+                drop(seq);
+                strip_stored_passwords(&txn)?;
+                seq = txn.open_table(SEQUENCE).map_err(io)?;
+                seq.insert("row_form", ROW_FORM).map_err(io)?;
             }
         }
         txn.commit().map_err(io)?;
@@ -802,7 +846,7 @@ fn apply_batch(
             Command::Settings(entries) => put_settings(&txn, entries).map(|()| Value::Null),
             Command::Enqueue(scoped) => scoped
                 .into_iter()
-                .try_for_each(|job| jobs::enqueue_scoped(&txn, &mut counters.job, job))
+                .try_for_each(|job| jobs::enqueue_scoped(&txn, &mut counters.job, job, None))
                 .map(|()| Value::Null),
         };
         // A logical refusal wrote nothing; an engine error may have written half: abort all.

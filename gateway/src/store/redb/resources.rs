@@ -14,6 +14,7 @@ use super::{
 use crate::model::ResourceKind;
 use crate::model::timestamp;
 use crate::model::{MemberDelta, Operation};
+use crate::scim::schema::strip_never_returned;
 
 /// Gives `resource` the next version.
 fn stamp(resource: &mut Value, seq: &mut u64) {
@@ -61,6 +62,7 @@ pub(super) fn apply(
         scoped,
         delivered,
         actor,
+        password,
     } = change;
     let (kind, id, operation) = match &op {
         WriteOp::Create { kind, resource } => (*kind, id_of(resource)?, Operation::Create),
@@ -139,11 +141,16 @@ pub(super) fn apply(
                 operation,
                 changed_paths: &changed_paths,
                 members: delta.clone(),
+                password: password.clone(),
             },
         )?;
     }
     for job in scoped {
-        jobs::enqueue_scoped(txn, &mut counters.job, job)?;
+        // A connector the change brought the user into the scope of gets its password too.
+        let password = password
+            .clone()
+            .filter(|_| job.kind == kind && job.id == id);
+        jobs::enqueue_scoped(txn, &mut counters.job, job, password)?;
     }
     Ok(stored)
 }
@@ -164,6 +171,7 @@ fn apply_op(
             }
             check_unique(txn, kind, &resource, &id)?;
             stamp(&mut resource, seq);
+            strip_never_returned(kind, &mut resource);
             if kind == ResourceKind::User {
                 put(txn, kind, &id, &resource, None)?;
                 return Ok((resource, None));
@@ -185,6 +193,7 @@ fn apply_op(
             check_version(&old, expected_version.as_deref())?;
             check_unique(txn, kind, &resource, &id)?;
             stamp(&mut resource, seq);
+            strip_never_returned(kind, &mut resource);
             if kind == ResourceKind::User {
                 put(txn, kind, &id, &resource, Some(&old))?;
                 return Ok((resource, None));

@@ -232,6 +232,7 @@ async fn the_outbox_records_jobs_with_their_change_and_follows_outcomes() {
         deliver_to: connectors.iter().map(|c| c.to_string()).collect(),
         changed_paths: vec!["active".into()],
         actor: None,
+        password: None,
     };
     store
         .write(to(
@@ -507,6 +508,48 @@ fn index_keys_of_an_older_store_are_rebuilt() {
         ["a"],
         "every index is rebuilt"
     );
+    drop(store);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A password never rests in a row: the store removes it from what it writes, and from the
+/// rows of an older store (which kept it) once, when opened.
+#[test]
+fn a_stored_row_holds_no_password_and_an_older_stores_rows_lose_theirs() {
+    let (store, dir) = temp_store();
+    let mut with_password = user("a", "alice");
+    with_password["password"] = json!("Tr0ub4dor&3");
+    let (results, committed) = apply_batch(
+        &store.db,
+        vec![Command::Change(create(
+            ResourceKind::User,
+            with_password.clone(),
+        ))],
+        StoreOptions::default(),
+    );
+    assert_eq!(committed, Ok(()));
+    assert!(results[0].is_ok());
+    store.snapshots.committed();
+    let row = store.get(ResourceKind::User, "a").unwrap().unwrap();
+    assert!(row.get("password").is_none(), "{row}");
+
+    // Write the row as an older store did, with its password.
+    let mut old = row.clone();
+    old["password"] = json!("Tr0ub4dor&3");
+    let txn = store.db.begin_write().unwrap();
+    txn.open_table(table(ResourceKind::User))
+        .unwrap()
+        .insert("a", serde_json::to_vec(&old).unwrap().as_slice())
+        .unwrap();
+    txn.commit().unwrap();
+    store.snapshots.committed();
+    assert!(store.get(ResourceKind::User, "a").unwrap().unwrap()["password"].is_string());
+
+    let txn = store.db.begin_write().unwrap();
+    strip_stored_passwords(&txn).unwrap();
+    txn.commit().unwrap();
+    store.snapshots.committed();
+    assert_eq!(store.get(ResourceKind::User, "a").unwrap().unwrap(), row);
     drop(store);
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -50,6 +50,7 @@ async fn create(store: &RedbStore, id: &str, actor: &str, connectors: &[&str]) {
             deliver_to: connectors.iter().map(|c| c.to_string()).collect(),
             changed_paths: Vec::new(),
             actor: Some(actor.into()),
+            password: None,
         })
         .await
         .unwrap();
@@ -220,6 +221,7 @@ async fn a_change_is_audited_in_its_transaction_and_a_refused_one_is_not() {
             deliver_to: Vec::new(),
             changed_paths: Vec::new(),
             actor: Some("okta".into()),
+            password: None,
         })
         .await;
     assert!(matches!(refused, Err(StoreError::Uniqueness(_))));
@@ -238,6 +240,7 @@ async fn a_change_is_audited_in_its_transaction_and_a_refused_one_is_not() {
             deliver_to: Vec::new(),
             changed_paths: Vec::new(),
             actor: Some("okta".into()),
+            password: None,
         })
         .await
         .unwrap();
