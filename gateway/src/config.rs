@@ -106,6 +106,9 @@ pub struct HttpConfig {
     /// How long a request's body may take to arrive once its head has (ms); a late one is
     /// answered `408`.
     pub body_timeout_ms: u64,
+    /// How long the gateway works on one SCIM request, from its head on, before it stops and
+    /// answers `503` (ms; see `app/budget.rs`: a change is given up only before it is made).
+    pub request_budget_ms: u64,
 }
 
 impl HttpConfig {
@@ -115,6 +118,7 @@ impl HttpConfig {
             ("max_connections", self.max_connections as u64),
             ("header_timeout_ms", self.header_timeout_ms),
             ("body_timeout_ms", self.body_timeout_ms),
+            ("request_budget_ms", self.request_budget_ms),
         ] {
             if value == 0 {
                 return Err(ConfigError::Http(name));
@@ -130,6 +134,7 @@ impl Default for HttpConfig {
             max_connections: 1024,
             header_timeout_ms: 10_000,
             body_timeout_ms: 30_000,
+            request_budget_ms: 60_000,
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use scim_gateway_e2e::{
     BULK_REQUEST, BULK_RESPONSE, GROUP_SCHEMA, Gateway, assert_scim_error, create, expect, id_of,
-    member_ids, patch_body, sorted, user, version_of,
+    member_ids, patch_body, scratch_dir, sorted, user, version_of, write_config,
 };
 use serde_json::{Value, json};
 
@@ -379,4 +379,64 @@ fn malformed_bulk_requests() {
     );
     assert_scim_error(gw.post("/Bulk", &no_method), 400, Some("invalidSyntax"));
     assert_eq!(gw.list("/Users", &[])["totalResults"], 0);
+}
+
+/// A request past its time budget (`[http] request_budget_ms`, 1 ms here) is stopped where it
+/// can stop cleanly. A filter no index answers, over 600 users, is `503`. A `/Bulk` of 20
+/// creates runs until the budget is spent and answers `503` for each operation after that:
+/// each operation was made whole or not at all, so the users that exist afterwards are
+/// exactly those answered `201`.
+#[test]
+fn a_request_past_its_time_budget_is_stopped_cleanly_with_503s() {
+    let dir = scratch_dir("budget");
+    let mut gw = Gateway::start_in(&dir, &[]);
+    for batch in 0..2 {
+        let ops: Vec<Value> = (0..300)
+            .map(|n| post_user(&format!("b{n}"), &format!("seed-{batch}-{n}@example.com")))
+            .collect();
+        assert!(
+            statuses(&run_bulk(&gw, json!(ops), None))
+                .iter()
+                .all(|s| *s == "201")
+        );
+    }
+    gw.stop();
+
+    let config = write_config(&dir, "[http]\nrequest_budget_ms = 1\n");
+    let mut gw = Gateway::start_in(&dir, &["--config", config.to_str().expect("utf-8 path")]);
+    let e = assert_scim_error(gw.get("/Users?filter=title%20co%20%22x%22"), 503, None);
+    assert!(
+        e["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("time budget")),
+        "{e}"
+    );
+    let ops: Vec<Value> = (0..20)
+        .map(|n| post_user(&format!("l{n}"), &format!("late-{n}@example.com")))
+        .collect();
+    let answered = run_bulk(&gw, json!(ops), None);
+    let answered = statuses(&answered);
+    assert!(
+        answered.iter().all(|s| matches!(*s, "201" | "503")),
+        "{answered:?}"
+    );
+    assert_eq!(
+        answered.last(),
+        Some(&"503"),
+        "the budget ran out: {answered:?}"
+    );
+    let made = answered.iter().filter(|s| **s == "201").count();
+    gw.stop();
+
+    let gw = Gateway::start_in(&dir, &[]);
+    let late = gw.list(
+        "/Users",
+        &[("filter", "userName sw \"late-\""), ("count", "0")],
+    );
+    assert_eq!(
+        late["totalResults"], made,
+        "exactly the operations answered 201"
+    );
+    drop(gw);
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -33,6 +33,7 @@
 //! attributes (`attributes` / `excludedAttributes`): see `http::handlers::patch`.
 
 pub mod body;
+pub mod budget;
 pub mod bulk;
 mod edit;
 mod members;

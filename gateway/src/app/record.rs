@@ -79,12 +79,16 @@ pub(crate) enum CommitError {
     /// A blocking connector did not accept it.
     #[error(transparent)]
     Blocked(#[from] Blocked),
+    /// The request's time budget ran out before the change was made (`budget.rs`).
+    #[error(transparent)]
+    OverBudget(ScimError),
 }
 
 impl From<CommitError> for ScimError {
     fn from(e: CommitError) -> Self {
         match e {
             CommitError::Store(e) => e.into(),
+            CommitError::OverBudget(e) => e,
             // The upstream system refused or failed: 502 naming the connector and the kind of
             // failure. The plugin's message (a trap's output, a transport error with internal
             // addresses) is for the operator's log, not the client.
@@ -167,6 +171,9 @@ impl Recorder {
             after,
             changed_paths: &changed_paths,
         };
+        // The last moment the change can be given up cleanly: after it, a blocking connector
+        // may have it, so it is committed however late.
+        super::budget::check().map_err(CommitError::OverBudget)?;
         let metrics = &self.outbound.metrics;
         let now = deliver_now(registry, &self.store, metrics, &subject, &mut planned).await?;
         delivered.extend(now);

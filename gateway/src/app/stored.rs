@@ -10,6 +10,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use super::body::{self, Body};
+use super::budget::Meter;
 use super::members::{self, Need};
 use super::raw;
 use super::record::{CommitError, Recorded, Recorder};
@@ -226,12 +227,18 @@ impl Persisted {
             resource,
             groups: None,
         };
+        let mut meter = Meter::new();
+        let mut over = None;
         let Some(f) = &q.filter else {
             self.store.scan(kind, &mut |r| {
+                if let Err(e) = meter.tick() {
+                    over = Some(e);
+                    return ControlFlow::Break(());
+                }
                 out.push(decoded(r));
                 ControlFlow::Continue(())
             })?;
-            return Ok(());
+            return over.map_or(Ok(()), Err);
         };
         f.validate(&kind)?;
         // A group is matched with the members the filter looks at; it is served with all of
@@ -249,22 +256,23 @@ impl Persisted {
             Ok(f.matches(&probe, &kind).then_some(r))
         };
         let Some(probes) = plan(kind, f) else {
-            let mut failed = None;
-            self.store.scan(kind, &mut |r| match matches(r) {
-                Ok(Some(r)) => {
-                    out.push(decoded(r));
-                    ControlFlow::Continue(())
-                }
-                Ok(None) => ControlFlow::Continue(()),
-                Err(e) => {
-                    failed = Some(e);
-                    ControlFlow::Break(())
+            self.store.scan(kind, &mut |r| {
+                let outcome = meter
+                    .tick()
+                    .and_then(|()| matches(r).map_err(ScimError::from));
+                match outcome {
+                    Ok(Some(r)) => {
+                        out.push(decoded(r));
+                        ControlFlow::Continue(())
+                    }
+                    Ok(None) => ControlFlow::Continue(()),
+                    Err(e) => {
+                        over = Some(e);
+                        ControlFlow::Break(())
+                    }
                 }
             })?;
-            if let Some(e) = failed {
-                return Err(e.into());
-            }
-            return Ok(());
+            return over.map_or(Ok(()), Err);
         };
         // When the index answers exactly what the filter asks and nothing sorts by content,
         // the resources need not be decoded at all.
@@ -276,6 +284,7 @@ impl Persisted {
                 Probe::Index(index, value) => Key::Index(*index, value),
             };
             for stored in self.store.find(kind, key)? {
+                meter.tick()?;
                 if !seen.insert(stored.id.clone()) {
                     continue;
                 }

@@ -63,6 +63,16 @@ pub struct App {
     pub tokens: Arc<TokenSet>,
 }
 
+/// Serves a SCIM request within its time budget (`[http] request_budget_ms`, `app/budget.rs`).
+async fn with_budget(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let length = std::time::Duration::from_millis(state.config.http.request_budget_ms);
+    crate::app::budget::within(length, next.run(req)).await
+}
+
 /// The routes. Serve them wrapped in [`trim_trailing_slash`], which must run before routing.
 pub fn router(state: AppState, admin: AdminState, metrics: Metrics) -> Router {
     let metrics_public = state.config.metrics.public;
@@ -99,6 +109,10 @@ pub fn router(state: AppState, admin: AdminState, metrics: Metrics) -> Router {
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_token,
+        ))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            with_budget,
         ))
         .with_state(state);
     let health = health::Health {
