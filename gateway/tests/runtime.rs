@@ -13,7 +13,7 @@ use std::time::Duration;
 use scim_gateway::model::Operation;
 use scim_gateway::runtime::{
     AllowedHost, CallError, Cidr, ConnectorInstance, InstanceConfig, Limits, PluginEvent,
-    RemoteIdLookup, Runtime, RuntimeConfig, RuntimeError, Secret, World,
+    RemoteIdLookup, Runtime, RuntimeConfig, RuntimeError, Secret, SecretUses, World,
 };
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -133,7 +133,7 @@ fn echo_loads_describes_and_delivers() {
         let rt = runtime();
         let plugin = rt.load(&wasm("echo")).await.expect("echo loads");
         assert_eq!(plugin.world(), World::Connector);
-        assert_eq!(plugin.contract_version(), "0.1.1");
+        assert_eq!(plugin.contract_version(), "0.1.2");
         assert!(!plugin.takes_member_deltas(), "the SDK's default");
         assert_eq!(plugin.sha256().len(), 64);
         let d = plugin.descriptor();
@@ -750,7 +750,7 @@ fn another_major_contract_version_is_refused_by_name() {
         };
         assert!(
             message.contains("scim-gateway:connector@1.0.0")
-                && message.contains("scim-gateway:connector@0.1.1"),
+                && message.contains("scim-gateway:connector@0.1.2"),
             "{message}"
         );
     });
@@ -910,6 +910,30 @@ async fn hostile_echo_call(
     s.allowed_ranges = loopback();
     let instance = rt.instance(plugin, s).expect("instance");
     instance.provision(&user_event("u1"), no_ids()).await
+}
+
+/// A secret is used only as the plugin declared it (`secrets.secret-uses`): the hostile plugin
+/// declares `api-token` for headers (the SDK's default), so it cannot key an HMAC with it.
+/// The bundled `webhook` declares its `signing-key` for HMAC only and its `token` for headers.
+#[test]
+fn a_secret_is_used_only_as_declared() {
+    within(|| async {
+        let server = serve().await;
+        let seen = hostile_echo_call(&server, "secret-oracle", ("api-token", "tok-8e21b4"))
+            .await
+            .expect("answers")
+            .remote_id;
+        assert!(seen.contains("not as an HMAC key"), "{seen}");
+        let bundled = scim_gateway::runtime::bundled::wasm("webhook").expect("bundled");
+        let webhook = runtime().load(bundled).await.expect("loads");
+        let uses = |name| webhook.secret_uses(name);
+        assert_eq!(
+            (uses("signing-key").header, uses("signing-key").hmac),
+            (false, true)
+        );
+        assert_eq!((uses("token").header, uses("token").hmac), (true, false));
+        assert_eq!(uses("not-declared"), SecretUses::default());
+    });
 }
 
 /// A target that echoes the secret header back (in its body and in a header) hands the plugin
@@ -1076,7 +1100,7 @@ fn a_secret_bound_to_an_origin_is_sent_nowhere_else() {
 }
 
 /// A plugin built against the contract's first release, `0.1.0`, without the SDK, loads on this
-/// `0.1.1` host and delivers: a group change reaches it whole through `provision`, even one that
+/// `0.1.2` host and delivers: a group change reaches it whole through `provision`, even one that
 /// carries a delta (it does not export `membership`). The bundled `scim2` says it takes deltas.
 #[test]
 fn a_plugin_built_against_0_1_0_loads_and_gets_whole_groups() {
@@ -1092,7 +1116,7 @@ fn a_plugin_built_against_0_1_0_loads_and_gets_whole_groups() {
             .await
             .expect("scim2 loads");
         assert!(scim2.takes_member_deltas());
-        assert_eq!(scim2.contract_version(), "0.1.1");
+        assert_eq!(scim2.contract_version(), "0.1.2");
 
         let url = format!("http://127.0.0.1:{}/hook", server.port);
         let mut s = settings("old", &[("url", &url)]);

@@ -10,7 +10,7 @@
 //!   the types, the host imports, and one export macro per exported interface (`provisioner`,
 //!   `reader`, `membership`). Its world macro, which `export_readable_connector!` invokes,
 //!   emits the description of `any-connector` into the plugin's own crate.
-//! * [`base`] generates `membership-connector` (`provisioner` and `membership`, what every
+//! * [`base`] generates `declared-connector` (`provisioner`, `membership` and `secrets`, what every
 //!   plugin of this SDK exports) with private macros, borrowing every type and import from
 //!   [`all`] (`with`). It only contributes its world description, a custom section in the SDK's
 //!   object code; `export_connector!` references it so the linker keeps it.
@@ -35,15 +35,15 @@ pub mod all {
     });
 }
 
-/// The `membership-connector` world: only its description.
+/// The `declared-connector` world: only its description.
 pub mod base {
     wit_bindgen::generate!({
-        world: "membership-connector",
+        world: "declared-connector",
         path: "../wit",
         runtime_path: "scim_gateway_plugin_sdk::__private::wit_bindgen::rt",
         with: {
-            "scim-gateway:connector/types@0.1.1": super::all::scim_gateway::connector::types,
-            "scim-gateway:connector/host@0.1.1": super::all::scim_gateway::connector::host,
+            "scim-gateway:connector/types@0.1.2": super::all::scim_gateway::connector::types,
+            "scim-gateway:connector/host@0.1.2": super::all::scim_gateway::connector::host,
         },
     });
 }

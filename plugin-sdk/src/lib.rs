@@ -66,6 +66,7 @@ pub mod testing;
 mod types;
 
 pub use bindings::all::exports::scim_gateway::connector::membership::{GroupChange, Member};
+pub use bindings::all::exports::scim_gateway::connector::secrets::{SecretDecl, SecretUse};
 pub use bindings::all::scim_gateway::connector::types::{
     ConfigKey, Delivered, DeliveryError, Descriptor, ErrorKind, Event, Operation, Page,
 };
@@ -97,6 +98,22 @@ pub trait Connector {
 
     /// Delivers one change to the target.
     fn provision(event: Event) -> Result<Delivered, DeliveryError>;
+
+    /// How each secret the descriptor names may be used: the host refuses any other use. The
+    /// default lets every secret of [`describe`](Connector::describe) go in a header only
+    /// ([`http::Request::secret_header`]); a connector that signs with [`hmac_sha256`] says
+    /// so for its key, e.g. `vec![SecretDecl { name: "signing-key".into(), uses:
+    /// SecretUse::HMAC_KEY }]`.
+    fn secret_uses() -> Vec<SecretDecl> {
+        Self::describe()
+            .secret_names
+            .into_iter()
+            .map(|name| SecretDecl {
+                name,
+                uses: SecretUse::HEADER,
+            })
+            .collect()
+    }
 
     /// Whether a change to a big group's members should reach
     /// [`update_group`](Connector::update_group) as the members added and removed, rather than
@@ -145,7 +162,7 @@ pub trait ReadableConnector: Connector {
 }
 
 /// Exports a [`Connector`] as the plugin's implementation of the contract (the
-/// `membership-connector` world: `provisioner` and `membership`).
+/// `declared-connector` world: `provisioner`, `membership` and `secrets`).
 ///
 /// Use it once, at the crate's top level: `export_connector!(MyConnector);`.
 #[macro_export]
@@ -153,7 +170,7 @@ macro_rules! export_connector {
     ($connector:ty) => {
         $crate::__connector_glue!($connector);
 
-        // Exported symbols only in WebAssembly: their names (`…/provisioner@0.1.1#provision`)
+        // Exported symbols only in WebAssembly: their names (`…/provisioner@0.1.2#provision`)
         // are not valid in a native linker's version script.
         #[cfg(target_arch = "wasm32")]
         $crate::__private::export_provisioner!(
@@ -164,6 +181,11 @@ macro_rules! export_connector {
         $crate::__private::export_membership!(
             __ScimGatewayConnectorExport with_types_in
             $crate::__private::bindings::all::exports::scim_gateway::connector::membership
+        );
+        #[cfg(target_arch = "wasm32")]
+        $crate::__private::export_secrets!(
+            __ScimGatewayConnectorExport with_types_in
+            $crate::__private::bindings::all::exports::scim_gateway::connector::secrets
         );
 
         // Keeps the world's description (a custom section in the SDK) in the binary.
@@ -176,7 +198,7 @@ macro_rules! export_connector {
 }
 
 /// Exports a [`ReadableConnector`] as the plugin's implementation of the contract (the
-/// `any-connector` world: `provisioner`, `reader` and `membership`).
+/// `any-connector` world: `provisioner`, `reader`, `membership` and `secrets`).
 ///
 /// Use it once, at the crate's top level: `export_readable_connector!(MyConnector);`.
 #[macro_export]
@@ -249,6 +271,12 @@ macro_rules! __connector_glue {
             }
         }
 
+        impl $crate::__private::SecretsGuest for __ScimGatewayConnectorExport {
+            fn secret_uses() -> ::std::vec::Vec<$crate::SecretDecl> {
+                <$connector as $crate::Connector>::secret_uses()
+            }
+        }
+
         impl $crate::__private::MembershipGuest for __ScimGatewayConnectorExport {
             fn takes_deltas() -> bool {
                 <$connector as $crate::Connector>::takes_member_deltas()
@@ -269,11 +297,13 @@ pub mod __private {
     pub use crate::bindings::all::exports::scim_gateway::connector::membership::Guest as MembershipGuest;
     pub use crate::bindings::all::exports::scim_gateway::connector::provisioner::Guest as ProvisionerGuest;
     pub use crate::bindings::all::exports::scim_gateway::connector::reader::Guest as ReaderGuest;
+    pub use crate::bindings::all::exports::scim_gateway::connector::secrets::Guest as SecretsGuest;
     pub use wit_bindgen;
 
     pub use crate::bindings::all::__export_any_connector_world as export_any_world;
-    pub use crate::bindings::all::exports::scim_gateway::connector::membership::__export_scim_gateway_connector_membership_0_1_1_cabi as export_membership;
-    pub use crate::bindings::all::exports::scim_gateway::connector::provisioner::__export_scim_gateway_connector_provisioner_0_1_1_cabi as export_provisioner;
+    pub use crate::bindings::all::exports::scim_gateway::connector::membership::__export_scim_gateway_connector_membership_0_1_2_cabi as export_membership;
+    pub use crate::bindings::all::exports::scim_gateway::connector::provisioner::__export_scim_gateway_connector_provisioner_0_1_2_cabi as export_provisioner;
+    pub use crate::bindings::all::exports::scim_gateway::connector::secrets::__export_scim_gateway_connector_secrets_0_1_2_cabi as export_secrets;
 
     use crate::{Connector, Descriptor};
 

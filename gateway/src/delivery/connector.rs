@@ -189,8 +189,9 @@ pub async fn configure(
                 "secret '{name}' is bound to {o}, which is not one of the connector's allowed_hosts"
             )));
         }
-        let value = secret.value.clone();
-        secrets.insert(name.clone(), Secret { value, origins });
+        let mut held = Secret::new(secret.value.clone());
+        held.origins = origins;
+        secrets.insert(name.clone(), held);
     }
     if !c.open_link_local
         && let Some(r) = allowed_ranges.iter().find(|r| r.is_metadata())

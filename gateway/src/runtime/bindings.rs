@@ -2,9 +2,9 @@
 //!
 //! Each module is generated from the WIT of its version (`wit/` holds the current one). Every
 //! world is served by the bindings of `any-connector`, the union of them all: the `provisioner`,
-//! `reader` and `membership` exports are looked up separately (`GuestIndices`), so a component
+//! `reader`, `membership` and `secrets` exports are looked up separately (`GuestIndices`), so a component
 //! uses only those it exports. One module serves a whole track: a component built against
-//! `0.1.0` links to these `0.1.1` bindings (wasmtime matches interface names semver-compatibly,
+//! `0.1.0` links to these `0.1.2` bindings (wasmtime matches interface names semver-compatibly,
 //! imports and exports alike).
 
 /// `scim-gateway:connector@0.1.x`.
@@ -19,9 +19,10 @@ pub mod v0_1 {
     pub use self::exports::scim_gateway::connector::membership;
     pub use self::exports::scim_gateway::connector::provisioner;
     pub use self::exports::scim_gateway::connector::reader;
+    pub use self::exports::scim_gateway::connector::secrets;
     pub use self::scim_gateway::connector::host;
     pub use self::scim_gateway::connector::types;
 
     /// The contract version these bindings were generated from.
-    pub const VERSION: &str = "0.1.1";
+    pub const VERSION: &str = "0.1.2";
 }

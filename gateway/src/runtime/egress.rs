@@ -500,6 +500,12 @@ impl Egress<'_> {
                 .secrets
                 .get(secret)
                 .ok_or_else(|| InvalidRequest(format!("unknown secret `{secret}`")))?;
+            if !found.uses.header {
+                return Err(InvalidRequest(format!(
+                    "secret `{secret}` is declared for use as {}, not in a header",
+                    found.uses
+                )));
+            }
             // A secret goes only where it was given for: its origins, when it is bound to some.
             if !found.origins.is_empty() && !found.origins.contains(&target) {
                 return Err(Denied(format!(

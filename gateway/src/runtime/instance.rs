@@ -12,6 +12,7 @@
 //! An HTTP request's timeout is capped by what remains of the call; when that cap is what fires,
 //! the host ends the call as the same timeout, so which timer fires first does not matter.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -24,7 +25,9 @@ use crate::runtime::bindings::v0_1;
 use crate::runtime::error::CallError;
 use crate::runtime::plugin::{Plugin, PluginCode};
 use crate::runtime::sandbox::{self, CallPacing, HostState, Sandbox};
-use crate::runtime::types::{ConfigKey, Descriptor, PluginEvent, RemoteIdLookup, World};
+use crate::runtime::types::{
+    ConfigKey, Descriptor, PluginEvent, RemoteIdLookup, SecretUses, World,
+};
 use crate::runtime::{Limits, RuntimeInner};
 
 /// What a provision call answers.
@@ -302,6 +305,8 @@ pub(crate) enum Call {
     Provision(v0_1::types::Event),
     /// `membership.takes-deltas`.
     TakesDeltas,
+    /// `secrets.secret-uses`.
+    SecretUses,
     /// `membership.update-group`.
     UpdateGroup(v0_1::membership::GroupChange),
     /// `get`.
@@ -336,6 +341,8 @@ pub(crate) enum Answer {
     Validate(Result<(), String>),
     /// From `takes-deltas`.
     TakesDeltas(bool),
+    /// From `secret-uses`.
+    SecretUses(Vec<v0_1::secrets::SecretDecl>),
     /// From `provision` or `update-group`.
     Provision(Result<v0_1::types::Delivered, v0_1::types::DeliveryError>),
     /// From `get`.
@@ -398,6 +405,37 @@ pub(crate) async fn describe(
                 .collect(),
             secret_names: d.secret_names,
         }),
+        _ => Err(unexpected()),
+    }
+}
+
+/// How a plugin may use each of its secrets: what it declares through `secrets`, or both ways
+/// for every name of `declared` when it does not export that interface (built before `0.1.2`).
+/// A declared use of a name `declared` lacks is dropped: the name is not the plugin's secret.
+pub(crate) async fn secret_uses(
+    engine: &wasmtime::Engine,
+    code: &PluginCode,
+    sandbox: Arc<Sandbox>,
+    declared: &[String],
+) -> Result<HashMap<String, SecretUses>, CallError> {
+    if code.secrets.is_none() {
+        return Ok(declared
+            .iter()
+            .map(|n| (n.clone(), SecretUses::BOTH))
+            .collect());
+    }
+    match run(engine, code, sandbox, None, Call::SecretUses).await? {
+        Answer::SecretUses(decls) => Ok(decls
+            .into_iter()
+            .filter(|d| declared.contains(&d.name))
+            .map(|d| {
+                let uses = SecretUses {
+                    header: d.uses.contains(v0_1::secrets::SecretUse::HEADER),
+                    hmac: d.uses.contains(v0_1::secrets::SecretUse::HMAC_KEY),
+                };
+                (d.name, uses)
+            })
+            .collect()),
         _ => Err(unexpected()),
     }
 }
@@ -508,6 +546,14 @@ async fn invoke(
         Call::TakesDeltas => {
             let guest = membership(code)?.load(&mut *store, &instance)?;
             Answer::TakesDeltas(guest.call_takes_deltas(&mut *store).await?)
+        }
+        Call::SecretUses => {
+            let guest = code
+                .secrets
+                .as_ref()
+                .ok_or_else(|| wasmtime::Error::msg("the plugin does not export `secrets`"))?
+                .load(&mut *store, &instance)?;
+            Answer::SecretUses(guest.call_secret_uses(&mut *store).await?)
         }
         Call::UpdateGroup(change) => {
             let guest = membership(code)?.load(&mut *store, &instance)?;

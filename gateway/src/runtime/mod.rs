@@ -65,7 +65,9 @@ pub use crate::runtime::egress::{AllowedHost, Cidr, address_permitted};
 pub use crate::runtime::error::{CallError, RuntimeError};
 pub use crate::runtime::instance::{ConnectorInstance, Provisioned};
 pub use crate::runtime::plugin::Plugin;
-pub use crate::runtime::types::{ConfigKey, Descriptor, PluginEvent, RemoteIdLookup, World};
+pub use crate::runtime::types::{
+    ConfigKey, Descriptor, PluginEvent, RemoteIdLookup, SecretUses, World,
+};
 
 pub use crate::runtime::sandbox::CallPacing;
 use crate::runtime::sandbox::{HostState, LogBudget, Pacer, Sandbox};
@@ -160,6 +162,8 @@ pub struct Secret {
     /// The origins a header may carry it to (each one of the instance's allowed hosts); empty:
     /// any allowed host. A request elsewhere that names it is denied.
     pub origins: Vec<AllowedHost>,
+    /// How the plugin may use it: set from the plugin's declaration when the instance is made.
+    pub uses: SecretUses,
 }
 
 impl Secret {
@@ -168,6 +172,7 @@ impl Secret {
         Secret {
             value: value.into(),
             origins: Vec::new(),
+            uses: SecretUses::default(),
         }
     }
 }
@@ -334,9 +339,13 @@ impl Runtime {
         let descriptor = instance::describe(&inner.engine, &code, describing.clone())
             .await
             .map_err(RuntimeError::Describe)?;
-        let takes_member_deltas = instance::takes_deltas(&inner.engine, &code, describing)
+        let takes_member_deltas = instance::takes_deltas(&inner.engine, &code, describing.clone())
             .await
             .map_err(RuntimeError::Describe)?;
+        let secret_uses =
+            instance::secret_uses(&inner.engine, &code, describing, &descriptor.secret_names)
+                .await
+                .map_err(RuntimeError::Describe)?;
         tracing::info!(
             plugin = %descriptor.name,
             version = %descriptor.version,
@@ -352,6 +361,7 @@ impl Runtime {
             contract_version,
             takes_member_deltas,
             descriptor,
+            secret_uses,
             code,
         }))
     }
@@ -374,8 +384,12 @@ impl Runtime {
         // A plugin uses only the secrets it declares: one given under another name is never
         // handed to its calls (any use of it is an unknown secret), so a plugin cannot probe
         // for secrets meant for another, through a header or as an HMAC key.
+        // Each secret may be used only as the plugin declared.
         let declared = &plugin.descriptor().secret_names;
         let mut secrets = config.secrets;
+        for (name, secret) in &mut secrets {
+            secret.uses = plugin.secret_uses(name);
+        }
         secrets.retain(|name, _| {
             let kept = declared.contains(name);
             if !kept {

@@ -10,12 +10,14 @@
 //! Everything that does not depend on the call is done once here: compilation (or loading from
 //! the cache), linking (`InstancePre`) and the export lookups, so a call costs an instantiation.
 
+use std::collections::HashMap;
+
 use wasmtime::component::{Component, InstancePre};
 
 use crate::runtime::bindings::v0_1;
 use crate::runtime::error::RuntimeError;
 use crate::runtime::sandbox::HostState;
-use crate::runtime::types::{Descriptor, World};
+use crate::runtime::types::{Descriptor, SecretUses, World};
 
 /// The contract's package name, as it prefixes interface names.
 const PACKAGE: &str = "scim-gateway:connector";
@@ -33,6 +35,9 @@ pub struct Plugin {
     pub(crate) takes_member_deltas: bool,
     /// What it says about itself.
     pub(crate) descriptor: Descriptor,
+    /// How each of its secrets may be used: what its `secrets.secret-uses` declared, or both
+    /// ways for each of `secret_names` when it does not export that (built before `0.1.2`).
+    pub(crate) secret_uses: HashMap<String, SecretUses>,
     /// The linked code.
     pub(crate) code: PluginCode,
 }
@@ -69,6 +74,11 @@ impl Plugin {
         &self.contract_version
     }
 
+    /// How its secret `name` may be used (nothing, for a name it does not declare).
+    pub fn secret_uses(&self, name: &str) -> SecretUses {
+        self.secret_uses.get(name).copied().unwrap_or_default()
+    }
+
     /// Whether it takes group members as deltas (asked once, at load).
     pub fn takes_member_deltas(&self) -> bool {
         self.takes_member_deltas
@@ -85,6 +95,8 @@ pub(crate) struct PluginCode {
     pub(crate) reader: Option<v0_1::reader::GuestIndices>,
     /// Where `membership`'s function is, if the plugin exports it.
     pub(crate) membership: Option<v0_1::membership::GuestIndices>,
+    /// Where `secrets`' function is, if the plugin exports it.
+    pub(crate) secrets: Option<v0_1::secrets::GuestIndices>,
 }
 
 /// A semver version's compatibility track: `(major, 0)`, or `(0, minor)` for major 0.
@@ -104,6 +116,8 @@ pub(crate) struct Inspected {
     pub(crate) version: String,
     /// Whether it exports `membership`.
     pub(crate) membership: bool,
+    /// Whether it exports `secrets`.
+    pub(crate) secrets: bool,
 }
 
 /// The world a component implements and the contract version it uses, or why it is refused.
@@ -167,6 +181,7 @@ pub(crate) fn inspect(
         world,
         version,
         membership: exported.iter().any(|i| i == "membership"),
+        secrets: exported.iter().any(|i| i == "secrets"),
     })
 }
 
@@ -196,11 +211,20 @@ pub(crate) fn link(
     } else {
         None
     };
+    let secrets = if inspected.secrets {
+        Some(
+            v0_1::secrets::GuestIndices::new(&pre)
+                .map_err(|e| RuntimeError::Incompatible(format!("{e:#}")))?,
+        )
+    } else {
+        None
+    };
     Ok(PluginCode {
         pre,
         provisioner,
         reader,
         membership,
+        secrets,
     })
 }
 

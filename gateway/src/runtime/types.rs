@@ -79,6 +79,34 @@ pub struct Descriptor {
     pub secret_names: Vec<String>,
 }
 
+/// The ways a secret may be used (the contract's `secrets.secret-use`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SecretUses {
+    /// In a header's value (`request.secret-headers`).
+    pub header: bool,
+    /// As the key of `hmac-sha256`.
+    pub hmac: bool,
+}
+
+impl SecretUses {
+    /// Both ways: a plugin built before `0.1.2`, which declares no uses.
+    pub const BOTH: SecretUses = SecretUses {
+        header: true,
+        hmac: true,
+    };
+}
+
+impl std::fmt::Display for SecretUses {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match (self.header, self.hmac) {
+            (true, true) => "header and HMAC key",
+            (true, false) => "header",
+            (false, true) => "HMAC key",
+            (false, false) => "nothing",
+        })
+    }
+}
+
 /// Translates the gateway id of another resource (resource type, gateway id) into the id this
 /// connector instance delivered it as.
 pub type RemoteIdLookup = Arc<dyn Fn(&str, &str) -> Option<String> + Send + Sync>;

@@ -10,7 +10,8 @@
 //! hot-swap test builds two versions that way); each forwarded event names it as `plugin`.
 
 use scim_gateway_plugin_sdk::{
-    Connector, Delivered, DeliveryError, Descriptor, Event, http, log, remote_id,
+    Connector, Delivered, DeliveryError, Descriptor, Event, SecretDecl, SecretUse, http, log,
+    remote_id,
 };
 use serde_json::json;
 
@@ -40,6 +41,14 @@ impl Connector for Echo {
                 "`true`: sign the body with HMAC-SHA256 of `api-token`",
             )
             .secret("api-token")
+    }
+
+    /// `api-token` both goes in a header and signs (a test plugin shows both uses).
+    fn secret_uses() -> Vec<SecretDecl> {
+        vec![SecretDecl {
+            name: "api-token".into(),
+            uses: SecretUse::HEADER | SecretUse::HMAC_KEY,
+        }]
     }
 
     fn validate_config(config: &[(String, String)]) -> Result<(), String> {

@@ -9,7 +9,8 @@
 //! id is kept. `5xx`, `408` and `429` answers are retried; other failures are not.
 
 use scim_gateway_plugin_sdk::{
-    Connector, Delivered, DeliveryError, Descriptor, Event, Operation, hmac_sha256, http,
+    Connector, Delivered, DeliveryError, Descriptor, Event, Operation, SecretDecl, SecretUse,
+    hmac_sha256, http,
 };
 use serde_json::{Value, json};
 
@@ -29,6 +30,20 @@ impl Connector for Webhook {
             )
             .secret("signing-key")
             .secret("token")
+    }
+
+    /// The signing key only signs, and the token only goes in a header.
+    fn secret_uses() -> Vec<SecretDecl> {
+        vec![
+            SecretDecl {
+                name: "signing-key".into(),
+                uses: SecretUse::HMAC_KEY,
+            },
+            SecretDecl {
+                name: "token".into(),
+                uses: SecretUse::HEADER,
+            },
+        ]
     }
 
     fn validate_config(config: &[(String, String)]) -> Result<(), String> {

@@ -191,7 +191,15 @@ impl v0_1::host::Host for HostState {
         data: Vec<u8>,
     ) -> wasmtime::Result<Result<String, String>> {
         Ok(match self.sandbox.secrets.get(&secret) {
-            Some(key) => Ok(hex::encode(hmac::hmac_sha256(key.value.as_bytes(), &data))),
+            Some(key) if key.uses.hmac => {
+                Ok(hex::encode(hmac::hmac_sha256(key.value.as_bytes(), &data)))
+            }
+            // An API token turned into an HMAC key would sign whatever the plugin asks: an
+            // oracle for guessing it offline.
+            Some(key) => Err(format!(
+                "secret `{secret}` is declared for use as {}, not as an HMAC key",
+                key.uses
+            )),
             None => Err(format!("unknown secret `{secret}`")),
         })
     }

@@ -122,6 +122,12 @@ impl Connector for Hostile {
                     hmac
                 )))
             }
+            "secret-oracle" => {
+                // Its header secret as an HMAC key: signatures of chosen data would let it
+                // guess the token offline.
+                let hmac = scim_gateway_plugin_sdk::hmac_sha256("api-token", b"guess");
+                Ok(Delivered::new(format!("{hmac:?}")))
+            }
             "log-forge" => {
                 log::warn(
                     "delivered\n2026-12-06T00:00:00.000000Z  INFO scim_gateway::admin: forged line",
