@@ -42,7 +42,7 @@
 //!   [`Persisted`](app::Persisted) (the store) or [`PassThrough`](app::PassThrough) (a
 //!   connector is the system of record). Every change is committed by one recorder with its
 //!   delivery jobs and audit entry. [`app::body`] streams answers that show a big group's
-//!   members.
+//!   members; [`app::budget`] is a request's time budget, checked where work can stop cleanly.
 //! - [`admin`]: the admin API under `/admin/v1` (admin tokens only): jobs, the audit trail,
 //!   plugins and connector instances managed live ([`admin::catalog`]), reconcile, and the
 //!   OpenAPI document.
