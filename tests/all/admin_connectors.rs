@@ -95,14 +95,19 @@ fn once_each(expected: &[(&str, &str, &str)]) -> BTreeMap<(String, String), Vec<
         .collect()
 }
 
-/// Uploading describes the plugin, stores it by its digest, and the same bytes again are the
-/// same plugin.
+/// Uploading describes the plugin (with how it may use each secret), stores it by its digest,
+/// and the same bytes again are the same plugin.
 #[test]
 fn an_upload_is_described_and_stored_by_digest_and_the_same_bytes_are_one_plugin() {
     let gw = Gateway::start();
     let wasm = echo_wasm("1.0.0");
     let (status, v1) = gw.upload_plugin(wasm.clone(), "");
     assert_eq!(status, 201, "{v1}");
+    assert_eq!(
+        v1["secret_uses"],
+        json!({"api-token": "header and HMAC key"}),
+        "{v1}"
+    );
     assert_eq!(
         (&v1["name"], &v1["version"], &v1["world"], &v1["used_by"]),
         (

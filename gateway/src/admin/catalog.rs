@@ -78,6 +78,10 @@ pub struct PluginInfo {
     pub config_keys: Vec<String>,
     /// The secret names it expects.
     pub secret_names: Vec<String>,
+    /// How it may use each of them (`header`, `HMAC key`, or both), as it declared: the
+    /// host refuses any other use. Empty for a plugin uploaded before this was recorded.
+    #[serde(default)]
+    pub secret_uses: BTreeMap<String, String>,
     /// The component's size in bytes.
     pub size_bytes: usize,
     /// When it was uploaded (ms since the Unix epoch).
@@ -352,6 +356,9 @@ impl Catalog {
             resource_types: d.resource_types.clone(),
             config_keys: d.config_keys.iter().map(|k| k.name.clone()).collect(),
             secret_names: d.secret_names.clone(),
+            secret_uses: (d.secret_names.iter())
+                .map(|n| (n.clone(), plugin.secret_uses(n).to_string()))
+                .collect(),
             size_bytes: wasm.len(),
             uploaded_ms: now_ms(),
         };
