@@ -140,25 +140,15 @@ pub async fn load(runtime: &Runtime, c: &ConnectorConfig) -> Result<Instance, Se
     configure(runtime, plugin, c).await
 }
 
-/// Makes a connector instance of a loaded plugin with the settings of `c`, and has the plugin
-/// check its configuration.
-pub async fn configure(
-    runtime: &Runtime,
-    plugin: Arc<Plugin>,
-    c: &ConnectorConfig,
-) -> Result<Instance, SetupError> {
+/// The egress and limits of a connector definition, checked: its allowed hosts and ranges
+/// parse, none is a link-local or metadata address (unless `open_link_local`), its rate and
+/// concurrency caps are at least 1. Pure: [`configure`] runs it before it builds the instance,
+/// and the admin fuzz target (`gateway/fuzz/`) runs it directly.
+pub fn settings(c: &ConnectorConfig) -> Result<(Vec<AllowedHost>, Vec<Cidr>, Limits), SetupError> {
     let fail = |reason: String| SetupError {
         name: c.name.clone(),
         reason,
     };
-    let handled = &plugin.descriptor().resource_types;
-    if let Some(t) = c.resource_types.iter().find(|t| !handled.contains(t)) {
-        return Err(fail(format!(
-            "plugin {} does not handle {t} (it handles {})",
-            plugin.descriptor().name,
-            handled.join(", ")
-        )));
-    }
     let parse = |what: &str, text: &str| fail(format!("{what} '{text}' is not valid"));
     let allowed_hosts: Vec<AllowedHost> = c
         .allowed_hosts
@@ -196,6 +186,29 @@ pub async fn configure(
         memory_bytes: usize::try_from(c.memory_mib << 20).unwrap_or(usize::MAX),
         ..Limits::default()
     };
+    Ok((allowed_hosts, allowed_ranges, limits))
+}
+
+/// Makes a connector instance of a loaded plugin with the settings of `c`, and has the plugin
+/// check its configuration.
+pub async fn configure(
+    runtime: &Runtime,
+    plugin: Arc<Plugin>,
+    c: &ConnectorConfig,
+) -> Result<Instance, SetupError> {
+    let fail = |reason: String| SetupError {
+        name: c.name.clone(),
+        reason,
+    };
+    let handled = &plugin.descriptor().resource_types;
+    if let Some(t) = c.resource_types.iter().find(|t| !handled.contains(t)) {
+        return Err(fail(format!(
+            "plugin {} does not handle {t} (it handles {})",
+            plugin.descriptor().name,
+            handled.join(", ")
+        )));
+    }
+    let (allowed_hosts, allowed_ranges, limits) = settings(c)?;
     let instance = runtime
         .instance(
             plugin,
