@@ -196,7 +196,11 @@ fn filter_parsed(f: &Filter) {
         let _ = scim_gateway::store::plan::is_exact(kind, f);
         let matched = f.matches(resource, &kind);
         let negated = Filter::Not(Box::new(f.clone()));
-        assert_eq!(negated.matches(resource, &kind), !matched, "not ({printed})");
+        assert_eq!(
+            negated.matches(resource, &kind),
+            !matched,
+            "not ({printed})"
+        );
     }
 }
 
@@ -369,7 +373,8 @@ impl Memory {
                     );
                 }
                 if change.kind == ResourceKind::User {
-                    let name = |v: &Value| v["userName"].as_str().unwrap_or_default().to_lowercase();
+                    let name =
+                        |v: &Value| v["userName"].as_str().unwrap_or_default().to_lowercase();
                     let taken = rows.iter().any(|((k, other), v)| {
                         *k == ResourceKind::User && *other != id && name(v) == name(&after)
                     });
@@ -408,7 +413,12 @@ impl Resources for Memory {
         kind: ResourceKind,
         id: &'a str,
     ) -> BoxFuture<'a, Result<Option<Value>, ScimError>> {
-        let found = self.rows.lock().unwrap().get(&(kind, id.to_owned())).cloned();
+        let found = self
+            .rows
+            .lock()
+            .unwrap()
+            .get(&(kind, id.to_owned()))
+            .cloned();
         Box::pin(async move { Ok(found) })
     }
 
@@ -468,7 +478,8 @@ pub fn bulk(data: &[u8]) {
         UnknownAttributes::Reject,
         1000,
     );
-    let answer = RUNTIME.with(|rt| rt.block_on(service.bulk(&body, "https://scim.example/scim/v2")));
+    let answer =
+        RUNTIME.with(|rt| rt.block_on(service.bulk(&body, "https://scim.example/scim/v2")));
     let answer = match answer {
         Ok(answer) => answer,
         Err(e) => return client_error(&e, "/Bulk"),
@@ -542,7 +553,11 @@ pub fn admin(data: &[u8]) {
         names.push(name.to_owned());
     }
     for name in &names {
-        for (current, patch) in [(None, false), (Some(&current), false), (Some(&current), true)] {
+        for (current, patch) in [
+            (None, false),
+            (Some(&current), false),
+            (Some(&current), true),
+        ] {
             match catalog::check_change(name, current, body.clone(), patch) {
                 Ok(c) => {
                     assert_eq!(&c.name, name);

@@ -183,7 +183,8 @@ pub fn settings(c: &ConnectorConfig) -> Result<(Vec<AllowedHost>, Vec<Cidr>, Lim
         timeout: Duration::from_millis(c.timeout_ms),
         max_requests_per_second: c.max_requests_per_second,
         http_timeout: Duration::from_millis(c.timeout_ms),
-        memory_bytes: usize::try_from(c.memory_mib << 20).unwrap_or(usize::MAX),
+        // Saturating: a shift would wrap a huge `memory_mib` to a small limit.
+        memory_bytes: usize::try_from(c.memory_mib.saturating_mul(1 << 20)).unwrap_or(usize::MAX),
         ..Limits::default()
     };
     Ok((allowed_hosts, allowed_ranges, limits))
