@@ -510,13 +510,7 @@ impl Catalog {
     pub async fn put_connector(&self, name: &str, body: Value) -> Result<bool, CatalogError> {
         let _change = self.changes.lock().await;
         let current = self.editable(name)?;
-        let mut body = body;
-        if let (Some(obj), Some(current)) = (body.as_object_mut(), &current)
-            && !obj.contains_key("secrets")
-        {
-            obj.insert("secrets".into(), serde_json::json!(current.secrets));
-            secrets_stay(current, &body)?;
-        }
+        let body = put_body(current.as_ref(), body)?;
         self.apply(name, body).await?;
         Ok(current.is_none())
     }
@@ -528,11 +522,7 @@ impl Catalog {
         let current = self
             .editable(name)?
             .ok_or_else(|| CatalogError::NotFound(format!("no connector named '{name}'")))?;
-        let mut merged = serde_json::to_value(&current).map_err(StoreError::io)?;
-        merge_patch(&mut merged, &patch);
-        if patch.get("secrets").is_none() {
-            secrets_stay(&current, &merged)?;
-        }
+        let merged = patch_body(&current, &patch)?;
         self.apply(name, merged).await
     }
 
@@ -566,38 +556,8 @@ impl Catalog {
     }
 
     /// Checks a full definition, then stores it and swaps it in.
-    async fn apply(&self, name: &str, mut body: Value) -> Result<(), CatalogError> {
-        check_name(name)?;
-        match body.as_object_mut() {
-            Some(obj) => {
-                obj.entry("name")
-                    .or_insert_with(|| Value::String(name.into()));
-            }
-            None => {
-                return Err(CatalogError::BadRequest(
-                    "a connector definition is a JSON object".into(),
-                ));
-            }
-        }
-        let c: ConnectorConfig = serde_json::from_value(body)
-            .map_err(|e| CatalogError::BadRequest(format!("invalid connector definition: {e}")))?;
-        if c.name != name {
-            return Err(CatalogError::BadRequest(format!(
-                "the definition names '{}', the path '{name}'",
-                c.name
-            )));
-        }
-        if c.open_link_local {
-            return Err(CatalogError::Unprocessable(
-                "`open_link_local` can only be set in the config file, never through the admin API"
-                    .into(),
-            ));
-        }
-        if bundled::wasm(&c.plugin).is_none() && c.plugin.contains(['/', '\\']) {
-            return Err(CatalogError::Unprocessable(
-                "a connector made through the admin API runs a bundled or uploaded plugin, not a file".into(),
-            ));
-        }
+    async fn apply(&self, name: &str, body: Value) -> Result<(), CatalogError> {
+        let c = definition(name, body)?;
         let (plugin, instance, scope) = self.build(&c).await?;
         let stored = sealed(&self.vault, &c)?;
         self.store
@@ -679,6 +639,94 @@ enum Unopened {
     /// A secret in it does not open with the operator's key.
     #[error(transparent)]
     Key(crate::vault::VaultError),
+}
+
+/// The full definition a `PUT` of `body` asks for, over the connector's current API definition
+/// (`None`: a new connector): omitted `secrets` keep the current ones, unless the change sends
+/// them somewhere new ([`secrets_stay`]).
+fn put_body(current: Option<&ConnectorConfig>, mut body: Value) -> Result<Value, CatalogError> {
+    if let (Some(obj), Some(current)) = (body.as_object_mut(), current)
+        && !obj.contains_key("secrets")
+    {
+        obj.insert("secrets".into(), serde_json::json!(current.secrets));
+        secrets_stay(current, &body)?;
+    }
+    Ok(body)
+}
+
+/// The full definition a `PATCH` (a JSON merge patch) makes of the current one.
+fn patch_body(current: &ConnectorConfig, patch: &Value) -> Result<Value, CatalogError> {
+    let mut merged = serde_json::to_value(current).map_err(StoreError::io)?;
+    merge_patch(&mut merged, patch);
+    if patch.get("secrets").is_none() {
+        secrets_stay(current, &merged)?;
+    }
+    Ok(merged)
+}
+
+/// A full definition of connector `name`, parsed and checked as far as it can be without its
+/// plugin.
+fn definition(name: &str, mut body: Value) -> Result<ConnectorConfig, CatalogError> {
+    check_name(name)?;
+    match body.as_object_mut() {
+        Some(obj) => {
+            obj.entry("name")
+                .or_insert_with(|| Value::String(name.into()));
+        }
+        None => {
+            return Err(CatalogError::BadRequest(
+                "a connector definition is a JSON object".into(),
+            ));
+        }
+    }
+    let c: ConnectorConfig = serde_json::from_value(body)
+        .map_err(|e| CatalogError::BadRequest(format!("invalid connector definition: {e}")))?;
+    if c.name != name {
+        return Err(CatalogError::BadRequest(format!(
+            "the definition names '{}', the path '{name}'",
+            c.name
+        )));
+    }
+    if c.open_link_local {
+        return Err(CatalogError::Unprocessable(
+            "`open_link_local` can only be set in the config file, never through the admin API"
+                .into(),
+        ));
+    }
+    if bundled::wasm(&c.plugin).is_none() && c.plugin.contains(['/', '\\']) {
+        return Err(CatalogError::Unprocessable(
+            "a connector made through the admin API runs a bundled or uploaded plugin, not a file"
+                .into(),
+        ));
+    }
+    Ok(c)
+}
+
+/// Everything a `PUT` (`patch` false) or `PATCH` of connector `name` checks before it loads a
+/// plugin: the body over the `current` API definition, the definition itself, its scope and its
+/// egress settings. The admin API runs the same steps ([`Catalog::put_connector`],
+/// [`Catalog::patch_connector`]); this entry point is for the admin fuzz target and its
+/// regression tests (`gateway/fuzz/`).
+#[doc(hidden)]
+pub fn check_change(
+    name: &str,
+    current: Option<&ConnectorConfig>,
+    body: Value,
+    patch: bool,
+) -> Result<ConnectorConfig, CatalogError> {
+    let body = match (patch, current) {
+        (false, _) => put_body(current, body)?,
+        (true, Some(current)) => patch_body(current, &body)?,
+        (true, None) => {
+            return Err(CatalogError::NotFound(format!(
+                "no connector named '{name}'"
+            )));
+        }
+    };
+    let c = definition(name, body)?;
+    Scope::compile(&c.scope).map_err(CatalogError::Unprocessable)?;
+    connector::settings(&c).map_err(|e| CatalogError::Unprocessable(e.to_string()))?;
+    Ok(c)
 }
 
 fn view_connector(d: &Defined) -> ConnectorView {

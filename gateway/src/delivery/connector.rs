@@ -141,25 +141,28 @@ pub async fn load(runtime: &Runtime, c: &ConnectorConfig) -> Result<Instance, Se
     configure(runtime, plugin, c).await
 }
 
-/// Makes a connector instance of a loaded plugin with the settings of `c`, and has the plugin
-/// check its configuration.
-pub async fn configure(
-    runtime: &Runtime,
-    plugin: Arc<Plugin>,
-    c: &ConnectorConfig,
-) -> Result<Instance, SetupError> {
+/// A connector definition's egress, secrets and limits, as its instance gets them.
+pub struct Settings {
+    /// The origins it may reach.
+    pub allowed_hosts: Vec<AllowedHost>,
+    /// The non-public ranges it may reach (its allowed IP literals included).
+    pub allowed_ranges: Vec<Cidr>,
+    /// Its secrets, with the origins each is bound to.
+    pub secrets: HashMap<String, Secret>,
+    /// The limits of each call.
+    pub limits: Limits,
+}
+
+/// The egress, secrets and limits of a connector definition, checked: its allowed hosts and
+/// ranges parse, none is a link-local or metadata address (unless `open_link_local`), each
+/// secret's origins are among its allowed hosts, its rate and concurrency caps are at least 1.
+/// Pure: [`configure`] runs it before it builds the instance, and the admin fuzz target
+/// (`gateway/fuzz/`) runs it directly.
+pub fn settings(c: &ConnectorConfig) -> Result<Settings, SetupError> {
     let fail = |reason: String| SetupError {
         name: c.name.clone(),
         reason,
     };
-    let handled = &plugin.descriptor().resource_types;
-    if let Some(t) = c.resource_types.iter().find(|t| !handled.contains(t)) {
-        return Err(fail(format!(
-            "plugin {} does not handle {t} (it handles {})",
-            plugin.descriptor().name,
-            handled.join(", ")
-        )));
-    }
     let parse = |what: &str, text: &str| fail(format!("{what} '{text}' is not valid"));
     let allowed_hosts: Vec<AllowedHost> = c
         .allowed_hosts
@@ -210,9 +213,43 @@ pub async fn configure(
         timeout: Duration::from_millis(c.timeout_ms),
         max_requests_per_second: c.max_requests_per_second,
         http_timeout: Duration::from_millis(c.timeout_ms),
-        memory_bytes: usize::try_from(c.memory_mib << 20).unwrap_or(usize::MAX),
+        // Saturating: a shift would wrap a huge `memory_mib` to a small limit.
+        memory_bytes: usize::try_from(c.memory_mib.saturating_mul(1 << 20)).unwrap_or(usize::MAX),
         ..Limits::default()
     };
+    Ok(Settings {
+        allowed_hosts,
+        allowed_ranges,
+        secrets,
+        limits,
+    })
+}
+
+/// Makes a connector instance of a loaded plugin with the settings of `c`, and has the plugin
+/// check its configuration.
+pub async fn configure(
+    runtime: &Runtime,
+    plugin: Arc<Plugin>,
+    c: &ConnectorConfig,
+) -> Result<Instance, SetupError> {
+    let fail = |reason: String| SetupError {
+        name: c.name.clone(),
+        reason,
+    };
+    let handled = &plugin.descriptor().resource_types;
+    if let Some(t) = c.resource_types.iter().find(|t| !handled.contains(t)) {
+        return Err(fail(format!(
+            "plugin {} does not handle {t} (it handles {})",
+            plugin.descriptor().name,
+            handled.join(", ")
+        )));
+    }
+    let Settings {
+        allowed_hosts,
+        allowed_ranges,
+        secrets,
+        limits,
+    } = settings(c)?;
     let instance = runtime
         .instance(
             plugin,

@@ -1,0 +1,7 @@
+//! The `admin` fuzz target: see `harness::admin`.
+#![no_main]
+
+#[path = "../harness.rs"]
+mod harness;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| harness::admin(data));

@@ -1,0 +1,7 @@
+//! The `validate` fuzz target: see `harness::validate`.
+#![no_main]
+
+#[path = "../harness.rs"]
+mod harness;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| harness::validate(data));
