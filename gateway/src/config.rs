@@ -77,13 +77,21 @@ impl Default for AuditConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
     /// The embedded store's page cache, in MiB: a bound on the memory it holds for reads (the
-    /// operating system's file cache serves beyond it). redb's own default, 1024, unless set.
+    /// operating system's file cache serves beyond it). 128 unless set: redb's own default,
+    /// 1024, let a gateway that provisions 100,000 users and a 100,000-member group hold ~300
+    /// MiB of cache alone (docs/benchmarks.md); a bigger one pays off only for reads of a store
+    /// much larger than it.
     pub cache_mib: usize,
 }
 
+/// See [`StoreConfig::cache_mib`].
+pub const DEFAULT_CACHE_MIB: usize = 128;
+
 impl Default for StoreConfig {
     fn default() -> Self {
-        Self { cache_mib: 1024 }
+        Self {
+            cache_mib: DEFAULT_CACHE_MIB,
+        }
     }
 }
 
