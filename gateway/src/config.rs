@@ -79,8 +79,8 @@ pub struct StoreConfig {
     /// The embedded store's page cache, in MiB: a bound on the memory it holds for reads (the
     /// operating system's file cache serves beyond it). 128 unless set: redb's own default,
     /// 1024, let a gateway that provisions 100,000 users and a 100,000-member group hold ~300
-    /// MiB of cache alone (docs/benchmarks.md); a bigger one pays off only for reads of a store
-    /// much larger than it.
+    /// MiB of cache alone (docs/benchmarks.md). A bigger one keeps more of a large store's
+    /// reads in memory.
     pub cache_mib: usize,
 }
 
