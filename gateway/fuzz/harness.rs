@@ -479,7 +479,7 @@ pub fn bulk(data: &[u8]) {
         1000,
     );
     let answer =
-        RUNTIME.with(|rt| rt.block_on(service.bulk(&body, "https://scim.example/scim/v2")));
+        RUNTIME.with(|rt| rt.block_on(service.bulk(body.clone(), "https://scim.example/scim/v2")));
     let answer = match answer {
         Ok(answer) => answer,
         Err(e) => return client_error(&e, "/Bulk"),

@@ -77,7 +77,10 @@ impl Default for AuditConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
     /// The embedded store's page cache, in MiB: a bound on the memory it holds for reads (the
-    /// operating system's file cache serves beyond it). redb's own default, 1024, unless set.
+    /// operating system's file cache serves beyond it). 128 unless set: redb's own default,
+    /// 1024, let a gateway that provisions 100,000 users and a 100,000-member group hold ~300
+    /// MiB of cache alone (docs/benchmarks.md). A bigger one keeps more of a large store's
+    /// reads in memory.
     pub cache_mib: usize,
     /// A file holding the operator's key (64 hex digits), which seals connector secrets and
     /// passwords awaiting delivery in the store (`vault.rs`). `SCIM_GATEWAY_KEY` overrides it;
@@ -85,10 +88,13 @@ pub struct StoreConfig {
     pub key_file: Option<PathBuf>,
 }
 
+/// See [`StoreConfig::cache_mib`].
+pub const DEFAULT_CACHE_MIB: usize = 128;
+
 impl Default for StoreConfig {
     fn default() -> Self {
         Self {
-            cache_mib: 1024,
+            cache_mib: DEFAULT_CACHE_MIB,
             key_file: None,
         }
     }
@@ -445,6 +451,20 @@ pub struct BulkConfig {
     pub max_operations: usize,
     /// Largest bulk request body, in bytes.
     pub max_payload_bytes: usize,
+    /// Bulk requests run at once, gateway-wide (RFC 7644 section 3.7 lets a server bound bulk
+    /// work). More wait for a turn, queued, not refused: each holds only its unparsed body
+    /// while it waits, and parses it once its turn comes.
+    pub max_concurrent: usize,
+}
+
+impl BulkConfig {
+    /// Refuses `max_concurrent = 0`, which would queue every bulk request forever.
+    fn check(&self) -> Result<(), ConfigError> {
+        if self.max_concurrent == 0 {
+            return Err(ConfigError::Bulk("max_concurrent"));
+        }
+        Ok(())
+    }
 }
 
 impl Default for Config {
@@ -478,11 +498,16 @@ impl Default for ScimConfig {
     }
 }
 
+/// See [`BulkConfig::max_concurrent`]. Two keep the writer's group commit busy while a
+/// gateway seeding 100,000 users through `/Bulk` stays in bounded memory (docs/benchmarks.md).
+pub const DEFAULT_BULK_CONCURRENT: usize = 2;
+
 impl Default for BulkConfig {
     fn default() -> Self {
         Self {
             max_operations: 1000,
             max_payload_bytes: 1 << 20,
+            max_concurrent: DEFAULT_BULK_CONCURRENT,
         }
     }
 }
@@ -523,6 +548,9 @@ pub enum ConfigError {
     /// An `[http]` limit is zero, which would refuse every connection or request.
     #[error("[http] {0} must be at least 1")]
     Http(&'static str),
+    /// A `[bulk]` limit is zero.
+    #[error("[bulk] {0} must be at least 1")]
+    Bulk(&'static str),
 }
 
 impl Config {
@@ -540,6 +568,7 @@ impl Config {
         config.expand_env(|name| std::env::var(name).ok())?;
         config.check_connectors()?;
         config.http.check()?;
+        config.bulk.check()?;
         for t in config.tokens.iter().chain(&config.admin_tokens) {
             let hash_ok = t
                 .sha256
@@ -660,6 +689,14 @@ mod tests {
         let e = config.http.check().expect_err("refused");
         assert_eq!(e.to_string(), "[http] header_timeout_ms must be at least 1");
         assert!(Config::default().http.check().is_ok());
+    }
+
+    #[test]
+    fn zero_concurrent_bulk_requests_are_refused() {
+        let config: Config = toml::from_str("[bulk]\nmax_concurrent = 0\n").expect("parses");
+        let e = config.bulk.check().expect_err("refused");
+        assert_eq!(e.to_string(), "[bulk] max_concurrent must be at least 1");
+        assert!(Config::default().bulk.check().is_ok());
     }
 
     #[test]

@@ -248,6 +248,7 @@ pub async fn serve(
     };
     let state = AppState::new(App {
         provisioning,
+        bulk_turns: tokio::sync::Semaphore::new(config.bulk.max_concurrent),
         config: Arc::new(config),
         tokens,
     });

@@ -440,3 +440,57 @@ fn a_request_past_its_time_budget_is_stopped_cleanly_with_503s() {
     drop(gw);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// An RFC 3339 UTC timestamp whose text sorts as its time does: the gateway writes no
+/// trailing zeros of the fraction (`…:49Z`, `…:49.5Z`), so pad it to nanoseconds.
+fn sortable(timestamp: &str) -> String {
+    let bare = timestamp.strip_suffix('Z').expect("a UTC timestamp");
+    let (seconds, fraction) = bare.split_once('.').unwrap_or((bare, ""));
+    format!("{seconds}.{fraction:0<9}Z")
+}
+
+/// `[bulk] max_concurrent = 1`: two bulk requests sent at once are both answered in full
+/// (queued, not refused), one after the other: every create of one is older than every create
+/// of the other (with two at once, their creates interleave).
+#[test]
+fn bulk_requests_beyond_max_concurrent_wait_their_turn() {
+    let gw = Gateway::start_with_config("[bulk]\nmax_concurrent = 1\n");
+    let n = 150;
+    let batch = |tag: &str| -> Value {
+        (0..n)
+            .map(|i| post_user(&format!("{tag}{i}"), &format!("{tag}{i}@example.com")))
+            .collect()
+    };
+    std::thread::scope(|s| {
+        let runs: Vec<_> = ["left", "right"]
+            .map(|tag| {
+                let ops = batch(tag);
+                let gw = &gw;
+                s.spawn(move || run_bulk(gw, ops, None))
+            })
+            .into_iter()
+            .collect();
+        for run in runs {
+            let ops = run.join().expect("a bulk request");
+            assert_eq!(statuses(&ops), vec!["201"; n], "{ops:?}");
+        }
+    });
+    let listed = gw.list("/Users", &[("count", "1000")]);
+    let span = |tag: &str| {
+        let mut created: Vec<String> = listed["Resources"]
+            .as_array()
+            .expect("Resources")
+            .iter()
+            .filter(|u| u["userName"].as_str().is_some_and(|u| u.starts_with(tag)))
+            .map(|u| sortable(u["meta"]["created"].as_str().expect("created")))
+            .collect();
+        assert_eq!(created.len(), n);
+        created.sort();
+        (created[0].clone(), created[n - 1].clone())
+    };
+    let (left, right) = (span("left"), span("right"));
+    assert!(
+        left.1 <= right.0 || right.1 <= left.0,
+        "the two requests ran at once: {left:?} and {right:?}"
+    );
+}

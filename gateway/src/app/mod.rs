@@ -351,7 +351,7 @@ impl Provisioning {
     }
 
     /// Runs a `/Bulk` request; answers the `BulkResponse` body.
-    pub async fn bulk(&self, body: &Value, base_url: &str) -> Result<Value, ScimError> {
+    pub async fn bulk(&self, body: Value, base_url: &str) -> Result<Value, ScimError> {
         if !self.offers().bulk {
             return Err(not_served());
         }

@@ -16,6 +16,19 @@ impl<S: Send + Sync> FromRequest<S> for ScimJson {
     type Rejection = ScimError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let ScimBytes(bytes) = ScimBytes::from_request(req, state).await?;
+        parse_json(&bytes).map(ScimJson)
+    }
+}
+
+/// A JSON request body's bytes, read whole but not parsed yet (see [`parse_json`]): what
+/// `/Bulk` holds while it waits for its turn.
+pub struct ScimBytes(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for ScimBytes {
+    type Rejection = ScimError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
             let ct = ct.to_str().unwrap_or_default().to_ascii_lowercase();
             let essence = ct.split(';').next().unwrap_or_default().trim().to_owned();
@@ -28,22 +41,29 @@ impl<S: Send + Sync> FromRequest<S> for ScimJson {
                 ));
             }
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ScimError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "the request body is too large",
-                )
-            } else if crate::listen::came_late(&rejection) {
-                ScimError::new(StatusCode::REQUEST_TIMEOUT, crate::listen::BODY_LATE)
-            } else {
-                ScimError::bad_request("invalidSyntax", rejection.body_text())
-            }
-        })?;
-        serde_json::from_slice(&bytes).map(ScimJson).map_err(|e| {
-            ScimError::bad_request("invalidSyntax", format!("the body is not valid JSON: {e}"))
-        })
+        Bytes::from_request(req, state)
+            .await
+            .map(ScimBytes)
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ScimError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "the request body is too large",
+                    )
+                } else if crate::listen::came_late(&rejection) {
+                    ScimError::new(StatusCode::REQUEST_TIMEOUT, crate::listen::BODY_LATE)
+                } else {
+                    ScimError::bad_request("invalidSyntax", rejection.body_text())
+                }
+            })
     }
+}
+
+/// Parses a body read by [`ScimBytes`]; not JSON is `400 invalidSyntax`.
+pub fn parse_json(bytes: &[u8]) -> Result<Value, ScimError> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        ScimError::bad_request("invalidSyntax", format!("the body is not valid JSON: {e}"))
+    })
 }
 
 /// Path parameters; a malformed one (bad percent-encoding) is `400 invalidSyntax`.

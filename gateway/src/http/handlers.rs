@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::auth::Actor;
-use super::extract::{BaseUrl, ListParams, ScimJson, ScimPath, header_text};
+use super::extract::{BaseUrl, ListParams, ScimBytes, ScimJson, ScimPath, header_text, parse_json};
 use super::response::{resource, scim_answer, scim_body};
 use crate::model::{KINDS, ResourceKind};
 use crate::scim::ScimError;
@@ -172,13 +172,22 @@ pub async fn bulk(
     State(state): State<AppState>,
     Extension(actor): Extension<Actor>,
     BaseUrl(base): BaseUrl,
-    ScimJson(body): ScimJson,
+    ScimBytes(bytes): ScimBytes,
 ) -> Result<Response, ScimError> {
+    // The body is read before the turn is taken (a slow upload holds no turn, and the body's
+    // deadline counts from the head) but parsed only once it comes: a queued request holds its
+    // bytes, not the several times larger parsed operations and their results.
+    let _turn =
+        state.bulk_turns.acquire().await.map_err(|_| {
+            ScimError::new(StatusCode::SERVICE_UNAVAILABLE, "the gateway is stopping")
+        })?;
+    let body = parse_json(&bytes)?;
+    drop(bytes);
     // Every operation is committed (and audited) on its own, each with the caller as author.
     let response = state
         .provisioning
         .acting_as(&actor.0)
-        .bulk(&body, &base)
+        .bulk(body, &base)
         .await?;
     Ok(scim_body(&response))
 }

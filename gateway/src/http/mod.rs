@@ -61,6 +61,8 @@ pub struct App {
     pub config: Arc<Config>,
     /// Accepted SCIM client tokens.
     pub tokens: Arc<TokenSet>,
+    /// The turns of `/Bulk` requests: `[bulk] max_concurrent` permits, gateway-wide.
+    pub bulk_turns: tokio::sync::Semaphore,
 }
 
 /// Serves a SCIM request within its time budget (`[http] request_budget_ms`, `app/budget.rs`).

@@ -223,7 +223,8 @@ impl Default for StoreOptions {
     fn default() -> Self {
         Self {
             keep_delivered: 10_000,
-            cache_bytes: 1 << 30,
+            // `[store] cache_mib`'s default (`config::DEFAULT_CACHE_MIB`), not redb's 1 GiB.
+            cache_bytes: 128 << 20,
         }
     }
 }
