@@ -30,18 +30,6 @@ pub struct Outbound {
     pub vault: Arc<Vault>,
 }
 
-impl Outbound {
-    /// No connectors yet, and a key of this process only (for tests).
-    pub fn ephemeral() -> Self {
-        Outbound {
-            registry: Arc::default(),
-            committed: Arc::default(),
-            metrics: Arc::default(),
-            vault: Arc::new(Vault::ephemeral()),
-        }
-    }
-}
-
 /// Records changes in the store with their delivery jobs.
 #[derive(Clone)]
 pub(crate) struct Recorder {
