@@ -134,7 +134,9 @@ pub struct EnvTokens {
 /// its owner can read (stdout may be a collected log), whose path is printed and logged. Only
 /// its hash is kept beyond that.
 fn show_generated(data_dir: &std::path::Path, token: &str) -> std::io::Result<()> {
-    use std::io::{IsTerminal, Write};
+    use std::io::IsTerminal;
+
+    use crate::model::private::{Existing, write_line};
     if std::io::stdout().is_terminal() {
         println!(
             "No SCIM token was configured; generated one. Save it now, it is not shown again:"
@@ -143,13 +145,7 @@ fn show_generated(data_dir: &std::path::Path, token: &str) -> std::io::Result<()
         return Ok(());
     }
     let path = data_dir.join(GENERATED_TOKEN);
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(&path)?;
-    writeln!(file, "{token}")?;
-    file.sync_all()?;
+    write_line(&path, token, Existing::Replace)?;
     let shown = path.display();
     tracing::warn!(path = %shown, "no SCIM token was configured: generated one, written to this file (owner only); read it, then delete the file");
     println!(

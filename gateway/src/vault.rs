@@ -29,6 +29,8 @@ use std::path::{Path, PathBuf};
 use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use sha2::{Digest, Sha256};
 
+use crate::model::private;
+
 /// The environment variable holding the operator's key.
 pub const KEY_ENV: &str = "SCIM_GATEWAY_KEY";
 
@@ -154,10 +156,12 @@ impl Vault {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let mut key = [0u8; 32];
                 rand::RngCore::fill_bytes(&mut rand::rng(), &mut key);
-                write_new_key(&path, &key).map_err(|source| VaultError::Io {
-                    path: path.clone(),
-                    source,
-                })?;
+                private::write_line(&path, &hex::encode(key), private::Existing::Refuse).map_err(
+                    |source| VaultError::Io {
+                        path: path.clone(),
+                        source,
+                    },
+                )?;
                 Ok(Vault::from_bytes(&key, KeySource::DataDir(path, true)))
             }
             Err(source) => Err(VaultError::Io { path, source }),
@@ -273,19 +277,6 @@ fn read_key(path: &Path) -> Result<[u8; 32], VaultError> {
         source,
     })?;
     parse_key(&text, &format!("the key file {}", path.display()))
-}
-
-/// Writes `key` as hex to a new file at `path`, readable by its owner only from the start.
-fn write_new_key(path: &Path, key: &[u8; 32]) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path)?;
-    writeln!(file, "{}", hex::encode(key))?;
-    file.sync_all()?;
-    crate::model::private::private_file(path)
 }
 
 #[cfg(test)]

@@ -15,6 +15,33 @@ pub fn private_file(path: &Path) -> io::Result<()> {
     set_mode(path, 0o600)
 }
 
+/// Whether [`write_line`] may replace a file that exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Existing {
+    /// Replace its contents.
+    Replace,
+    /// Fail with `AlreadyExists`.
+    Refuse,
+}
+
+/// Writes `text` and a newline to the file at `path` and syncs it. The file is the owner's
+/// only (`0600`) from the moment it is made, and made so if it existed with other modes.
+pub fn write_line(path: &Path, text: &str, existing: Existing) -> io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true);
+    match existing {
+        Existing::Replace => options.create(true).truncate(true),
+        Existing::Refuse => options.create_new(true),
+    };
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    private_file(path)?;
+    writeln!(file, "{text}")?;
+    file.sync_all()
+}
+
 #[cfg(unix)]
 fn set_mode(path: &Path, mode: u32) -> io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
