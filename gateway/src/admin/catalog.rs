@@ -254,17 +254,18 @@ impl Catalog {
             };
             if in_clear {
                 // Written by an older gateway, with its secrets in clear text: seal them now.
-                let sealed = sealed(&self.vault, &c).map_err(|e| SetupError {
+                let resealed = match sealed(&self.vault, &c) {
+                    Ok(doc) => {
+                        self.store
+                            .put_settings(vec![(key.clone(), Some(doc))])
+                            .await
+                    }
+                    Err(e) => Err(e),
+                };
+                resealed.map_err(|e| SetupError {
                     name: c.name.clone(),
                     reason: e.to_string(),
                 })?;
-                self.store
-                    .put_settings(vec![(key.clone(), Some(sealed))])
-                    .await
-                    .map_err(|e| SetupError {
-                        name: c.name.clone(),
-                        reason: e.to_string(),
-                    })?;
                 tracing::info!(connector = %c.name, "sealed the secrets an older gateway stored in clear text");
             }
             if lock(&self.defined).contains_key(&c.name) {
@@ -606,17 +607,20 @@ fn opened(vault: &Vault, bytes: &[u8]) -> Result<(ConnectorConfig, bool), Unopen
         .unwrap_or_default()
         .to_owned();
     let in_clear = match obj.remove("sealed_secrets") {
-        Some(Value::Object(sealed)) => {
-            let mut secrets = serde_json::Map::new();
-            for (secret, entry) in sealed {
-                let value: Sealed =
-                    serde_json::from_value(entry["value"].clone()).map_err(unreadable)?;
+        Some(Value::Object(mut secrets)) => {
+            // Each entry is a secret's bound form with its value sealed: open the value in place.
+            for (secret, entry) in &mut secrets {
+                let field = entry
+                    .as_object_mut()
+                    .and_then(|e| e.get_mut("value"))
+                    .ok_or_else(|| {
+                        Unopened::Unreadable(format!("secret '{secret}' has no value"))
+                    })?;
+                let value: Sealed = serde_json::from_value(field.take()).map_err(unreadable)?;
                 let value = vault
-                    .open_str(&secret_purpose(&name, &secret), &value)
+                    .open_str(&secret_purpose(&name, secret), &value)
                     .map_err(Unopened::Key)?;
-                let origins = entry.get("origins").cloned().unwrap_or(Value::Null);
-                let entry = serde_json::json!({"value": value, "origins": origins});
-                secrets.insert(secret, entry);
+                *field = Value::String(value);
             }
             obj.insert("secrets".into(), Value::Object(secrets));
             false

@@ -162,8 +162,9 @@ pub struct Secret {
     /// The origins a header may carry it to (each one of the instance's allowed hosts); empty:
     /// any allowed host. A request elsewhere that names it is denied.
     pub origins: Vec<AllowedHost>,
-    /// How the plugin may use it: set from the plugin's declaration when the instance is made.
-    pub uses: SecretUses,
+    /// How the plugin may use it: set from the plugin's declaration when the instance is made
+    /// (so not the caller's to set).
+    pub(crate) uses: SecretUses,
 }
 
 impl Secret {
@@ -384,13 +385,11 @@ impl Runtime {
         // A plugin uses only the secrets it declares: one given under another name is never
         // handed to its calls (any use of it is an unknown secret), so a plugin cannot probe
         // for secrets meant for another, through a header or as an HMAC key.
-        // Each secret may be used only as the plugin declared.
+        // Each one kept may be used only as the plugin declared.
         let declared = &plugin.descriptor().secret_names;
         let mut secrets = config.secrets;
-        for (name, secret) in &mut secrets {
+        secrets.retain(|name, secret| {
             secret.uses = plugin.secret_uses(name);
-        }
-        secrets.retain(|name, _| {
             let kept = declared.contains(name);
             if !kept {
                 tracing::warn!(connector = %config.name, secret = %name, plugin = %plugin.descriptor().name,
