@@ -773,6 +773,28 @@ fn the_admin_api_refuses_bad_plugins_and_definitions_clearly() {
         msg.contains("base_url"),
         "the plugin's own refusal is passed on: {msg}"
     );
+    // A secret may be bound only to the connector's own allowed hosts, and only in its two
+    // written forms.
+    let bound = |secret: Value| {
+        put(
+            "bound",
+            &json!({"plugin": "scim2", "config": {"base_url": "https://a.example/scim"},
+                "allowed_hosts": ["https://a.example"], "secrets": {"token": secret}}),
+        )
+    };
+    let msg = assert_admin_error(
+        bound(json!({"value": "s3cret", "origins": ["https://b.example"]})),
+        422,
+    );
+    assert!(
+        msg.contains("token") && msg.contains("b.example") && msg.contains("allowed_hosts"),
+        "{msg}"
+    );
+    assert_admin_error(
+        bound(json!({"value": "s3cret", "hosts": ["https://a.example"]})),
+        400,
+    );
+    assert_admin_error(bound(json!({"origins": ["https://a.example"]})), 400);
     // No admin token can point a connector at link-local or cloud metadata addresses: not by
     // range, not by host, and the config file's switch is refused.
     let metadata = |extra: Value| {
