@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::scim::schema::UnknownAttributes;
+use crate::scim::schema::{ExtensionDef, UnknownAttributes};
 
 /// Everything `scim-gateway serve` needs to run. Every field has a default, so an empty file (or
 /// no file) is a valid configuration.
@@ -45,6 +45,9 @@ pub struct Config {
     /// Present for the pass-through mode (provision without persisting): a connector is the
     /// system of record and the gateway keeps no identities. Absent: persist and provision.
     pub pass_through: Option<PassThroughConfig>,
+    /// Extension schemas beyond the core and enterprise ones (`[[schemas]]`, RFC 7643 §7
+    /// names; see docs/schemas-and-mapping.md).
+    pub schemas: Vec<ExtensionDef>,
 }
 
 /// The `[pass_through]` section.
@@ -485,6 +488,7 @@ impl Default for Config {
             store: StoreConfig::default(),
             http: HttpConfig::default(),
             pass_through: None,
+            schemas: Vec::new(),
         }
     }
 }
@@ -551,6 +555,9 @@ pub enum ConfigError {
     /// A `[bulk]` limit is zero.
     #[error("[bulk] {0} must be at least 1")]
     Bulk(&'static str),
+    /// A declared extension schema is not valid.
+    #[error("[[schemas]]: {0}")]
+    Schema(#[from] crate::scim::schema::DeclareError),
 }
 
 impl Config {
@@ -569,6 +576,7 @@ impl Config {
         config.check_connectors()?;
         config.http.check()?;
         config.bulk.check()?;
+        crate::scim::schema::Registry::build(&config.schemas)?;
         for t in config.tokens.iter().chain(&config.admin_tokens) {
             let hash_ok = t
                 .sha256

@@ -47,6 +47,9 @@ pub enum StartError {
     /// The operator's key could not be loaded.
     #[error("the operator's key: {0}")]
     Key(#[from] crate::vault::VaultError),
+    /// A declared extension schema is not valid.
+    #[error("[[schemas]]: {0}")]
+    Schema(#[from] crate::scim::schema::DeclareError),
 }
 
 /// Loads the connectors (the config file's and those made through the admin API) and starts
@@ -163,6 +166,7 @@ pub async fn serve(
     env_tokens: EnvTokens,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
+    crate::scim::schema::install(crate::scim::schema::Registry::build(&config.schemas)?);
     let dir = config.data_dir.display().to_string();
     crate::model::private::private_dir(&config.data_dir)
         .map_err(|e| StartError::DataDir(dir.clone(), e))?;

@@ -16,6 +16,7 @@ mod discovery;
 mod durability;
 mod errors;
 mod etags;
+mod extensions;
 mod filters;
 mod groups;
 mod listing;

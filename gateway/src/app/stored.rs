@@ -356,8 +356,7 @@ impl Persisted {
         // A group is served as stored only by `group_start`, which knows from its first page
         // of members whether there are any to show.
         if kind == ResourceKind::User
-            && q.attributes.is_empty()
-            && q.excluded.is_empty()
+            && as_stored(kind, q)
             && let Some(rendered) = raw::render(kind, &stored, base_url)
         {
             return Ok(rendered);
@@ -521,8 +520,7 @@ fn group_start(
 ) -> Result<GroupStart, ScimError> {
     let first = cursor.next_page(MEMBER_PAGE)?;
     if first.is_empty()
-        && q.attributes.is_empty()
-        && q.excluded.is_empty()
+        && as_stored(ResourceKind::Group, q)
         && let Some(rendered) = raw::render(ResourceKind::Group, &stored, base_url)
     {
         return Ok(GroupStart::Empty(rendered));
@@ -736,6 +734,12 @@ fn text_of(resource: &Value, key: &str) -> String {
         .to_owned()
 }
 
+/// Whether a response to `q` is the stored resource as it is: the default view, of a type
+/// whose stored form is its default response.
+fn as_stored(kind: ResourceKind, q: &ListQuery) -> bool {
+    q.attributes.is_empty() && q.excluded.is_empty() && kind.served_as_stored()
+}
+
 /// Shapes a resource for a response: `meta.location`, `$ref`s, `User.groups` (from
 /// `memberships`), then `returned` / `attributes` / `excludedAttributes`. The decoding
 /// counterpart of [`raw::render`], which gives the same bytes where it applies.
@@ -772,7 +776,7 @@ pub(crate) fn shape(
             }
         }
     }
-    if q.attributes.is_empty() && q.excluded.is_empty() {
+    if as_stored(kind, q) {
         schema::strip_never_returned(kind, &mut resource);
         return resource;
     }

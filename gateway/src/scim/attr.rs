@@ -52,7 +52,8 @@ impl fmt::Display for AttrPath {
 }
 
 /// The SCIM data types of RFC 7643 section 2.3.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub enum AttrType {
     /// A string.
     String,
@@ -73,7 +74,8 @@ pub enum AttrType {
 }
 
 /// When an attribute may be written (RFC 7643 section 2.2, `mutability`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub enum Mutability {
     /// Set by the service provider only; ignored on input, an error to PATCH.
     ReadOnly,

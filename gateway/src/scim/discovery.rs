@@ -72,7 +72,6 @@ pub fn resource_type(id: &str, base_url: &str) -> Option<Value> {
 /// Every schema's full definition.
 pub fn schemas(base_url: &str) -> Vec<Value> {
     schema::schemas()
-        .iter()
         .map(|s| schema::schema_json(s, base_url))
         .collect()
 }
@@ -80,7 +79,6 @@ pub fn schemas(base_url: &str) -> Vec<Value> {
 /// One schema by its URN, case-insensitively.
 pub fn schema_by_id(id: &str, base_url: &str) -> Option<Value> {
     schema::schemas()
-        .iter()
         .find(|s| s.id.eq_ignore_ascii_case(id))
         .map(|s| schema::schema_json(s, base_url))
 }

@@ -125,10 +125,18 @@ pub fn prepare_input(
         let old = existing
             .and_then(|e| get_ci(e, scope.schema.id))
             .and_then(Value::as_object);
+        let required = kind.extension_required(scope.schema.id);
+        // An optional extension the resource does not carry asks nothing of it: its required
+        // attributes bind only where it is present (RFC 7643 §3.3).
+        if raw.is_empty() && old.is_none() && !required {
+            continue;
+        }
         let prepared = checker.prepare_scope(*scope, raw, old)?;
         if !prepared.is_empty() {
             urns.push(scope.schema.id.into());
             out.insert(scope.schema.id.into(), Value::Object(prepared));
+        } else if required {
+            return Err(required_error(scope.schema.id));
         }
     }
     out.insert("schemas".into(), Value::Array(urns));

@@ -21,18 +21,20 @@
 use super::attr::{AttrType, Mutability};
 use crate::model::ResourceKind;
 
+mod declared;
 mod input;
 mod output;
 mod representation;
 mod resolve;
 mod tables;
 
+pub use declared::{AttributeDef, DeclareError, ExtensionDef, Registry, install};
 pub use input::{SchemaError, UnknownAttributes, prepare_input};
 pub use output::{never_returned, project, strip_never_returned};
 pub use representation::{resource_type_json, schema_json};
 pub use tables::schemas;
 
-use tables::{COMMON, SCHEMAS, schema_by_id};
+use tables::{COMMON, SCHEMAS};
 
 /// URN of the core User schema (RFC 7643 section 4.1).
 pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
@@ -56,12 +58,21 @@ impl ResourceKind {
         }
     }
 
-    /// URNs of the schema extensions this resource type accepts.
+    /// URNs of the schema extensions this resource type accepts: the built-in ones, then the
+    /// declared ones.
     pub fn extensions(self) -> &'static [&'static str] {
-        match self {
-            Self::User => &[ENTERPRISE_USER_SCHEMA],
-            Self::Group => &[],
-        }
+        declared::registry().extensions(self)
+    }
+
+    /// Whether a stored resource of this type is its default response as it is: no declared
+    /// attribute of it is returned only on request. Where not, every response is projected.
+    pub fn served_as_stored(self) -> bool {
+        declared::registry().served_as_stored(self)
+    }
+
+    /// Whether every resource of this type must carry the extension `urn`.
+    pub fn extension_required(self, urn: &str) -> bool {
+        declared::registry().required(urn)
     }
 
     fn description(self) -> &'static str {
@@ -91,7 +102,7 @@ impl ResourceKind {
     fn extension_scopes(self) -> impl Iterator<Item = Scope> {
         self.extensions()
             .iter()
-            .filter_map(|urn| schema_by_id(urn))
+            .filter_map(|urn| tables::schema_by_id(urn))
             .map(|schema| Scope {
                 schema,
                 core: false,
@@ -107,7 +118,8 @@ impl ResourceKind {
 }
 
 /// `returned` (RFC 7643 section 2.4): when an attribute appears in a response.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub enum Returned {
     /// Always returned, whatever `attributes` or `excludedAttributes` say.
     Always,
@@ -131,7 +143,8 @@ impl Returned {
 }
 
 /// `uniqueness` (RFC 7643 section 2.4): the scope in which a value must be unique.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub enum Uniqueness {
     /// No uniqueness constraint.
     None,

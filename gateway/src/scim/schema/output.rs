@@ -181,12 +181,10 @@ pub fn project(
     };
     let mut urns = vec![Value::from(kind.core_schema())];
     let mut extensions = Vec::new();
-    for (key, value) in src {
-        if let (Some(ext), Value::Object(obj)) = (kind.extension(key), value) {
-            let scope = Scope {
-                schema: ext,
-                core: false,
-            };
+    // In the resource type's order of extensions (stored under their canonical URNs).
+    for scope in kind.extension_scopes() {
+        let ext = scope.schema;
+        if let Some(Value::Object(obj)) = src.get(ext.id) {
             let projected = selection.project_scope(scope, obj);
             if !projected.is_empty() {
                 urns.push(ext.id.into());

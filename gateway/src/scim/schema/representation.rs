@@ -86,7 +86,7 @@ pub fn resource_type_json(kind: ResourceKind, base_url: &str) -> Value {
         let extensions: Vec<Value> = kind
             .extensions()
             .iter()
-            .map(|urn| json!({ "schema": urn, "required": false }))
+            .map(|urn| json!({ "schema": urn, "required": kind.extension_required(urn) }))
             .collect();
         m.insert("schemaExtensions".into(), Value::Array(extensions));
     }
@@ -109,7 +109,7 @@ mod tests {
 
     #[test]
     fn schema_json_shape() {
-        let v = schema_json(&schemas()[0], BASE);
+        let v = schema_json(schemas().next().expect("User"), BASE);
         assert_eq!(v["schemas"], json!([SCHEMA_SCHEMA]));
         assert_eq!(v["id"], USER_SCHEMA);
         assert_eq!(v["name"], "User");
@@ -154,7 +154,7 @@ mod tests {
             json!(["User", "Group"])
         );
 
-        let group = schema_json(&schemas()[2], "http://h");
+        let group = schema_json(schemas().nth(2).expect("Group"), "http://h");
         assert_eq!(
             group["meta"]["location"],
             format!("http://h/Schemas/{GROUP_SCHEMA}")

@@ -261,15 +261,14 @@ pub(super) static SCHEMAS: [Schema; 3] = [
     },
 ];
 
-/// The schemas the gateway serves: User, Enterprise User and Group.
-pub fn schemas() -> &'static [Schema] {
-    &SCHEMAS
+/// The schemas the gateway serves: User, Enterprise User and Group, then the declared
+/// extensions.
+pub fn schemas() -> impl Iterator<Item = &'static Schema> {
+    super::declared::registry().schemas()
 }
 
 pub(super) fn schema_by_id(id: &str) -> Option<&'static Schema> {
-    SCHEMAS
-        .iter()
-        .find(|schema| schema.id.eq_ignore_ascii_case(id))
+    schemas().find(|schema| schema.id.eq_ignore_ascii_case(id))
 }
 
 pub(super) fn find(attrs: &'static [Attribute], name: &str) -> Option<&'static Attribute> {
@@ -290,13 +289,13 @@ mod tests {
 
     #[test]
     fn schemas_are_all_present_with_expected_sizes() {
-        let ids: Vec<&str> = schemas().iter().map(|s| s.id).collect();
+        let ids: Vec<&str> = schemas().map(|s| s.id).collect();
         assert_eq!(ids, [USER_SCHEMA, ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA]);
-        let user = &schemas()[0];
+        let user = &SCHEMAS[0];
         assert_eq!(user.attributes.len(), 21);
         assert_eq!(count_all(user.attributes), 21 + 6 + 4 * 7 + 8 + 4);
-        assert_eq!(schemas()[1].attributes.len(), 6);
-        assert_eq!(schemas()[2].attributes.len(), 2);
+        assert_eq!(SCHEMAS[1].attributes.len(), 6);
+        assert_eq!(SCHEMAS[2].attributes.len(), 2);
         let addresses = find(user.attributes, "addresses").expect("addresses");
         assert_eq!(addresses.sub_attributes.len(), 8);
         assert!(
