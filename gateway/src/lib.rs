@@ -11,8 +11,8 @@
 //!   [`Failure`](model::Failure) with its [`FailureKind`](model::FailureKind),
 //!   [`Page`](model::Page), the clock.
 //! - [`scim`]: the protocol as pure functions over JSON, independent of HTTP and storage:
-//!   [`scim::schema`] (the User, Enterprise User and Group tables, input validation, output
-//!   projection), [`scim::attr`] (attribute paths), [`scim::filter`] (grammar, printer,
+//!   [`scim::schema`] (the User, Enterprise User and Group tables and the admin's declared
+//!   extensions, input validation, output projection), [`scim::attr`] (attribute paths), [`scim::filter`] (grammar, printer,
 //!   evaluator), [`scim::patch`], [`scim::list`] (query parameters, sorting, the
 //!   `ListResponse`), [`scim::resource`] (versions, ETags), [`scim::discovery`], and
 //!   [`ScimError`](scim::ScimError), the one error a request fails with.

@@ -10,7 +10,8 @@
 //! gateway enforces, and changing a characteristic (a `mutability`, a `returned`) is a one-line
 //! edit that every consumer picks up.
 //!
-//! Files: `tables.rs` holds the definition tables themselves, `representation.rs` their
+//! Files: `tables.rs` holds the definition tables themselves, `declared.rs` the extension
+//! schemas an admin declares (checked, then made the same data), `representation.rs` their
 //! `/Schemas` and `/ResourceTypes` JSON, `resolve.rs` the resolution of attribute paths against
 //! them and the [`AttrInfo`] answers, `input.rs` the validation and normalisation of client input
 //! and `output.rs` the projection of stored resources. This file holds the schema URNs, the types
