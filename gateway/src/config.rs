@@ -284,6 +284,88 @@ pub struct ConnectorConfig {
     /// and the jobs it has wait until it is enabled.
     #[serde(default = "enabled_by_default")]
     pub enabled: bool,
+    /// The rules the host applies to each user and group before the plugin sees it
+    /// (`delivery::mapping`).
+    #[serde(default, skip_serializing_if = "MappingConfig::is_empty")]
+    pub mapping: MappingConfig,
+}
+
+/// A connector's attribute mapping as configured: `[[connectors.mapping.users]]` and
+/// `[[connectors.mapping.groups]]` rules, applied in order. `docs/schemas-and-mapping.md`
+/// describes the language; `delivery::mapping` checks and applies it.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MappingConfig {
+    /// The rules for users.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub users: Vec<RuleConfig>,
+    /// The rules for groups.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<RuleConfig>,
+}
+
+impl MappingConfig {
+    /// No rules at all: the plugin gets resources as the gateway holds them.
+    pub fn is_empty(&self) -> bool {
+        self.users.is_empty() && self.groups.is_empty()
+    }
+}
+
+/// One mapping rule: where its value goes (`to`) and where it comes from (exactly one of
+/// `from`, `move`, `value`, `template`; or only a `default` for `to` itself), or an attribute
+/// to `drop`. Sources and `when` read the resource as the gateway holds it, never another
+/// rule's output.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleConfig {
+    /// The attribute written: `userName`, `name.givenName`, `urn:…:User:department`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// Copies the value at this path (`emails[type eq "work"].value` chooses one element).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// Like `from`, and removes the source from what the plugin gets (a rename).
+    #[serde(default, rename = "move", skip_serializing_if = "Option::is_none")]
+    pub move_from: Option<String>,
+    /// A constant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<serde_json::Value>,
+    /// A string built from other attributes: `{name.givenName}.{name.familyName}@corp.example`
+    /// (`{{` and `}}` are literal braces).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    /// The value when the source has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<serde_json::Value>,
+    /// Applied in order to the (string) result.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub transform: Vec<Transform>,
+    /// A SCIM filter: the rule applies only to resources it matches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when: Option<String>,
+    /// Removes this attribute (or the elements its filter matches) from what the plugin gets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drop: Option<String>,
+    /// A source without a value (and no `default`) fails the delivery, permanently, instead of
+    /// leaving `to` unset.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub required: bool,
+}
+
+/// A string transform of a mapping rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Transform {
+    /// Lower case.
+    Lower,
+    /// Upper case.
+    Upper,
+    /// Leading and trailing whitespace removed.
+    Trim,
+    /// Trimmed, and every run of inner whitespace made one space.
+    CollapseWhitespace,
+    /// Every whitespace character removed.
+    RemoveWhitespace,
 }
 
 /// One secret of a connector: its value, and the origins it may be sent to. Written as the
@@ -432,6 +514,7 @@ impl std::fmt::Debug for ConnectorConfig {
             .field("scope", &self.scope)
             .field("pattern", &self.pattern)
             .field("enabled", &self.enabled)
+            .field("mapping", &self.mapping)
             .finish()
     }
 }

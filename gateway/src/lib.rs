@@ -35,7 +35,8 @@
 //!   trait; [`delivery::registry`] is the live set of instances, swapped at runtime;
 //!   [`delivery::scope`] and [`delivery::plan`] decide who gets which job;
 //!   [`delivery::blocking`] delivers while the client waits; [`delivery::fill`] sends a whole
-//!   group to a connector that takes deltas a page of members per call.
+//!   group to a connector that takes deltas a page of members per call; [`delivery::mapping`]
+//!   is a connector's attribute mapping, applied by the host before the plugin sees an event.
 //! - [`app`]: the provisioning service. [`Provisioning`](app::Provisioning) runs create / get /
 //!   replace / patch / delete / search / bulk the same way in both modes, over a
 //!   [`Resources`](app::Resources) implementation chosen once at start:
@@ -44,8 +45,8 @@
 //!   delivery jobs and audit entry. [`app::body`] streams answers that show a big group's
 //!   members; [`app::budget`] is a request's time budget, checked where work can stop cleanly.
 //! - [`admin`]: the admin API under `/admin/v1` (admin tokens only): jobs, the audit trail,
-//!   plugins and connector instances managed live ([`admin::catalog`]), reconcile, and the
-//!   OpenAPI document.
+//!   plugins and connector instances managed live ([`admin::catalog`]), the preview of the event
+//!   a connector's plugin would receive, reconcile, and the OpenAPI document.
 //! - [`http`]: the axum router under `/scim/v2`, the bearer-token check, extractors that turn bad
 //!   input into SCIM errors, one small handler per route, [`http::response`] (SCIM errors and
 //!   resources as responses), and the `/healthz` and `/readyz` probes.
@@ -77,7 +78,8 @@
 //!    [`Gate`](delivery::gate::Gate) admits it (no pause its target asked for, below its cap)
 //!    builds a [`ConnectorEvent`](delivery::ConnectorEvent): the group's row and the composed
 //!    delta of its queued changes for a connector that takes deltas, its current state for any
-//!    other. [`delivery::connector`] turns it into a [`PluginEvent`](runtime::PluginEvent) and
+//!    other. [`delivery::connector`] applies the connector's mapping and turns it into a
+//!    [`PluginEvent`](runtime::PluginEvent), and
 //!    the runtime calls the plugin's `membership.update-group` or `provision` in a fresh
 //!    sandboxed instance, pacing its HTTP and noting a `Retry-After`. The outcome is recorded in
 //!    the store before the job leaves the outbox.

@@ -402,3 +402,74 @@ fn a_plugin_is_uploaded_used_and_deleted_and_its_dead_job_retried_and_discarded(
     assert_eq!(ok(&gw, &["plugins"]), "no uploaded plugins\n");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn a_connectors_mapping_is_shown_and_previewed_and_a_mapping_can_be_tried_from_a_file() {
+    let gw = Gateway::start();
+    let dir = scratch_dir("cli-mapping");
+    let closed = closed_origin();
+    let path = dir.join("mapped.json");
+    let body = json!({"plugin": "scim2", "config": {"base_url": format!("{closed}/scim/v2")},
+                      "secrets": {"token": SECRET}, "allowed_hosts": [closed],
+                      "resource_types": ["User"],
+                      "mapping": {"users": [{"to": "userName", "template": "{userName}@corp.example"},
+                                            {"drop": "displayName"}]}});
+    std::fs::write(&path, body.to_string()).expect("write the definition");
+    ok(
+        &gw,
+        &["connector", "apply", "crm", path.to_str().expect("utf-8")],
+    );
+    let shown = ok(&gw, &["connector", "show", "crm"]);
+    assert!(
+        shown.contains("mapping:        2 user rule(s), 0 group rule(s)\n"),
+        "{shown}"
+    );
+    let id = scim_gateway_e2e::id_of(&scim_gateway_e2e::create(
+        &gw,
+        "/Users",
+        &json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": "pat", "displayName": "Pat"}),
+    ));
+    let out = ok(&gw, &["connector", "preview", "crm", "User", &id]);
+    let event: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(event["resource"]["userName"], "pat@corp.example", "{event}");
+    assert!(event["resource"].get("displayName").is_none(), "{event}");
+    let tried = dir.join("try.json");
+    std::fs::write(
+        &tried,
+        r#"{"users": [{"to": "nickName", "value": "tried"}]}"#,
+    )
+    .unwrap();
+    let out = ok(
+        &gw,
+        &[
+            "connector",
+            "preview",
+            "crm",
+            "User",
+            &id,
+            "--mapping",
+            tried.to_str().unwrap(),
+        ],
+    );
+    let event: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(event["mapping"], "given");
+    assert_eq!(event["resource"]["nickName"], "tried");
+    assert_eq!(event["resource"]["userName"], "pat", "{event}");
+    std::fs::write(&tried, r#"{"users": [{"to": "x", "from": "nosuch"}]}"#).unwrap();
+    fails_with(
+        &cli(
+            &gw,
+            &[
+                "connector",
+                "preview",
+                "crm",
+                "User",
+                &id,
+                "--mapping",
+                tried.to_str().unwrap(),
+            ],
+        ),
+        &["422", "mapping.users[0] (to x)", "nosuch"],
+    );
+}

@@ -20,6 +20,7 @@ mod extensions;
 mod filters;
 mod groups;
 mod listing;
+mod mapping;
 mod members;
 mod observability;
 mod openapi;

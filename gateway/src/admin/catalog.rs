@@ -27,9 +27,10 @@ use serde_json::Value;
 use tokio::sync::Notify;
 
 use crate::auth::sha256_hex;
-use crate::config::{ConnectorConfig, PASS_THROUGH_ROLES, Pattern};
+use crate::config::{ConnectorConfig, MappingConfig, PASS_THROUGH_ROLES, Pattern};
 use crate::delivery::Connector;
 use crate::delivery::connector::{self, SetupError};
+use crate::delivery::mapping::Mapping;
 use crate::delivery::registry::{Entry, Registry};
 use crate::delivery::scope::{Scope, ScopeConfig};
 use crate::model::KINDS;
@@ -137,6 +138,9 @@ pub struct ConnectorView {
     pub pattern: Pattern,
     /// Whether it receives and delivers changes.
     pub enabled: bool,
+    /// The rules applied to each user and group before the plugin sees it.
+    #[serde(skip_serializing_if = "MappingConfig::is_empty")]
+    pub mapping: MappingConfig,
     /// Why it is not running, when a stored definition failed to load at start.
     pub error: Option<String>,
 }
@@ -730,6 +734,7 @@ pub fn check_change(
     let c = definition(name, body)?;
     Scope::compile(&c.scope).map_err(CatalogError::Unprocessable)?;
     connector::settings(&c).map_err(|e| CatalogError::Unprocessable(e.to_string()))?;
+    Mapping::compile(&c.mapping).map_err(|e| CatalogError::Unprocessable(e.to_string()))?;
     Ok(c)
 }
 
@@ -754,6 +759,7 @@ fn view_connector(d: &Defined) -> ConnectorView {
         scope: c.scope.clone(),
         pattern: c.pattern,
         enabled: c.enabled,
+        mapping: c.mapping.clone(),
         error: d.error.clone(),
     }
 }

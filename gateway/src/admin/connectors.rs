@@ -4,7 +4,8 @@
 //! `PUT /connectors/{name}` creates or replaces a definition (the same fields as a
 //! `[[connectors]]` entry of the config file; omitted `secrets` keep the current ones);
 //! `PATCH` merges a partial one (`{"enabled": false}`, `{"plugin": "<id>"}`); secrets are
-//! never returned, only their names.
+//! never returned, only their names. `POST /connectors/{name}/preview` shows the event its plugin
+//! would receive for one resource (`preview.rs`).
 
 use axum::Json;
 use axum::Router;
@@ -13,16 +14,19 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 
 use super::{AdminError, AdminState, json_body};
 
 /// The connector routes.
 pub fn routes() -> Router<AdminState> {
-    Router::new().route("/connectors", get(list)).route(
-        "/connectors/{name}",
-        get(show).put(put).patch(patch).delete(remove),
-    )
+    Router::new()
+        .route("/connectors", get(list))
+        .route(
+            "/connectors/{name}",
+            get(show).put(put).patch(patch).delete(remove),
+        )
+        .route("/connectors/{name}/preview", post(super::preview::preview))
 }
 
 async fn list(State(state): State<AdminState>) -> Response {

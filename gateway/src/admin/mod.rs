@@ -7,7 +7,8 @@
 //! This module holds the authentication, the error type and the router; each area has its own
 //! file: [`jobs`] (delivery jobs: list, show, retry, discard), [`audit`] (the audit trail),
 //! `plugins.rs` and `connectors.rs` (plugins and connector instances, managed live through the
-//! [`catalog`]), [`reconcile`] and [`openapi`] (`GET /openapi.json`, the OpenAPI 3.1
+//! [`catalog`]), `preview.rs` (the event a connector's plugin would receive, its mapping
+//! applied), [`reconcile`] and [`openapi`] (`GET /openapi.json`, the OpenAPI 3.1
 //! description of all of it).
 
 pub mod audit;
@@ -16,6 +17,7 @@ mod connectors;
 pub mod jobs;
 pub mod openapi;
 mod plugins;
+mod preview;
 pub mod reconcile;
 
 use std::sync::Arc;

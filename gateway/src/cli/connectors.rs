@@ -150,6 +150,11 @@ fn connector_fields(k: &Value) -> String {
         })
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "-".to_owned());
+    let rules = |list: &str| k["mapping"][list].as_array().map_or(0, Vec::len);
+    let mapping = match (rules("users"), rules("groups")) {
+        (0, 0) => "-".to_owned(),
+        (u, g) => format!("{u} user rule(s), {g} group rule(s)"),
+    };
     fields(&[
         ("name", text(&k["name"])),
         ("enabled", text(&k["enabled"])),
@@ -162,6 +167,7 @@ fn connector_fields(k: &Value) -> String {
         ("pattern", text(&k["pattern"])),
         ("scope", text(&k["scope"])),
         ("config", config),
+        ("mapping", mapping),
         ("secrets", text(&k["secrets"])),
         ("allowed hosts", text(&k["allowed_hosts"])),
         ("allowed ranges", text(&k["allowed_ranges"])),
@@ -196,6 +202,22 @@ pub fn connector(
             (Method::PATCH, name, Body::Json(json!({"enabled": false})))
         }
         ConnectorCommand::Delete { name } => (Method::DELETE, name, Body::Empty),
+        ConnectorCommand::Preview {
+            name,
+            resource_type,
+            id,
+            mapping,
+        } => {
+            let mut ask = json!({"resourceType": resource_type, "id": id});
+            if let Some(file) = mapping {
+                ask["mapping"] = serde_json::from_slice(&read(&file)?)
+                    .with_context(|| format!("{} is not JSON", file.display()))?;
+            }
+            let url = c.url(&["connectors", &name, "preview"], &[]);
+            let answer = c.send(Method::POST, url, Body::Json(ask))?.body;
+            // The event is a document: shown as JSON either way.
+            return emit(out, true, &answer, |_| String::new());
+        }
     };
     let verb = match (&method, &body) {
         (&Method::PUT, _) => "applied",

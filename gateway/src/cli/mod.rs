@@ -140,6 +140,20 @@ pub enum ConnectorCommand {
         /// The connector's name.
         name: String,
     },
+    /// Show the event the connector's plugin would receive for one user or group, its mapping
+    /// applied (nothing is delivered).
+    Preview {
+        /// The connector's name.
+        name: String,
+        /// `User` or `Group`.
+        resource_type: String,
+        /// The resource's id.
+        id: String,
+        /// A mapping to try instead of the connector's own: a JSON file
+        /// (`{"users": [...], "groups": [...]}`; `-` for standard input).
+        #[arg(long)]
+        mapping: Option<PathBuf>,
+    },
 }
 
 /// Runs an admin subcommand; a failure is printed as one line on standard error.

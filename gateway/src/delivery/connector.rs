@@ -3,8 +3,8 @@
 //! place where delivery meets the runtime: the runtime knows nothing of delivery.
 //!
 //! Everything that can be wrong with a connector's configuration (an unreadable or incompatible
-//! plugin, a malformed host or range, a resource type the plugin does not handle, a configuration
-//! the plugin refuses) stops the gateway at start with the connector's name, rather than turning
+//! plugin, a malformed host or range, a resource type the plugin does not handle, a mapping rule
+//! that cannot work, a configuration the plugin refuses) stops the gateway at start with the connector's name, rather than turning
 //! every later delivery into a dead letter.
 
 use std::collections::HashMap;
@@ -14,6 +14,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::config::ConnectorConfig;
+use crate::delivery::mapping::Mapping;
 use crate::delivery::{
     self, Attempted, ConnectorEvent, DeliverFuture, IdLookup, Paced, ReadFuture,
 };
@@ -33,30 +34,51 @@ pub struct SetupError {
     pub reason: String,
 }
 
-/// A running connector instance, and its cap on deliveries in flight.
-pub struct Instance(Arc<ConnectorInstance>, Option<usize>);
+/// A running connector instance: the plugin's instance, its cap on deliveries in flight, and
+/// the mapping applied to every event before the plugin sees it.
+pub struct Instance {
+    /// The configured plugin instance.
+    instance: Arc<ConnectorInstance>,
+    /// The most deliveries in flight at once, if capped.
+    max_concurrency: Option<usize>,
+    /// The connector's attribute mapping (empty: none).
+    mapping: Mapping,
+}
 
 impl Instance {
     /// The plugin it runs.
     pub fn plugin(&self) -> Arc<Plugin> {
-        self.0.plugin().clone()
+        self.instance.plugin().clone()
     }
+}
+
+/// The event a plugin gets for `event` under `mapping`: the resource mapped and serialized, the
+/// changed paths rewritten. A rule that fails on this resource fails the delivery permanently,
+/// naming the rule. The admin API's preview shows the same event.
+pub fn plugin_event(mapping: &Mapping, event: ConnectorEvent) -> Result<PluginEvent, Failure> {
+    let resource = mapping
+        .apply(event.kind, event.resource)
+        .map_err(|e| Failure::permanent(format!("mapping failed: {e}")))?;
+    Ok(PluginEvent {
+        operation: event.operation,
+        resource_type: event.kind.name().to_owned(),
+        id: event.id,
+        remote_id: event.remote_id,
+        resource: match resource {
+            Value::Null => "{}".to_owned(),
+            resource => resource.to_string(),
+        },
+        changed_paths: mapping.changed_paths(event.kind, event.changed_paths),
+        members: event.members,
+    })
 }
 
 impl delivery::Connector for Instance {
     fn deliver(&self, event: ConnectorEvent, ids: IdLookup) -> DeliverFuture {
-        let instance = self.0.clone();
-        let event = PluginEvent {
-            operation: event.operation,
-            resource_type: event.kind.name().to_owned(),
-            id: event.id,
-            remote_id: event.remote_id,
-            resource: match event.resource {
-                Value::Null => "{}".to_owned(),
-                resource => resource.to_string(),
-            },
-            changed_paths: event.changed_paths,
-            members: event.members,
+        let instance = self.instance.clone();
+        let event = match plugin_event(&self.mapping, event) {
+            Ok(event) => event,
+            Err(failure) => return Box::pin(std::future::ready(Attempted::from(Err(failure)))),
         };
         Box::pin(async move {
             let done = instance.provision_logged(&event, ids).await;
@@ -69,19 +91,19 @@ impl delivery::Connector for Instance {
     }
 
     fn takes_member_deltas(&self) -> bool {
-        self.0.plugin().takes_member_deltas()
+        self.instance.plugin().takes_member_deltas()
     }
 
     fn max_concurrency(&self) -> Option<usize> {
-        self.1
+        self.max_concurrency
     }
 
     fn can_read(&self) -> bool {
-        self.0.plugin().world() == World::ReadableConnector
+        self.instance.plugin().world() == World::ReadableConnector
     }
 
     fn get(&self, kind: ResourceKind, remote_id: &str) -> ReadFuture<Option<Value>> {
-        let instance = self.0.clone();
+        let instance = self.instance.clone();
         let remote_id = remote_id.to_owned();
         Box::pin(async move { instance.get(kind.name(), &remote_id).await.map_err(failure) })
     }
@@ -93,7 +115,7 @@ impl delivery::Connector for Instance {
         start_index: u32,
         count: u32,
     ) -> ReadFuture<Page> {
-        let instance = self.0.clone();
+        let instance = self.instance.clone();
         Box::pin(async move {
             instance
                 .list(kind.name(), filter.as_deref(), start_index, count)
@@ -250,6 +272,7 @@ pub async fn configure(
         secrets,
         limits,
     } = settings(c)?;
+    let mapping = Mapping::compile(&c.mapping).map_err(|e| fail(e.to_string()))?;
     let instance = runtime
         .instance(
             plugin,
@@ -264,7 +287,11 @@ pub async fn configure(
         )
         .map_err(|e| fail(e.to_string()))?;
     match instance.validate_config().await {
-        Ok(Ok(())) => Ok(Instance(Arc::new(instance), c.max_concurrency)),
+        Ok(Ok(())) => Ok(Instance {
+            instance: Arc::new(instance),
+            max_concurrency: c.max_concurrency,
+            mapping,
+        }),
         Ok(Err(refused)) => Err(fail(format!(
             "the plugin refuses its configuration: {refused}"
         ))),

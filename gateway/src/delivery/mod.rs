@@ -35,6 +35,7 @@ pub mod blocking;
 pub mod connector;
 pub mod fill;
 pub mod gate;
+pub mod mapping;
 pub mod plan;
 pub mod queue;
 pub mod registry;
