@@ -535,3 +535,47 @@ fn pass_through_keeps_preconditions_and_reports_an_absent_system_of_record() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// The system of record's mapping shapes what A writes there, while the client waits; reads come
+/// back as the system of record holds them; the preview works on a resource given whole, since
+/// A's store holds none.
+#[test]
+fn a_mapping_on_the_system_of_record_shapes_the_writes_sent_to_it() {
+    let b = Gateway::start();
+    let dir = scratch_dir("pass-through-mapping");
+    let mapping = r#"mapping = { users = [
+  { to = "nickName", template = "{name.givenName} via A" },
+  { drop = "title" } ] }"#;
+    let config = system_of_record_config(&dir, b.origin(), &b.base, mapping, None);
+    let a = Gateway::start_in(&dir, &["--config", &config]);
+
+    let mut body = user("mapped.passthrough@example.com");
+    body["title"] = json!("Not-For-B-5c1e");
+    let created = create(&a, "/Users", &body);
+    let id = id_of(&created);
+    let (status, at_b) = parts(b.get(&format!("/Users/{id}")));
+    assert_eq!(status, 200, "{at_b}");
+    assert_eq!(at_b["nickName"], "Given via A", "{at_b}");
+    assert!(at_b.get("title").is_none(), "dropped before B: {at_b}");
+    assert_eq!(
+        created["nickName"], "Given via A",
+        "A answers B's state: {created}"
+    );
+
+    let r = a.patch_ops(
+        &format!("/Users/{id}"),
+        json!([{"op": "replace", "path": "name.givenName", "value": "Changed"}]),
+    );
+    assert_eq!(r.status().as_u16(), 200);
+    let (_, at_b) = parts(b.get(&format!("/Users/{id}")));
+    assert_eq!(at_b["nickName"], "Changed via A", "{at_b}");
+
+    let (status, seen) = a.admin_send(
+        Method::POST,
+        "/admin/v1/connectors/directory/preview",
+        &json!({"resourceType": "User", "resource": body}),
+    );
+    assert_eq!(status, 200, "{seen}");
+    assert_eq!(seen["resource"]["nickName"], "Given via A", "{seen}");
+    assert!(seen["resource"].get("title").is_none(), "{seen}");
+}
